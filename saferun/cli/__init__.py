@@ -1,0 +1,61 @@
+"""The command line: parse options, call one core function, print, map to an exit code.
+
+Commands live in their own modules and are imported only when called, so `saferun run`
+does not pay for the imports of `saferun check` or `saferun profile`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from saferun import __version__
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module_name, short_help = self.lazy[cmd_name]
+            module = importlib.import_module(module_name)
+            command: click.Command = getattr(module, cmd_name.replace("-", "_"))
+            command.short_help = command.short_help or short_help
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help lists the short descriptions without importing every command module.
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("saferun.cli.run", "Start a container hardened (drop-in for docker run)."),
+    "check": ("saferun.cli.check", "Validate manifests, for CI (exit 0 valid, 1 findings, 2 invalid)."),
+    "schema": ("saferun.cli.schema", "Print the manifest's JSON Schema (for editors)."),
+    "profile": ("saferun.cli.profile", "Generate security profiles (seccomp, AppArmor)."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="saferun")
+def cli() -> None:
+    """saferun: start containers hardened by default.
+
+    Reads a per-app TOML manifest (saferun.toml) or a `docker run` command line and starts
+    the container with a non-root user, every capability dropped but an allowlist, a
+    read-only root filesystem, no-new-privileges, memory/CPU/PID/file limits and a seccomp
+    profile, or refuses to start and says why.
+    """

@@ -1,0 +1,56 @@
+"""Error hierarchy: raised in the core, turned into one message and an exit code in the CLI.
+
+`saferun run` keeps docker's codes (125 for anything that stops it before the container
+starts); the other commands use 2 for usage/manifest errors and 3 when the engine or host
+is unavailable.
+"""
+
+from __future__ import annotations
+
+
+class SaferunError(Exception):
+    """Base class. `exit_code` applies to every command except `run`, which uses 125."""
+
+    exit_code = 2
+    run_exit_code = 125
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def render(self) -> str:
+        text = self.message
+        if self.fix:
+            text += f"\n  fix: {self.fix}"
+        return text
+
+
+class ManifestError(SaferunError):
+    """The manifest (or command line) is invalid: a key, type or value is wrong."""
+
+    exit_code = 2
+
+
+class UsageError(SaferunError):
+    """The command was called wrongly."""
+
+    exit_code = 2
+
+
+class EngineUnavailable(SaferunError):
+    """The Docker engine could not be reached."""
+
+    exit_code = 3
+
+
+class RequirementUnmet(SaferunError):
+    """A protection the manifest requires cannot be applied on this host or daemon."""
+
+    exit_code = 3
+
+
+class ProfileError(SaferunError):
+    """A generated profile failed validation or compilation; it is never handed to docker."""
+
+    exit_code = 2

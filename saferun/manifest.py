@@ -1,0 +1,415 @@
+"""The manifest: one validated model for a TOML file and for a `docker run` command line.
+
+Every field has a hardened default, so an empty `[app]` with an image already gives a
+locked-down container. Values are validated here, before they reach a profile or an argv:
+names and paths match strict patterns, capabilities come from the kernel's list, sizes
+parse as docker parses them. Weakening a protection needs an entry in `[exceptions]`
+with a written reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from saferun.capabilities import normalize_capability
+from saferun.units import parse_cpus, parse_duration, parse_size
+
+SCHEMA_VERSION = 1
+
+# Container/app names: what docker accepts for --name, kept short and shell-safe.
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
+# Image references: [registry[:port]/]path[:tag][@digest], no whitespace or shell metacharacters.
+IMAGE_PATTERN = (
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]{1,2}[a-z0-9]+|/[a-z0-9]+)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+# Absolute container paths without `..`, commas, colons or control characters: they end up
+# in `--tmpfs`/`--mount` values and in AppArmor rules, where those characters are syntax.
+CONTAINER_PATH_PATTERN = r"^/(?:[A-Za-z0-9_.@+-]+/?)*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+LABEL_KEY_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$"
+USER_PATTERN = r"^[0-9]{1,10}(?::[0-9]{1,10})?$"
+REASON_MIN_LENGTH = 10
+
+ExceptionKey = Literal[
+    "run_as_root",
+    "seccomp_unconfined",
+    "apparmor_off",
+    "userns_host",
+    "writable_root",
+    "restart_always",
+]
+
+
+class StrictModel(BaseModel):
+    """Frozen, no unknown keys, no silent type coercion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class AppSection(StrictModel):
+    """What runs: image, command and its environment."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, description="App name; default container name.")]
+    image: Annotated[str, Field(pattern=IMAGE_PATTERN, description="Image reference (tag or digest).")]
+    command: list[str] | None = Field(None, description="Command (arguments after the image).")
+    entrypoint: list[str] | None = Field(None, description="Replaces the image's ENTRYPOINT.")
+    workdir: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)] | None = None
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
+    env_files: list[str] = Field(
+        default_factory=list, description="Env files (docker's KEY=VALUE format), relative to the manifest."
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+    user: Annotated[str, Field(pattern=USER_PATTERN)] = Field(
+        "65534:65534", description="uid[:gid], numeric. Root (0) needs exceptions.run_as_root."
+    )
+    hostname: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")] | None = None
+    init: bool = Field(False, description="Run docker's init (tini) as PID 1 to reap zombies.")
+    pull: Literal["missing", "never", "always"] = "missing"
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(ENV_NAME_PATTERN, key):
+                raise ValueError(f"invalid environment variable name '{key}'")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"invalid label key '{key}'")
+            if key.startswith("io.saferun."):
+                raise ValueError(f"label key '{key}' is reserved for saferun")
+        return value
+
+    @field_validator("env_files")
+    @classmethod
+    def _env_file_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path or "\0" in path or "\n" in path:
+                raise ValueError(f"invalid env file path {path!r}")
+        return value
+
+
+class CapabilitiesSection(StrictModel):
+    """Capabilities: every capability is dropped; `add` is the allowlist."""
+
+    add: list[str] = Field(default_factory=list, description="Capabilities to keep, e.g. NET_BIND_SERVICE.")
+
+    @field_validator("add")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        return sorted({normalize_capability(name) for name in value})
+
+
+class TmpfsMount(StrictModel):
+    """A tmpfs: writable scratch space under a read-only root."""
+
+    target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
+    size: str | int = Field("64m", description="Size limit, e.g. 64m.")
+    mode: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "1777"
+    exec: bool = Field(False, description="Allow executing files (noexec by default).")
+    suid: bool = Field(False, description="Honour setuid bits (nosuid by default).")
+    dev: bool = Field(False, description="Allow device files (nodev by default).")
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str | int) -> str | int:
+        if parse_size(value) <= 0:
+            raise ValueError("tmpfs size must be greater than 0")
+        return value
+
+    @property
+    def size_bytes(self) -> int:
+        return parse_size(self.size)
+
+
+class BindOrVolumeMount(StrictModel):
+    """A bind mount of a host path, or a named volume. Read-only unless `read_only = false`."""
+
+    type: Literal["bind", "volume"]
+    source: Annotated[str, Field(min_length=1, max_length=4096)]
+    target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
+    read_only: bool = True
+
+    @model_validator(mode="after")
+    def _source_shape(self) -> BindOrVolumeMount:
+        if self.type == "volume" and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source):
+            raise ValueError(f"volume name '{self.source}' is invalid (letters, digits, _ . -)")
+        if self.type == "bind" and any(c in self.source for c in ",\n\r\0"):
+            raise ValueError(f"bind source {self.source!r} contains a comma or control character")
+        return self
+
+
+class FilesystemSection(StrictModel):
+    read_only: bool = Field(True, description="Read-only root filesystem. false needs exceptions.writable_root.")
+    tmpfs: list[TmpfsMount] = Field(
+        default_factory=lambda: [TmpfsMount(target="/tmp")],
+        description="tmpfs mounts; default: /tmp, 64m, noexec,nosuid,nodev.",
+    )
+    mounts: list[BindOrVolumeMount] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> FilesystemSection:
+        targets = [m.target.rstrip("/") or "/" for m in [*self.tmpfs, *self.mounts]]
+        for target in targets:
+            if target == "/":
+                raise ValueError("a mount target cannot be '/'")
+        dupes = sorted({t for t in targets if targets.count(t) > 1})
+        if dupes:
+            raise ValueError(f"mount target '{dupes[0]}' is used twice")
+        return self
+
+
+class Ulimit(StrictModel):
+    soft: Annotated[int, Field(ge=0)]
+    hard: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _order(self) -> Ulimit:
+        if self.soft > self.hard:
+            raise ValueError(f"soft limit {self.soft} is above hard limit {self.hard}")
+        return self
+
+
+class ResourcesSection(StrictModel):
+    """Limits. Memory without swap, a PID cap and a descriptor cap by default."""
+
+    memory: str | int = Field("512m", description="Memory limit, e.g. 512m (at least 6m).")
+    memory_swap: str | int | None = Field(
+        None, description="Memory+swap limit; default equals memory, i.e. no swap. -1 is refused."
+    )
+    cpus: float | int | str = Field(1.0, description="CPU quota, e.g. 0.5.")
+    pids: Annotated[int, Field(ge=1, le=4_194_304)] = Field(256, description="Max processes/threads.")
+    nofile: Ulimit | Annotated[int, Field(ge=1)] = Field(
+        default_factory=lambda: Ulimit(soft=1024, hard=4096), description="Open files (int or {soft, hard})."
+    )
+    nproc: Ulimit | Annotated[int, Field(ge=1)] | None = Field(
+        None, description="RLIMIT_NPROC; counts every process of the uid on the host unless userns is on."
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | int) -> str | int:
+        if parse_size(value) < 6 * 1024 * 1024:
+            raise ValueError(f"memory '{value}' is below docker's minimum of 6m")
+        return value
+
+    @field_validator("memory_swap")
+    @classmethod
+    def _swap(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpus(cls, value: float | int | str) -> float | int | str:
+        parse_cpus(value)
+        return value
+
+    @model_validator(mode="after")
+    def _swap_not_below_memory(self) -> ResourcesSection:
+        if self.memory_swap is not None and parse_size(self.memory_swap) < parse_size(self.memory):
+            raise ValueError("memory_swap must be at least memory (it counts memory plus swap)")
+        return self
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory)
+
+    @property
+    def memory_swap_bytes(self) -> int:
+        return self.memory_bytes if self.memory_swap is None else parse_size(self.memory_swap)
+
+    @property
+    def nano_cpus(self) -> int:
+        return parse_cpus(self.cpus)
+
+
+class PortMapping(StrictModel):
+    container: Annotated[int, Field(ge=1, le=65535)]
+    host: Annotated[int, Field(ge=0, le=65535)] | None = Field(None, description="Host port; 0/omitted = random.")
+    host_ip: str = Field("127.0.0.1", description="Host address to bind; loopback by default.")
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+    @field_validator("host_ip")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"host_ip '{value}' is not an IP address") from None
+        return value
+
+
+class NetworkSection(StrictModel):
+    mode: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")] = Field(
+        "bridge", description="bridge, none, or a user-defined network name. host is refused."
+    )
+    ports: list[PortMapping] = Field(default_factory=list)
+
+    @field_validator("mode")
+    @classmethod
+    def _not_host(cls, value: str) -> str:
+        if value == "host":
+            raise ValueError("network mode 'host' shares the host's network stack and is refused")
+        if value.startswith("container"):
+            raise ValueError("network mode 'container:...' is not supported in a manifest")
+        return value
+
+    @model_validator(mode="after")
+    def _ports_need_network(self) -> NetworkSection:
+        if self.mode == "none" and self.ports:
+            raise ValueError("ports cannot be published with network mode 'none'")
+        return self
+
+
+class RestartSection(StrictModel):
+    policy: Literal["no", "on-failure", "unless-stopped", "always"] = "no"
+    max_retries: Annotated[int, Field(ge=1, le=5)] = Field(5, description="Retries for on-failure (at most 5).")
+
+
+class HealthcheckSection(StrictModel):
+    command: list[str] = Field(description="Run with CMD semantics, e.g. [\"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"].")
+    interval: str = "30s"
+    timeout: str = "10s"
+    retries: Annotated[int, Field(ge=1, le=100)] = 3
+    start_period: str = "0s"
+
+    @field_validator("interval", "timeout", "start_period")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("health check command cannot be empty")
+        return value
+
+
+class LoggingSection(StrictModel):
+    driver: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "json-file"
+    options: dict[str, str] = Field(default_factory=dict, description="Driver options; json-file/local get max-size 10m, max-file 3 unless set.")
+
+    @field_validator("options")
+    @classmethod
+    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", key):
+                raise ValueError(f"invalid logging option name '{key}'")
+        return value
+
+
+class SecuritySection(StrictModel):
+    no_new_privileges: Literal[True] = Field(True, description="Always on; false is not accepted.")
+    userns: Literal["required", "preferred", "off"] = Field(
+        "preferred", description="User-namespace remapping: required refuses to start without it."
+    )
+    runtime: Literal["runc", "gvisor", "kata"] = "runc"
+
+
+class SeccompSection(StrictModel):
+    """Seccomp profile generated for the app."""
+
+    profile: Literal["default", "strict", "docker-default", "unconfined"] = Field(
+        "default",
+        description="saferun's default or strict base, Docker's built-in default, or unconfined (needs an exception).",
+    )
+    mode: Literal["allowlist", "denylist", "log"] = Field(
+        "allowlist", description="allowlist: deny all but listed; denylist: allow all but dangerous groups; log: deny nothing, log."
+    )
+    allow: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(default_factory=list, description="Syscalls or @groups to allow.")
+    deny: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(default_factory=list, description="Syscalls or @groups to deny.")
+    errno: Literal["EPERM", "ENOSYS"] = "EPERM"
+    architectures: list[Literal["x86_64", "x86", "x32", "aarch64", "arm"]] = Field(
+        default_factory=list, description="Target architectures; default: the daemon's native arch and its neighbours."
+    )
+
+
+class AppArmorSection(StrictModel):
+    mode: Literal["generate", "profile", "off"] = "generate"
+    profile: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")] | None = Field(
+        None, description="Existing profile name when mode = 'profile'."
+    )
+    enforcement: Literal["required", "preferred"] = Field(
+        "preferred", description="required refuses to start on a host without AppArmor."
+    )
+    network: list[Literal["tcp", "udp", "icmp"]] = Field(default_factory=lambda: ["tcp", "udp"])
+    executables: list[Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]] | None = Field(
+        None, description="If set, only these binaries may be executed."
+    )
+
+    @model_validator(mode="after")
+    def _profile_name(self) -> AppArmorSection:
+        if self.mode == "profile" and not self.profile:
+            raise ValueError("apparmor.mode = 'profile' needs apparmor.profile")
+        if self.mode != "profile" and self.profile:
+            raise ValueError("apparmor.profile is only used with apparmor.mode = 'profile'")
+        if self.profile == "unconfined":
+            raise ValueError("apparmor.profile = 'unconfined' disables AppArmor; use "
+                             "apparmor.mode = 'off' with an [exceptions] apparmor_off reason")
+        if self.executables is not None and not self.executables:
+            raise ValueError("apparmor.executables is empty, so not even the entrypoint could "
+                             "run; list the binaries or remove the key")
+        return self
+
+
+class Manifest(StrictModel):
+    """A saferun manifest (schema v1)."""
+
+    model_config = ConfigDict(title="saferun manifest", json_schema_extra={"$id": "https://saferun.invalid/schema/v1.json"})
+
+    version: Literal[1] = SCHEMA_VERSION
+    app: AppSection
+    capabilities: CapabilitiesSection = Field(default_factory=CapabilitiesSection)
+    filesystem: FilesystemSection = Field(default_factory=FilesystemSection)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    network: NetworkSection = Field(default_factory=NetworkSection)
+    restart: RestartSection = Field(default_factory=RestartSection)
+    healthcheck: HealthcheckSection | None = None
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    security: SecuritySection = Field(default_factory=SecuritySection)
+    seccomp: SeccompSection = Field(default_factory=SeccompSection)
+    apparmor: AppArmorSection = Field(default_factory=AppArmorSection)
+    exceptions: dict[ExceptionKey, str] = Field(
+        default_factory=dict,
+        description="Deliberate weakenings, each with a written reason (kept as a container label).",
+    )
+
+    @field_validator("exceptions")
+    @classmethod
+    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, reason in value.items():
+            if len(reason.strip()) < REASON_MIN_LENGTH:
+                raise ValueError(f"exception '{key}' needs a written reason of at least {REASON_MIN_LENGTH} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _weakenings_need_reasons(self) -> Manifest:
+        uid = int(self.app.user.split(":")[0])
+        checks = [
+            (uid == 0, "run_as_root", "app.user", f"'{self.app.user}' runs the app as root"),
+            (self.seccomp.profile == "unconfined", "seccomp_unconfined", "seccomp.profile", "'unconfined' disables seccomp"),
+            (self.apparmor.mode == "off", "apparmor_off", "apparmor.mode", "'off' disables AppArmor"),
+            (not self.filesystem.read_only, "writable_root", "filesystem.read_only", "false makes the root filesystem writable"),
+            (self.restart.policy in ("always", "unless-stopped"), "restart_always", "restart.policy",
+             f"'{self.restart.policy}' restarts without a bound"),
+        ]
+        for weak, key, where, what in checks:
+            if weak and key not in self.exceptions:
+                raise ValueError(
+                    f"{where} = {what}; refused unless [exceptions] {key} = \"<reason>\" explains why"
+                )
+        return self

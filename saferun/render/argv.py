@@ -1,0 +1,106 @@
+"""RunPlan -> the exact `docker run` argv (a list: never a shell string)."""
+
+from __future__ import annotations
+
+import shlex
+
+from saferun.plan import RunPlan
+from saferun.units import format_size
+
+
+def render_argv(plan: RunPlan, *, seccomp_path: str | None = None, docker: str = "docker") -> list[str]:
+    """`seccomp_path` is where the plan's generated profile can be read by the docker CLI."""
+    if plan.seccomp_profile is not None and seccomp_path is None:
+        raise ValueError("the plan has a seccomp profile: pass the path docker should read it from")
+    argv = [docker, "run"]
+    if plan.container_name:
+        argv += ["--name", plan.container_name]
+    argv += _session_flags(plan)
+    argv += ["--user", plan.user]
+    if plan.workdir:
+        argv += ["--workdir", plan.workdir]
+    if plan.hostname:
+        argv += ["--hostname", plan.hostname]
+    argv += ["--cap-drop", "ALL"]
+    for cap in plan.cap_add:
+        argv += ["--cap-add", cap]
+    for opt in plan.security_opts:
+        argv += ["--security-opt", opt]
+    if plan.seccomp_profile is not None:
+        argv += ["--security-opt", f"seccomp={seccomp_path}"]
+    if plan.read_only:
+        argv.append("--read-only")
+    for tmpfs in plan.tmpfs:
+        argv += ["--tmpfs", f"{tmpfs.target}:{tmpfs.options}"]
+    for mount in plan.mounts:
+        spec = f"type={mount.kind},source={mount.source},target={mount.target}"
+        argv += ["--mount", spec + (",readonly" if mount.read_only else "")]
+    argv += [
+        "--memory", format_size(plan.memory),
+        "--memory-swap", format_size(plan.memory_swap),
+        "--cpus", _cpus(plan.nano_cpus),
+        "--pids-limit", str(plan.pids_limit),
+    ]
+    for ulimit in plan.ulimits:
+        argv += ["--ulimit", f"{ulimit.name}={ulimit.soft}:{ulimit.hard}"]
+    argv += ["--network", plan.network]
+    for port in plan.ports:
+        host = f"{port.host_ip}:{port.host_port or ''}:" if ":" not in port.host_ip else \
+            f"[{port.host_ip}]:{port.host_port or ''}:"
+        argv += ["--publish", f"{host}{port.container_port}/{port.protocol}"]
+    restart = plan.restart_policy
+    if restart == "on-failure":
+        restart = f"on-failure:{plan.restart_retries}"
+    argv += ["--restart", restart]
+    if plan.healthcheck:
+        check = plan.healthcheck
+        argv += [
+            "--health-cmd", check.shell_command,
+            "--health-interval", f"{check.interval_ns}ns",
+            "--health-timeout", f"{check.timeout_ns}ns",
+            "--health-retries", str(check.retries),
+            "--health-start-period", f"{check.start_period_ns}ns",
+        ]
+    argv += ["--log-driver", plan.log_driver]
+    for key, value in plan.log_options:
+        argv += ["--log-opt", f"{key}={value}"]
+    argv += ["--runtime", plan.runtime]
+    if plan.init:
+        argv.append("--init")
+    argv += ["--pull", plan.pull]
+    for path in plan.env_files:
+        argv += ["--env-file", path]
+    for key, value in plan.env:
+        argv += ["--env", f"{key}={value}"]
+    for key, value in plan.labels:
+        argv += ["--label", f"{key}={value}"]
+    command = list(plan.command) if plan.command is not None else []
+    if plan.entrypoint is not None:
+        # docker's --entrypoint takes one word; the rest of the entrypoint leads the command.
+        argv += ["--entrypoint", plan.entrypoint[0] if plan.entrypoint else ""]
+        command = list(plan.entrypoint[1:]) + command
+    # `--` is not needed: docker stops reading flags at the image.
+    return argv + [plan.image, *command]
+
+
+def _session_flags(plan: RunPlan) -> list[str]:
+    flags = []
+    if plan.detach:
+        flags.append("--detach")
+    if plan.remove:
+        flags.append("--rm")
+    if plan.interactive:
+        flags.append("--interactive")
+    if plan.tty:
+        flags.append("--tty")
+    return flags
+
+
+def _cpus(nano: int) -> str:
+    whole, frac = divmod(nano, 10**9)
+    return str(whole) if not frac else f"{whole}.{frac:09d}".rstrip("0")
+
+
+def shell_quote(argv: list[str]) -> str:
+    """For display only (`--dry-run`): a command a person can paste into a shell."""
+    return shlex.join(argv)
