@@ -6,36 +6,47 @@ two calls on the launch path (`GET /info` and `GET /images/{ref}/json`) go over 
 unix socket with the standard library. Any other endpoint (tcp://, ssh://, a docker
 context) is asked through the docker CLI, which resolves hosts, contexts and TLS exactly as
 the `docker run` that follows will. The SDK is imported lazily for everything else.
+Even `http.client` costs 15 ms to import (it pulls in the email package), so the two GETs
+speak HTTP/1.0 directly: one request per connection, no chunking, body until close.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import shutil
-import socket
-import subprocess
-import urllib.parse
-from typing import Any
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 
 from saferun.errors import EngineUnavailable, SaferunError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 API_VERSION = "v1.41"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 TIMEOUT_S = 10.0
+_MAX_RESPONSE = 64 << 20
+# Characters of a validated image reference; none needs escaping in an API path.
+_API_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=TIMEOUT_S)
-        self._path = path
+def _unix_get(socket_path: str, path: str) -> tuple[int, bytes]:
+    """GET over a unix socket with HTTP/1.0; returns (status, body)."""
+    import socket
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(TIMEOUT_S)
-        sock.connect(self._path)
-        self.sock = sock
+        sock.connect(socket_path)
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        chunks, size = [], 0
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > _MAX_RESPONSE:
+                raise OSError("response too large")
+    head, sep, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    if not sep or len(status_line) < 2 or not status_line[0].startswith(b"HTTP/"):
+        raise OSError("malformed HTTP response")
+    return int(status_line[1]), body
 
 
 def local_socket_path() -> str | None:
@@ -56,10 +67,47 @@ def _cli_context_is_custom() -> bool:
     config_dir = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
     try:
         with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as handle:
-            context = json.load(handle).get("currentContext", "")
-    except (OSError, ValueError):
+            text = handle.read()
+    except OSError:
+        return False
+    if '"currentContext"' not in text:  # the common case, without importing json
+        return False
+    import json
+
+    try:
+        context = json.loads(text).get("currentContext", "")
+    except (ValueError, AttributeError):
         return False
     return bool(context) and context != "default"
+
+
+DEFAULT_PIDFILE = "/var/run/docker.pid"
+DAEMON_CONFIGS = ("/etc/docker/daemon.json",)
+
+
+def daemon_identity() -> str | None:
+    """Stat of the local daemon's socket, pidfile and daemon.json, or None if unknown.
+
+    Facts that need a daemon restart to change (security options, cgroup support) cannot
+    change while these stay the same: a restart rewrites the pidfile, and `kill -HUP`
+    reloads only daemon.json. Runtimes can change on reload; that shows in daemon.json too,
+    and a removed runtime makes `docker run` itself fail. Without a pidfile (rootless, a
+    custom --pidfile) the caller asks the daemon instead.
+    """
+    socket_path = local_socket_path()
+    if socket_path is None:
+        return None
+    parts = []
+    for path in (socket_path, DEFAULT_PIDFILE, *DAEMON_CONFIGS):
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            if path in (socket_path, DEFAULT_PIDFILE):
+                return None
+            parts.append(f"{path}:-")
+            continue
+        parts.append(f"{path}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
+    return "|".join(parts)
 
 
 class EngineSession:
@@ -67,21 +115,20 @@ class EngineSession:
 
     def __init__(self) -> None:
         self._socket = local_socket_path()
-        self._conn: _UnixHTTPConnection | None = None
+        if self._socket is None:
+            check_remote_endpoint()  # tcp:// needs mutual TLS; see saferun.remote_engine
 
     def _get(self, path: str) -> tuple[int, bytes]:
         assert self._socket is not None
-        if self._conn is None:
-            self._conn = _UnixHTTPConnection(self._socket)
         try:
-            self._conn.request("GET", f"/{API_VERSION}{path}")
-            response = self._conn.getresponse()
-            return response.status, response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise _unreachable(f"unix://{self._socket}", str(exc)) from None
+            return _unix_get(self._socket, f"/{API_VERSION}{path}")
+        except (OSError, ValueError) as exc:
+            raise _unreachable(f"unix://{self._socket}", str(exc) or type(exc).__name__) from None
 
     def info(self) -> dict[str, Any]:
         """`docker info` as JSON."""
+        import json
+
         if self._socket is None:
             return json.loads(_cli(["info", "--format", "{{json .}}"]))
         status, body = self._get("/info")
@@ -96,24 +143,57 @@ class EngineSession:
                 return True
             except SaferunError:
                 return False
-        status, _ = self._get("/images/" + urllib.parse.quote(reference, safe="") + "/json")
+        if not _API_SAFE.issuperset(reference):
+            raise SaferunError(f"invalid image reference {reference!r}")
+        status, _ = self._get(f"/images/{reference}/json")
         return status == 200
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        """Nothing to release: each request used its own connection."""
 
 
 def _unreachable(endpoint: str, detail: str) -> EngineUnavailable:
+    fix = None
+    if not endpoint.startswith("unix://"):
+        from saferun.remote_engine import tls_failure_fix
+
+        fix = tls_failure_fix(detail)
     return EngineUnavailable(
         f"cannot reach the Docker engine at {endpoint}: {detail}",
-        fix="start the daemon (e.g. `systemctl start docker`, or `dockerd &` as root), or point "
-        "DOCKER_HOST at a running engine",
+        fix=fix or "start the daemon (e.g. `systemctl start docker`, or `dockerd &` as root), "
+        "or point DOCKER_HOST at a running engine",
     )
 
 
+def check_remote_endpoint() -> None:
+    """Refuse tcp:// without mutual TLS (DOCKER_HOST or the docker context in use)."""
+    from saferun import remote_engine as remote
+
+    env = os.environ
+    if env.get("DOCKER_HOST") and not env.get("DOCKER_CONTEXT"):
+        probe = remote.endpoint_from_env(env, frozenset())
+        present = frozenset(f for f in remote.TLS_FILES
+                            if os.path.isfile(os.path.join(probe.cert_dir, f)))
+        remote.check_endpoint(remote.endpoint_from_env(env, present), env)
+        return
+    name = env.get("DOCKER_CONTEXT") or ""
+    import json
+
+    inspected = json.loads(_cli(["context", "inspect", *([name] if name else [])]))
+    if inspected:
+        context = inspected[0]
+        endpoint = remote.endpoint_from_context(str(context.get("Name", name)), context)
+        remote.check_endpoint(endpoint, env)
+
+
 def docker_cli() -> str:
-    path = shutil.which("docker")
+    """Find docker on PATH (shutil.which, without importing shutil on the launch path)."""
+    path = None
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", "docker")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            path = candidate
+            break
     if path is None:
         raise EngineUnavailable(
             "the docker command-line client is not installed or not on PATH",
@@ -123,6 +203,8 @@ def docker_cli() -> str:
 
 
 def _cli(args: list[str]) -> str:
+    import subprocess
+
     result = subprocess.run([docker_cli(), *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
@@ -154,6 +236,8 @@ def docker_client() -> Any:
     """The docker SDK client, for the commands that need more than the launch path."""
     import docker  # lazily: see the module docstring
 
+    if local_socket_path() is None:
+        check_remote_endpoint()
     try:
         client = docker.from_env()
         client.ping()

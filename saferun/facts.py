@@ -23,6 +23,17 @@ class HostFacts:
     pids_limit: bool = True
     cpu_cfs_quota: bool = True
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    # runtimeArgs of each registered runtime (e.g. runsc's --network mode), from /info.
+    runtime_args: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (uid, gid) that container root has on the host under userns-remap: dockerd keeps a
+    # remapped daemon's data under <data-root>/<uid>.<gid>, which /info reports.
+    userns_root: tuple[int, int] | None = None
+    # Gathered on the local host at the edge (None: unknown, e.g. a remote daemon):
+    kvm_available: bool | None = None  # /dev/kvm is a character device (Kata needs it)
+    subuid_range: tuple[int, int] | None = None  # (start, count) of dockremap in /etc/subuid
+
+    def args_of(self, runtime: str) -> tuple[str, ...]:
+        return dict(self.runtime_args).get(runtime, ())
 
     @property
     def seccomp(self) -> bool:
@@ -63,13 +74,28 @@ class HostFacts:
             pids_limit=bool(info.get("PidsLimit", True)),
             cpu_cfs_quota=bool(info.get("CpuCfsQuota", True)),
             warnings=tuple(str(w) for w in info.get("Warnings") or ()),
+            runtime_args=_runtime_args(info.get("Runtimes") or {}),
+            userns_root=_userns_root(str(info.get("DockerRootDir", ""))) if "userns" in options
+            else None,
         )
+
+
+def _runtime_args(runtimes: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    result = []
+    for name, spec in sorted(runtimes.items()):
+        args = (spec or {}).get("runtimeArgs") if isinstance(spec, dict) else None
+        if args:
+            result.append((str(name), tuple(str(a) for a in args)))
+    return tuple(result)
+
+
+def _userns_root(root_dir: str) -> tuple[int, int] | None:
+    """`/var/lib/docker/100000.100000` -> (100000, 100000)."""
+    uid, dot, gid = root_dir.rstrip("/").rsplit("/", 1)[-1].partition(".")
+    if dot and uid.isdigit() and gid.isdigit():
+        return int(uid), int(gid)
+    return None
 
 
 # Used by `saferun check` and `--dry-run --offline`: a typical Linux daemon, no AppArmor.
 OFFLINE_FACTS = HostFacts(server_version="offline", runtimes=frozenset({"runc", "runsc"}))
-
-# The fields of /info that planning reads; their values key the plan cache.
-FACT_KEYS = ("ServerVersion", "Architecture", "KernelVersion", "OSType", "SecurityOptions",
-             "Runtimes", "DefaultRuntime", "CgroupVersion", "MemoryLimit", "SwapLimit",
-             "PidsLimit", "CpuCfsQuota")

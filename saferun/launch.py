@@ -28,6 +28,8 @@ class PreparedRun:
     plan: RunPlan
     facts: HostFacts
     image_present: bool | None
+    info: dict[str, Any] | None = None  # the daemon's /info, for the plan cache
+    inputs: tuple[str, ...] = ()  # paths whose content or resolution planning depended on
 
 
 def load_for_run(target: str | None) -> tuple[Any, str, str]:
@@ -63,7 +65,8 @@ def image_manifest(image: str) -> Any:
 
 
 def prepare(request: RunRequest) -> PreparedRun:
-    from saferun.engine import EngineSession
+    from saferun.engine import EngineSession, local_socket_path
+    from saferun.host_audit import local_facts
 
     manifest, manifest_dir, digest = load_for_run(request.target)
     options = replace(request.options, manifest_dir=manifest_dir, manifest_sha256=digest)
@@ -71,12 +74,14 @@ def prepare(request: RunRequest) -> PreparedRun:
         return PreparedRun(build_plan(manifest, OFFLINE_FACTS, options), OFFLINE_FACTS, None)
     session = EngineSession()
     try:
-        facts = HostFacts.from_info(session.info())
+        info = session.info()
+        facts = local_facts(HostFacts.from_info(info), local=local_socket_path() is not None)
         plan = build_plan(manifest, facts, options)
         present = session.image_present(plan.image)
     finally:
         session.close()
-    return PreparedRun(plan, facts, present)
+    inputs = (request.target or "saferun.toml", *(m.source for m in plan.mounts if m.kind == "bind"))
+    return PreparedRun(plan, facts, present, info, inputs)
 
 
 def dry_run_argv(plan: RunPlan) -> list[str]:
@@ -117,6 +122,15 @@ def launch(prepared: PreparedRun) -> None:
     from saferun.engine import SECCOMP_FD_PATH, exec_docker_run
     from saferun.render.argv import render_argv
 
+    from saferun import plancache
+
     plan = prepared.plan
     seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
-    exec_docker_run(render_argv(plan, seccomp_path=seccomp_path), plan.seccomp_profile)
+    argv = render_argv(plan, seccomp_path=seccomp_path)
+    if prepared.info is not None and prepared.image_present:
+        plancache.store(
+            inputs=[plancache.describe_input(path) for path in prepared.inputs],
+            info=prepared.info, docker_argv=argv,
+            seccomp_profile=plan.seccomp_profile, warnings=list(plan.warnings),
+        )
+    exec_docker_run(argv, plan.seccomp_profile)

@@ -14,7 +14,8 @@ FACTS = HostFacts(security_options=frozenset({"seccomp", "apparmor"}), runtimes=
 
 def argv(document: dict[str, Any], **options: Any) -> list[str]:
     document = {"app": {"name": "web", "image": "busybox:1", **document.pop("app", {})}, **document}
-    return render_argv(build_plan(Manifest.model_validate(document), FACTS, LaunchOptions(**options)))
+    plan = build_plan(Manifest.model_validate(document), FACTS, LaunchOptions(**options))
+    return render_argv(plan, seccomp_path="/profiles/app.json")
 
 
 def pairs(args: list[str], flag: str) -> list[str]:
@@ -27,7 +28,7 @@ def test_default_argv_is_hardened() -> None:
     assert pairs(args, "--cap-drop") == ["ALL"]
     assert pairs(args, "--user") == ["65534:65534"]
     assert "--read-only" in args
-    assert pairs(args, "--security-opt") == ["no-new-privileges"]
+    assert pairs(args, "--security-opt") == ["no-new-privileges", "seccomp=/profiles/app.json"]
     assert pairs(args, "--memory") == ["512m"] and pairs(args, "--memory-swap") == ["512m"]
     assert pairs(args, "--pids-limit") == ["256"]
     assert pairs(args, "--ulimit") == ["nofile=1024:4096"]
