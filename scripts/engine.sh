@@ -7,7 +7,7 @@
 # fails in this VM's root network namespace (see ../shared/ENGINE.md).
 set -euo pipefail
 
-PACKAGES=(docker.io runsc busybox-static apparmor gcc libc6-dev libseccomp2 iproute2)
+PACKAGES=(docker.io runsc busybox-static apparmor gcc libc6-dev libseccomp2 iproute2 openssl debootstrap docker-compose)
 
 install() {
   local missing=()
@@ -22,16 +22,29 @@ install() {
 }
 
 register_runsc() {
-  local config=/etc/docker/daemon.json
+  # Make sure daemon.json registers runsc the way the tests expect, keeping other settings.
+  # --oci-seccomp: without it gVisor ignores the container's seccomp profile.
   mkdir -p /etc/docker
-  if [ ! -s "$config" ]; then
-    echo '{"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=host"]}}}' >"$config"
-  fi
+  python3 - <<'PY'
+import json, os
+path = "/etc/docker/daemon.json"
+wanted = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=host", "--oci-seccomp"]}
+try:
+    with open(path) as handle:
+        config = json.load(handle)
+except (FileNotFoundError, ValueError):
+    config = {}
+if config.get("runtimes", {}).get("runsc") != wanted:
+    config.setdefault("runtimes", {})["runsc"] = wanted
+    with open(path + ".tmp", "w") as handle:
+        json.dump(config, handle, indent=2)
+    os.replace(path + ".tmp", path)
+PY
 }
 
 up() {
   if docker info >/dev/null 2>&1; then
-    return 0
+    return 0  # a running engine is used as it is; its configuration is not touched
   fi
   command -v dockerd >/dev/null || { echo "dockerd missing: run '$0 install' as root" >&2; exit 1; }
   register_runsc
