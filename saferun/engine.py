@@ -95,8 +95,8 @@ def daemon_identity() -> str | None:
     custom --pidfile) the caller asks the daemon instead.
     """
     socket_path = local_socket_path()
-    if socket_path is None:
-        return None
+    if socket_path is None or os.path.realpath(socket_path) != os.path.realpath(DEFAULT_SOCKET):
+        return None  # the default pidfile and daemon.json belong to the default daemon only
     parts = []
     for path in (socket_path, DEFAULT_PIDFILE, *DAEMON_CONFIGS):
         try:
@@ -130,7 +130,13 @@ class EngineSession:
         import json
 
         if self._socket is None:
-            return json.loads(_cli(["info", "--format", "{{json .}}"]))
+            info = json.loads(_cli(["info", "--format", "{{json .}}"]))
+            if info.get("ServerErrors") or not info.get("ServerVersion"):
+                # The CLI can exit 0 with only client-side info (e.g. plain HTTP to a TLS port).
+                errors = info.get("ServerErrors") or ["no server information"]
+                raise _unreachable(os.environ.get("DOCKER_HOST") or "the current docker context",
+                                   "; ".join(str(e) for e in errors))
+            return dict(info)
         status, body = self._get("/info")
         if status != 200:
             raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
@@ -147,6 +153,55 @@ class EngineSession:
             raise SaferunError(f"invalid image reference {reference!r}")
         status, _ = self._get(f"/images/{reference}/json")
         return status == 200
+
+    def image_inspect(self, reference: str) -> dict[str, Any] | None:
+        """`docker image inspect` as JSON (for `saferun init --image`), or None if absent."""
+        import json
+
+        if self._socket is None:
+            try:
+                text = _cli(["image", "inspect", "--format", "{{json .}}", reference])
+                return dict(json.loads(text))
+            except SaferunError:
+                return None
+        if not _API_SAFE.issuperset(reference):
+            raise SaferunError(f"invalid image reference {reference!r}")
+        status, body = self._get(f"/images/{reference}/json")
+        if status == 404:
+            return None
+        if status != 200:
+            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
+        return dict(json.loads(body))
+
+    def container_inspect(self, name: str) -> dict[str, Any] | None:
+        """`docker inspect CONTAINER` as JSON (for `saferun verify`/`check --container`)."""
+        import json
+
+        if self._socket is None:
+            try:
+                return dict(json.loads(_cli(["container", "inspect", "--format", "{{json .}}",
+                                             name])))
+            except SaferunError:
+                return None
+        if not name or not _API_SAFE.issuperset(name) or name.startswith("-"):
+            raise SaferunError(f"invalid container name {name!r}")
+        status, body = self._get(f"/containers/{name}/json")
+        if status == 404:
+            return None
+        if status != 200:
+            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
+        return dict(json.loads(body))
+
+    def running_containers(self) -> list[str]:
+        """Names of the running containers (`docker ps`)."""
+        import json
+
+        if self._socket is None:
+            return _cli(["ps", "--format", "{{.Names}}"]).split()
+        status, body = self._get("/containers/json")
+        if status != 200:
+            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
+        return sorted(str(c["Names"][0]).lstrip("/") for c in json.loads(body) if c.get("Names"))
 
     def close(self) -> None:
         """Nothing to release: each request used its own connection."""

@@ -23,3 +23,17 @@ def test_missing_fields_do_not_crash() -> None:
     facts = HostFacts.from_info({})
     assert facts.security_options == frozenset()
     assert facts.runtimes == frozenset()
+
+
+def test_runtime_args_and_userns_root_from_info() -> None:
+    info = {**INFO, "Runtimes": {"runc": {"path": "runc"},
+                                 "runsc": {"path": "/usr/bin/runsc",
+                                           "runtimeArgs": ["--network=host"]}},
+            "DockerRootDir": "/var/lib/docker-userns/100000.100000"}
+    facts = HostFacts.from_info(info)
+    assert facts.args_of("runsc") == ("--network=host",) and facts.args_of("runc") == ()
+    assert facts.userns_root == (100000, 100000)
+    plain = HostFacts.from_info({**info, "SecurityOptions": ["name=seccomp"]})
+    assert plain.userns_root is None
+    assert HostFacts.from_info({**INFO, "DockerRootDir": "/var/lib/docker"}).userns_root is None
+    assert facts.kvm_available is None and facts.subuid_range is None  # gathered at the edge

@@ -90,3 +90,12 @@ def test_no_cache_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not plancache.enabled()
     monkeypatch.setenv("SAFERUN_NO_CACHE", "0")
     assert plancache.enabled()
+
+
+def test_daemon_identity_only_for_the_default_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    from saferun import engine
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/docker-userns.sock")
+    assert engine.daemon_identity() is None
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2376")
+    assert engine.daemon_identity() is None
