@@ -10,42 +10,76 @@ from saferun.cli.common import exit_on_error, warn
 from saferun.errors import SaferunError
 
 
-@click.command(context_settings={"allow_interspersed_args": False})
-@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container id.")
-@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits.")
-@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open.")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY.")
-@click.option("--name", help="Container name (default: docker picks one).")
-@click.option("--dry-run", is_flag=True, help="Print what would run instead of running it.")
-@click.option("--format", "output_format", type=click.Choice(["argv", "json"]), default="argv",
-              show_default=True, help="--dry-run output: the docker run command, or the Engine API body.")
-@click.option("--offline", is_flag=True, help="With --dry-run: plan for a typical daemon without asking one.")
-@click.argument("target", required=False, metavar="[MANIFEST|IMAGE]")
-@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- COMMAND [ARG...]]")
-def run(detach: bool, remove: bool, interactive: bool, tty: bool, name: str | None, dry_run: bool,
-        output_format: str, offline: bool, target: str | None, command: tuple[str, ...]) -> None:
+class _RunCommand(click.Command):
+    """`saferun run` reads its whole command line itself, the way `docker run` does.
+
+    click would read docker's flags wrongly (`-h` is --hostname, `-dit` bundles, everything
+    after the image is the container's), so one parser (saferun.dockerargs) reads both
+    saferun's own flags and every docker run flag.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.params["args"] = tuple(args)
+        return []
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[SAFERUN FLAGS] [DOCKER RUN FLAGS] "
+                              "[MANIFEST|IMAGE] [COMMAND [ARG...]]")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from saferun.dockerrun import SAFERUN_FLAG_HELP
+
+        with formatter.section("saferun flags"):
+            formatter.write_dl(list(SAFERUN_FLAG_HELP))
+        with formatter.section("docker run flags"):
+            formatter.write_text(
+                "Every `docker run` flag is accepted with docker's syntax (see `docker run "
+                "--help`). Each becomes part of the same manifest a saferun.toml gives, with "
+                "saferun's hardened defaults for anything not given. Flags that would weaken "
+                "the hardening (--privileged, --cap-add SYS_ADMIN, --network host, a mount of "
+                "/etc or the Docker socket, ...) are refused with the rule they break unless "
+                "--allow RULE=REASON is given; flags saferun cannot honour are refused by "
+                "name, never ignored. Rules: docs/drop-in.md.")
+
+
+@click.command(cls=_RunCommand)
+def run(args: tuple[str, ...]) -> None:
     """Start a container with every protection in force, or refuse (exit 125) and say why.
 
     MANIFEST is a saferun.toml (default: ./saferun.toml). An image reference instead of a
     manifest runs that image with saferun's hardened defaults. Words after the manifest or
-    image replace its command. Exit codes are docker's: the container's own, 125 when
-    saferun or the daemon refuses, 126/127 when the command cannot be run.
+    image replace its command (`saferun run MANIFEST -- CMD` also works). Exit codes are
+    docker's: the container's own, 125 when saferun or the daemon refuses, 126/127 when the
+    command cannot be run.
     """
-    from saferun.launch import RunRequest, dry_run_argv, dry_run_body, launch, prepare
-    from saferun.plan import LaunchOptions
+    import os
+
+    from saferun.dockerrun import parse_run_args
+    from saferun.launch import dry_run_argv, dry_run_body, launch, prepare, request_from_args
     from saferun.render.argv import shell_quote
 
+    with exit_on_error(run=True):
+        parsed = parse_run_args(args)
+    if parsed.flag("help"):
+        ctx = click.get_current_context()
+        click.echo(ctx.get_help())
+        return
+    dry_run, offline = bool(parsed.flag("dry-run")), bool(parsed.flag("offline"))
+    output_format = parsed.last("format") or "argv"
+    if output_format not in ("argv", "json"):
+        raise click.UsageError(f"--format {output_format}: use argv or json")
     if offline and not dry_run:
         raise click.UsageError("--offline only works with --dry-run")
-    if command[:1] == ("--",):  # `saferun run MANIFEST -- CMD`: click keeps the `--` here
-        command = command[1:]
-    options = LaunchOptions(detach=detach, remove=remove, interactive=interactive, tty=tty,
-                            name=name, command=command or None)
     with exit_on_error(run=True):
-        prepared = prepare(RunRequest(target=target, options=options, offline=offline))
+        request = request_from_args(parsed, cwd=os.getcwd(), offline=offline)
+        for note in request.dropin.notes:
+            warn(note)
+        prepared = prepare(request)
         for message in prepared.plan.warnings:
             warn(message)
         if dry_run:
+            for note in prepared.plan.notes:
+                click.echo(f"saferun: note: {note}", err=True)
             if output_format == "json":
                 click.echo(json.dumps(dry_run_body(prepared.plan), indent=2, sort_keys=True))
             else:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from saferun.plan import RunPlan
+from saferun.plan import MountPlan, RunPlan
 
 ULIMIT_NAMES = {"nofile": "nofile", "nproc": "nproc"}
 
 
-def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = ()) -> dict[str, Any]:
-    """`env_from_files`: KEY=VALUE lines the caller read from the plan's env files (I/O is theirs)."""
+def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = (),
+                       env_from_host: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """`env_from_files`: KEY=VALUE lines the caller read from the plan's env files;
+    `env_from_host`: the values of `plan.env_from_host` the caller found in its environment
+    (names it did not find are left out, as docker does). The I/O is theirs.
+
+    The platform (`--platform`) is a query parameter of the create call, not part of the
+    body, and `plan.client_flags` only steer the docker CLI: neither appears here.
+    """
     command = list(plan.command) if plan.command is not None else None
     entrypoint = None
     if plan.entrypoint is not None:
@@ -27,10 +34,8 @@ def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = ()) -
         "SecurityOpt": security_opt,
         "ReadonlyRootfs": plan.read_only,
         "Tmpfs": {t.target: t.options for t in plan.tmpfs} or None,
-        "Mounts": [
-            {"Type": m.kind, "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
-            for m in plan.mounts
-        ] or None,
+        "Mounts": [_mount(m) for m in plan.mounts if not m.relabel] or None,
+        "Binds": [_bind(m) for m in plan.mounts if m.relabel] or None,
         "Memory": plan.memory,
         "MemorySwap": plan.memory_swap,
         "NanoCpus": plan.nano_cpus,
@@ -43,6 +48,7 @@ def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = ()) -
         "Runtime": plan.runtime,
         "AutoRemove": plan.remove,
         "Init": plan.init or None,
+        **_dropin_host_config(plan),
     }
     body: dict[str, Any] = {
         "Image": plan.image,
@@ -61,6 +67,15 @@ def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = ()) -
         "AttachStderr": not plan.detach,
         "HostConfig": host_config,
     }
+    if plan.env_from_host:
+        body["Env"] += [f"{k}={v}" for k, v in env_from_host]
+    if plan.stop_signal:
+        body["StopSignal"] = plan.stop_signal
+    if plan.stop_timeout is not None:
+        body["StopTimeout"] = plan.stop_timeout
+    if plan.network_aliases:
+        endpoint = {"Aliases": list(plan.network_aliases)}
+        body["NetworkingConfig"] = {"EndpointsConfig": {plan.network: endpoint}}
     if plan.hostname:
         body["Hostname"] = plan.hostname
     if plan.healthcheck:
@@ -73,6 +88,73 @@ def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = ()) -
             "StartPeriod": check.start_period_ns,
         }
     return body
+
+
+def _mount(m: MountPlan) -> dict[str, Any]:
+    mount: dict[str, Any] = {"Type": m.kind, "Source": m.source, "Target": m.target,
+                             "ReadOnly": m.read_only}
+    if m.propagation:
+        mount["BindOptions"] = {"Propagation": m.propagation}
+    return mount
+
+
+def _bind(m: MountPlan) -> str:
+    options = ["ro" if m.read_only else "rw", m.relabel or "", m.propagation or ""]
+    return f"{m.source}:{m.target}:{','.join(o for o in options if o)}"
+
+
+def _dropin_host_config(plan: RunPlan) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if plan.privileged:
+        config["Privileged"] = True
+    for key, value in (("PidMode", plan.pid_mode), ("IpcMode", plan.ipc_mode),
+                       ("UTSMode", plan.uts_mode), ("UsernsMode", plan.userns_mode),
+                       ("CgroupnsMode", plan.cgroupns_mode)):
+        if value:
+            config[key] = value
+    if plan.devices:
+        config["Devices"] = [_device(d) for d in plan.devices]
+    if plan.device_cgroup_rules:
+        config["DeviceCgroupRules"] = list(plan.device_cgroup_rules)
+    if plan.gpus:
+        config["DeviceRequests"] = [_gpu_request(plan.gpus)]
+    if plan.sysctls:
+        config["Sysctls"] = dict(plan.sysctls)
+    if plan.shm_size is not None:
+        config["ShmSize"] = plan.shm_size
+    if plan.extra_hosts:
+        config["ExtraHosts"] = list(plan.extra_hosts)
+    if plan.dns:
+        config["Dns"] = list(plan.dns)
+    if plan.dns_search:
+        config["DnsSearch"] = list(plan.dns_search)
+    if plan.dns_options:
+        config["DnsOptions"] = list(plan.dns_options)
+    return config
+
+
+def _device(spec: str) -> dict[str, str]:
+    """docker's --device syntax: HOST[:CONTAINER][:PERMISSIONS]."""
+    parts = spec.split(":")
+    permissions = "rwm"
+    if len(parts) > 1 and set(parts[-1]) <= set("rwm") and not parts[-1].startswith("/"):
+        permissions = parts.pop()
+    host = parts[0]
+    return {"PathOnHost": host, "PathInContainer": parts[1] if len(parts) > 1 else host,
+            "CgroupPermissions": permissions}
+
+
+def _gpu_request(spec: str) -> dict[str, Any]:
+    request: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None,
+                               "Capabilities": [["gpu"]], "Options": {}}
+    value = spec.removeprefix("count=")
+    if value == "all":
+        request["Count"] = -1
+    elif value.isdigit():
+        request["Count"] = int(value)
+    else:
+        request["DeviceIDs"] = spec.removeprefix("device=").split(",")
+    return request
 
 
 def _port_bindings(plan: RunPlan) -> dict[str, list[dict[str, str]]]:

@@ -92,7 +92,7 @@ VARIED: dict[str, dict[str, Any]] = {
     "icmp-and-every-capability": {
         "capabilities": {"add": sorted(CAPABILITY_BITS)},
         "apparmor": {"network": ["icmp", "udp", "tcp"]},
-        "allow": {"cap-not-allowed": REASON},
+        "allow": {"cap-not-allowed": REASON, "cap-add-all": REASON},
     },
     "writable-root": {"filesystem": {"read_only": False},
                       "exceptions": {"writable_root": REASON}},

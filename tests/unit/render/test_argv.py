@@ -28,7 +28,8 @@ def test_default_argv_is_hardened() -> None:
     assert pairs(args, "--cap-drop") == ["ALL"]
     assert pairs(args, "--user") == ["65534:65534"]
     assert "--read-only" in args
-    assert pairs(args, "--security-opt") == ["no-new-privileges", "seccomp=/profiles/app.json"]
+    assert pairs(args, "--security-opt") == [
+        "no-new-privileges", "apparmor=saferun-web", "seccomp=/profiles/app.json"]
     assert pairs(args, "--memory") == ["512m"] and pairs(args, "--memory-swap") == ["512m"]
     assert pairs(args, "--pids-limit") == ["256"]
     assert pairs(args, "--ulimit") == ["nofile=1024:4096"]

@@ -19,7 +19,8 @@ def test_body_carries_the_same_settings_as_argv() -> None:
     assert host["CapDrop"] == ["ALL"] and host["CapAdd"] == ["CAP_CHOWN"]
     assert host["ReadonlyRootfs"] is True
     assert host["SecurityOpt"][0] == "no-new-privileges"
-    assert host["SecurityOpt"][1].startswith('seccomp={')
+    assert host["SecurityOpt"][1] == "apparmor=saferun-web"
+    assert host["SecurityOpt"][2].startswith('seccomp={')
     assert host["Memory"] == host["MemorySwap"] == 512 << 20
     assert host["PidsLimit"] == 256 and host["NanoCpus"] == 10**9
     assert host["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
