@@ -21,6 +21,10 @@ class RunRequest:
     target: str | None  # manifest path, or an image reference (drop-in use)
     options: LaunchOptions
     offline: bool = False
+    # The docker run flags of the command line (saferun.dockerrun.DropIn), merged over the
+    # manifest or the image's defaults; None: the manifest alone.
+    dropin: Any = None
+    target_is_manifest: bool = True
 
 
 @dataclass(frozen=True)
@@ -32,16 +36,19 @@ class PreparedRun:
     inputs: tuple[str, ...] = ()  # paths whose content or resolution planning depended on
 
 
-def load_for_run(target: str | None) -> tuple[Any, str, str]:
-    """Return (manifest, manifest_dir, sha256) for a manifest path or a bare image reference."""
-    from saferun.loader import find_manifest, parse_manifest, read_manifest_bytes
+def load_for_run(target: str | None) -> tuple[Any, str, str, tuple[str, ...]]:
+    """Return (manifest, manifest_dir, sha256, extended files) for a manifest path or a bare
+    image reference. The extended files (presets, base manifests) are inputs of the plan."""
+    from saferun.loader import find_manifest, read_document, read_manifest_bytes, validate_document
 
     if target is not None and _looks_like_image(target):
-        return image_manifest(target), os.getcwd(), ""
+        return image_manifest(target), os.getcwd(), "", ()
     path = find_manifest(target)
     data = read_manifest_bytes(path)
-    manifest = parse_manifest(data, str(path))
-    return manifest, str(path.resolve().parent), hashlib.sha256(data).hexdigest()
+    resolved = read_document(path)
+    manifest = validate_document(resolved, str(path))
+    return (manifest, str(path.resolve().parent), hashlib.sha256(data).hexdigest(),
+            tuple(str(p) for p in resolved.extended))
 
 
 def _looks_like_image(target: str) -> bool:
@@ -67,21 +74,88 @@ def image_manifest(image: str) -> Any:
 def prepare(request: RunRequest) -> PreparedRun:
     from saferun.engine import EngineSession, local_socket_path
     from saferun.host_audit import local_facts
+    from saferun.rules import check_image_policy
 
-    manifest, manifest_dir, digest = load_for_run(request.target)
+    if request.dropin is not None:
+        manifest, manifest_dir, digest, extended = load_dropin(request)
+    else:
+        manifest, manifest_dir, digest, extended = load_for_run(request.target)
+    check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
     options = replace(request.options, manifest_dir=manifest_dir, manifest_sha256=digest)
     if request.offline:
-        return PreparedRun(build_plan(manifest, OFFLINE_FACTS, options), OFFLINE_FACTS, None)
+        plan = build_plan(manifest, OFFLINE_FACTS, options)
+        check_mount_sources(manifest, plan)
+        return PreparedRun(plan, OFFLINE_FACTS, None)
     session = EngineSession()
     try:
         info = session.info()
         facts = local_facts(HostFacts.from_info(info), local=local_socket_path() is not None)
         plan = build_plan(manifest, facts, options)
+        check_mount_sources(manifest, plan)
         present = session.image_present(plan.image)
     finally:
         session.close()
-    inputs = (request.target or "saferun.toml", *(m.source for m in plan.mounts if m.kind == "bind"))
+    inputs = (request.target or "saferun.toml", *extended,
+              *(m.source for m in plan.mounts if m.kind == "bind"))
     return PreparedRun(plan, facts, present, info, inputs)
+
+
+def request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
+    """`saferun run [flags] [MANIFEST|IMAGE] [CMD...]` -> what to load and how to start it.
+
+    `-f FILE` names the manifest and makes the positional word an image override. Without
+    it, a positional word that is a file (or ends in .toml) is a manifest, anything else an
+    image; with no word at all ./saferun.toml is used.
+    """
+    from saferun.dockerrun import from_docker_run
+
+    dropin = from_docker_run(parsed, cwd=cwd)
+    manifest_file = parsed.last("file")
+    if manifest_file is not None:
+        return RunRequest(manifest_file, dropin.options, offline, dropin, True)
+    if parsed.image is None or not _looks_like_image(parsed.image):
+        command = dropin.options.command
+        if command and command[0] == "--":  # `saferun run MANIFEST -- CMD`
+            command = command[1:] or None
+        dropin = replace(dropin, image=None, options=replace(dropin.options, command=command))
+        return RunRequest(parsed.image, dropin.options, offline, dropin, True)
+    return RunRequest(parsed.image, dropin.options, offline, dropin, False)
+
+
+def load_dropin(request: RunRequest) -> tuple[Any, str, str, tuple[str, ...]]:
+    """The command line's flags merged over a manifest file (with what it extends) or a bare
+    image's defaults; the extended files are returned as inputs of the plan."""
+    from saferun.dockerrun import base_for_image, build_manifest, merge_document
+    from saferun.loader import find_manifest, read_document, read_manifest_bytes
+    from saferun.manifest import IMAGE_PATTERN
+
+    dropin = request.dropin
+    if not request.target_is_manifest:
+        image = str(request.target)
+        if not re.match(IMAGE_PATTERN, image):
+            raise ManifestError(f"'{image}' is neither a manifest file nor a valid image reference")
+        base = base_for_image(image, dropin.options.name)
+        return build_manifest(merge_document(base, dropin)), os.getcwd(), "", ()
+    path = find_manifest(request.target)
+    data = read_manifest_bytes(path)
+    resolved = read_document(path)
+    manifest = build_manifest(merge_document(resolved.document, dropin), source=str(path),
+                              text=resolved.text)
+    return (manifest, str(path.resolve().parent), hashlib.sha256(data).hexdigest(),
+            tuple(str(p) for p in resolved.extended))
+
+
+def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
+    """Resolve every bind source's symlinks here, at the edge, and judge the real paths.
+
+    The manifest already refused sensitive paths as written; a harmless-looking ./data that
+    is a symlink to /etc is caught only by its real path.
+    """
+    from saferun.dockerrun import check_resolved_mounts
+
+    resolved = [(m.source, os.path.realpath(m.source)) if m.kind == "bind" else None
+                for m in plan.mounts]
+    check_resolved_mounts(manifest, resolved)
 
 
 def dry_run_argv(plan: RunPlan) -> list[str]:
@@ -95,7 +169,9 @@ def dry_run_argv(plan: RunPlan) -> list[str]:
 def dry_run_body(plan: RunPlan) -> dict[str, Any]:
     from saferun.render.engine_api import render_create_body
 
-    return render_create_body(plan, env_from_files=read_env_files(plan.env_files))
+    from_host = tuple((name, os.environ[name]) for name in plan.env_from_host if name in os.environ)
+    return render_create_body(plan, env_from_files=read_env_files(plan.env_files),
+                              env_from_host=from_host)
 
 
 def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
@@ -125,6 +201,10 @@ def launch(prepared: PreparedRun) -> None:
     from saferun import plancache
 
     plan = prepared.plan
+    if plan.apparmor_profile is not None:
+        from saferun.apparmor_host import load_profile
+
+        load_profile(plan.apparmor_profile[1])  # load or replace, before docker refers to it
     seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
     argv = render_argv(plan, seccomp_path=seccomp_path)
     if prepared.info is not None and prepared.image_present:
@@ -132,5 +212,6 @@ def launch(prepared: PreparedRun) -> None:
             inputs=[plancache.describe_input(path) for path in prepared.inputs],
             info=prepared.info, docker_argv=argv,
             seccomp_profile=plan.seccomp_profile, warnings=list(plan.warnings),
+            apparmor_profile=plan.apparmor_profile[0] if plan.apparmor_profile else None,
         )
     exec_docker_run(argv, plan.seccomp_profile)

@@ -12,9 +12,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from saferun.capabilities import normalize_capability
+from saferun.capabilities import CAPABILITY_BITS, normalize_capability
+from saferun.refusals import (
+    ALLOWED_CAPABILITIES,
+    LEGACY_KEYS,
+    RULE_IDS,
+    SAFE_SYSCTLS,
+    Violation,
+    host_path_rule,
+)
 from saferun.units import parse_cpus, parse_duration, parse_size
 
 SCHEMA_VERSION = 1
@@ -28,8 +36,9 @@ IMAGE_PATTERN = (
 )
 # Absolute container paths without `..`, commas, colons or control characters: they end up
 # in `--tmpfs`/`--mount` values and in AppArmor rules, where those characters are syntax.
-CONTAINER_PATH_PATTERN = r"^/(?:[A-Za-z0-9_.@+-]+/?)*$"
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A segment has a character other than "." (or is three or more dots): "." and ".." never pass.
+CONTAINER_PATH_PATTERN = r"^/(?:(?:[A-Za-z0-9_.@+-]*[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*|\.{3,})/?)*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"  # docker allows dots, e.g. discovery.type
 LABEL_KEY_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$"
 USER_PATTERN = r"^[0-9]{1,10}(?::[0-9]{1,10})?$"
 REASON_MIN_LENGTH = 10
@@ -69,6 +78,16 @@ class AppSection(StrictModel):
     hostname: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")] | None = None
     init: bool = Field(False, description="Run docker's init (tini) as PID 1 to reap zombies.")
     pull: Literal["missing", "never", "always"] = "missing"
+    env_from_host: list[Annotated[str, Field(pattern=ENV_NAME_PATTERN)]] = Field(
+        default_factory=list,
+        description="Variables passed from saferun's own environment at start (docker's -e NAME).",
+    )
+    platform: Annotated[str, Field(pattern=r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")] | None = (
+        Field(None, description="Image platform, e.g. linux/amd64."))
+    stop_signal: Annotated[str, Field(
+        pattern=r"^(?:SIG[A-Z0-9+-]+|[A-Z0-9+-]+|[0-9]{1,2})$")] | None = None
+    stop_timeout: Annotated[int, Field(ge=0, le=86400)] | None = Field(
+        None, description="Seconds to wait after the stop signal before SIGKILL.")
 
     @field_validator("env")
     @classmethod
@@ -105,7 +124,15 @@ class CapabilitiesSection(StrictModel):
     @field_validator("add")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        return sorted({normalize_capability(name) for name in value})
+        # "ALL" expands to every capability, so the profiles and the argv see real names;
+        # the manifest then refuses it by rule (cap-add-all) unless allowed.
+        names: set[str] = set()
+        for name in value:
+            if name.strip().upper() in ("ALL", "CAP_ALL"):
+                names.update(CAPABILITY_BITS)
+            else:
+                names.add(normalize_capability(name))
+        return sorted(names)
 
 
 class TmpfsMount(StrictModel):
@@ -137,6 +164,17 @@ class BindOrVolumeMount(StrictModel):
     source: Annotated[str, Field(min_length=1, max_length=4096)]
     target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
     read_only: bool = True
+    propagation: Literal["rprivate", "private", "rslave", "slave", "rshared", "shared"] | None = (
+        Field(None, description="Bind propagation; shared/rshared need [allow] shared-propagation."))
+    relabel: Literal["z", "Z"] | None = Field(
+        None, description="SELinux relabelling: z shared between containers, Z private.")
+
+    @model_validator(mode="after")
+    def _relabel_source(self) -> BindOrVolumeMount:
+        # A relabelled mount is rendered in docker's -v syntax, where ':' separates fields.
+        if self.relabel and ":" in self.source:
+            raise ValueError(f"source {self.source!r} contains ':', which cannot be relabelled")
+        return self
 
     @model_validator(mode="after")
     def _source_shape(self) -> BindOrVolumeMount:
@@ -180,6 +218,16 @@ class Ulimit(StrictModel):
 
 class ResourcesSection(StrictModel):
     """Limits. Memory without swap, a PID cap and a descriptor cap by default."""
+
+    shm_size: str | int | None = Field(
+        None, description="Size of /dev/shm, e.g. 256m (docker's default 64m).")
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm(cls, value: str | int | None) -> str | int | None:
+        if value is not None and parse_size(value) <= 0:
+            raise ValueError("shm_size must be greater than 0")
+        return value
 
     memory: str | int = Field("512m", description="Memory limit, e.g. 512m (at least 6m).")
     memory_swap: str | int | None = Field(
@@ -251,19 +299,54 @@ class PortMapping(StrictModel):
         return value
 
 
+_HOSTNAME = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$"
+
+
+def _check_ip(value: str, key: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{key} '{value}' is not an IP address") from None
+    return value
+
+
 class NetworkSection(StrictModel):
     mode: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")] = Field(
-        "bridge", description="bridge, none, or a user-defined network name. host is refused."
+        "bridge",
+        description="bridge, none, or a user-defined network name. host needs [allow] host-network.",
     )
     ports: list[PortMapping] = Field(default_factory=list)
+    aliases: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(
+        default_factory=list, description="Network-scoped aliases (user-defined networks).")
+    extra_hosts: list[str] = Field(default_factory=list, description="'name:ip' lines for /etc/hosts.")
+    dns: list[str] = Field(default_factory=list, description="DNS server addresses.")
+    dns_search: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(default_factory=list)
+    dns_options: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]+(?::[0-9]+)?$")]] = Field(
+        default_factory=list)
 
     @field_validator("mode")
     @classmethod
-    def _not_host(cls, value: str) -> str:
-        if value == "host":
-            raise ValueError("network mode 'host' shares the host's network stack and is refused")
+    def _not_container(cls, value: str) -> str:
         if value.startswith("container"):
             raise ValueError("network mode 'container:...' is not supported in a manifest")
+        return value
+
+    @field_validator("dns")
+    @classmethod
+    def _dns(cls, value: list[str]) -> list[str]:
+        return [_check_ip(v, "dns server") for v in value]
+
+    @field_validator("extra_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            name, sep, address = entry.partition(":")
+            if not sep or not re.match(_HOSTNAME, name):
+                raise ValueError(f"extra host '{entry}' must be 'name:ip'")
+            if address != "host-gateway":
+                _check_ip(address, f"extra host '{name}' address")
         return value
 
     @model_validator(mode="after")
@@ -318,6 +401,36 @@ class SecuritySection(StrictModel):
         "preferred", description="User-namespace remapping: required refuses to start without it."
     )
     runtime: Literal["runc", "gvisor", "kata"] = "runc"
+    # Each of these weakens isolation and needs an [allow] entry named by its rule id.
+    privileged: bool = Field(False, description="docker's --privileged. Needs [allow] privileged.")
+    pid: Literal["host"] | None = Field(None, description="'host' needs [allow] host-pid.")
+    ipc: Literal["private", "shareable", "none", "host"] | None = Field(
+        None, description="IPC namespace; 'host' needs [allow] host-ipc.")
+    uts: Literal["host"] | None = Field(None, description="'host' needs [allow] host-uts.")
+    userns_mode: Literal["host"] | None = Field(None, description="'host' needs [allow] host-userns.")
+    cgroupns: Literal["private", "host"] = Field("private", description="Cgroup namespace; 'host' needs [allow] host-cgroupns.")
+    systempaths: Literal["unconfined"] | None = Field(
+        None, description="'unconfined' needs [allow] systempaths-unconfined.")
+    label: Literal["disable"] | None = Field(None, description="SELinux; 'disable' needs [allow] label-disable.")
+    devices: list[Annotated[str, Field(
+        pattern=r"^/dev/[A-Za-z0-9_.+/-]+(?::/[A-Za-z0-9_.+/-]+)?(?::[rwm]{1,3})?$")]] = Field(
+        default_factory=list, description="Host devices (docker --device syntax). Need [allow] device.")
+    device_cgroup_rules: list[Annotated[str, Field(pattern=r"^[abc] (?:\*|[0-9]+):(?:\*|[0-9]+) [rwm]{1,3}$")]] = Field(
+        default_factory=list, description="Device cgroup rules, e.g. 'c 189:* rmw'. Need [allow] device.")
+    gpus: Annotated[str, Field(pattern=r"^(?:all|[0-9]+|count=(?:all|[0-9]+)|device=[A-Za-z0-9:,-]+)$")] | None = Field(
+        None, description="GPUs (docker --gpus syntax). Needs [allow] gpus.")
+    sysctls: dict[str, str] = Field(
+        default_factory=dict, description="Namespaced sysctls; outside Kubernetes' safe set they need [allow] unsafe-sysctl.")
+
+    @field_validator("sysctls")
+    @classmethod
+    def _sysctl_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, setting in value.items():
+            if not re.match(r"^[a-z0-9_]+(?:[./][A-Za-z0-9_-]+)+$", key):
+                raise ValueError(f"invalid sysctl name '{key}'")
+            if not re.match(r"^[A-Za-z0-9 _.:,/-]*$", setting):
+                raise ValueError(f"sysctl {key} value {setting!r} contains unexpected characters")
+        return value
 
 
 class SeccompSection(StrictModel):
@@ -336,6 +449,16 @@ class SeccompSection(StrictModel):
     architectures: list[Literal["x86_64", "x86", "x32", "aarch64", "arm"]] = Field(
         default_factory=list, description="Target architectures; default: the daemon's native arch and its neighbours."
     )
+    learned: list[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] | None = Field(
+        None, description="Syscalls measured by `saferun learn`; when set, they replace the base profile's allow list."
+    )
+
+    @model_validator(mode="after")
+    def _learned_needs_allowlist(self) -> SeccompSection:
+        # A measured list only means something where the profile allows by list.
+        if self.learned is not None and (self.mode == "denylist" or self.profile in ("docker-default", "unconfined")):
+            raise ValueError("seccomp.learned needs mode 'allowlist' or 'log' and profile 'default' or 'strict'")
+        return self
 
 
 class AppArmorSection(StrictModel):
@@ -366,12 +489,44 @@ class AppArmorSection(StrictModel):
         return self
 
 
+class PolicySection(StrictModel):
+    """Policy checks (saferun check/score/verify): suppressions and image pinning."""
+
+    ignore: dict[str, str] = Field(
+        default_factory=dict,
+        description="Policy rules ignored for this app (rule id -> written reason, kept in the "
+        "output). Refusal rules are allowed in [allow] instead. Ids: docs/policy.md.")
+    digest: Literal["recommend", "require"] = Field(
+        "recommend", description="Image digest pinning: require makes saferun run refuse a tag.")
+
+    @field_validator("ignore")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        from saferun.rules import RULES  # lazily: only manifests with a [policy] table pay
+
+        for key, reason in value.items():
+            rule = RULES.get(key)
+            if rule is None:
+                raise ValueError(f"unknown rule '{key}' in [policy] ignore (see docs/policy.md)")
+            if rule.refusal:
+                raise ValueError(f"rule '{key}' is a refusal: allow it with [allow] {key} = "
+                                 "\"<reason>\" instead of ignoring it")
+            if len(reason.strip()) < REASON_MIN_LENGTH:
+                raise ValueError(f"[policy] ignore {key} needs a written reason of at least "
+                                 f"{REASON_MIN_LENGTH} characters")
+        return value
+
+
 class Manifest(StrictModel):
     """A saferun manifest (schema v1)."""
 
     model_config = ConfigDict(title="saferun manifest", json_schema_extra={"$id": "https://saferun.invalid/schema/v1.json"})
 
     version: Literal[1] = SCHEMA_VERSION
+    extends: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None = Field(
+        None, description="A preset in profiles/ (e.g. \"nginx\") or a path to a manifest, "
+        "relative to this one, to start from: tables merge key by key, other values here "
+        "replace the base's. See docs/presets.md.")
     app: AppSection
     capabilities: CapabilitiesSection = Field(default_factory=CapabilitiesSection)
     filesystem: FilesystemSection = Field(default_factory=FilesystemSection)
@@ -387,6 +542,12 @@ class Manifest(StrictModel):
         default_factory=dict,
         description="Deliberate weakenings, each with a written reason (kept as a container label).",
     )
+    policy: PolicySection = Field(default_factory=PolicySection)
+    allow: dict[str, str] = Field(
+        default_factory=dict,
+        description="Refusal rules allowed for this app (rule id -> written reason, kept as a "
+        "container label). Ids are listed in docs/drop-in.md.",
+    )
 
     @field_validator("exceptions")
     @classmethod
@@ -396,8 +557,30 @@ class Manifest(StrictModel):
                 raise ValueError(f"exception '{key}' needs a written reason of at least {REASON_MIN_LENGTH} characters")
         return value
 
+    @field_validator("allow")
+    @classmethod
+    def _allow_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, reason in value.items():
+            if key not in RULE_IDS:
+                raise ValueError(f"unknown rule '{key}' in [allow] (known: {', '.join(RULE_IDS)})")
+            if len(reason.strip()) < REASON_MIN_LENGTH:
+                raise ValueError(f"[allow] {key} needs a written reason of at least "
+                                 f"{REASON_MIN_LENGTH} characters")
+        return value
+
+    def allowed(self, rule: str) -> bool:
+        """Whether a refusal rule is allowed, by [allow] or by its legacy [exceptions] key."""
+        return rule in self.allow or any(
+            LEGACY_KEYS.get(key) == rule for key in self.exceptions)
+
+    def violations(self) -> list[Violation]:
+        """Every refusal rule this manifest breaks without an allow entry (pure)."""
+        return [v for v in _violations(self) if not self.allowed(v.rule)]
+
     @model_validator(mode="after")
-    def _weakenings_need_reasons(self) -> Manifest:
+    def _weakenings_need_reasons(self, info: ValidationInfo) -> Manifest:
+        if info.context and info.context.get("refusals") == "defer":
+            return self  # the caller (saferun.dockerrun) reports violations() itself, by flag
         uid = int(self.app.user.split(":")[0])
         checks = [
             (uid == 0, "run_as_root", "app.user", f"'{self.app.user}' runs the app as root"),
@@ -408,8 +591,63 @@ class Manifest(StrictModel):
              f"'{self.restart.policy}' restarts without a bound"),
         ]
         for weak, key, where, what in checks:
-            if weak and key not in self.exceptions:
+            if weak and key not in self.exceptions and LEGACY_KEYS[key] not in self.allow:
                 raise ValueError(
                     f"{where} = {what}; refused unless [exceptions] {key} = \"<reason>\" explains why"
                 )
+        found = self.violations()
+        if found:
+            # One readable paragraph naming every rule, how to stop asking, how to allow it.
+            first = found[0].rule
+            raise ValueError(
+                "; ".join(v.message() for v in found)
+                + f". Allow deliberately with [allow] {first} = \"<reason>\" "
+                f"(or `saferun run --allow {first}=\"<reason>\"`); see docs/drop-in.md#{first}"
+            )
         return self
+
+
+def _violations(m: Manifest) -> list[Violation]:
+    """The refusal rules as checks over the validated model; reasons are applied by the caller."""
+    sec = m.security
+    out: list[Violation] = []
+
+    def add(cond: bool, rule: str, where: str, what: str) -> None:
+        if cond:
+            out.append(Violation(rule, where, what))
+
+    add(int(m.app.user.split(":")[0]) == 0, "run-as-root", "app.user", repr(m.app.user))
+    add(m.seccomp.profile == "unconfined", "seccomp-unconfined", "seccomp.profile", "'unconfined'")
+    add(m.apparmor.mode == "off", "apparmor-unconfined", "apparmor.mode", "'off'")
+    add(not m.filesystem.read_only, "writable-root", "filesystem.read_only", "false")
+    add(m.restart.policy in ("always", "unless-stopped"), "restart-always", "restart.policy",
+        repr(m.restart.policy))
+
+    add(sec.privileged, "privileged", "security.privileged", "true")
+    every = set(m.capabilities.add) >= set(CAPABILITY_BITS)
+    add(every, "cap-add-all", "capabilities.add", "'ALL' (every capability)")
+    extra = [c for c in m.capabilities.add if c not in ALLOWED_CAPABILITIES]
+    add(bool(extra) and not every, "cap-not-allowed", "capabilities.add",
+        ", ".join(c[4:] for c in extra))
+    add(sec.pid == "host", "host-pid", "security.pid", "'host'")
+    add(sec.ipc == "host", "host-ipc", "security.ipc", "'host'")
+    add(sec.uts == "host", "host-uts", "security.uts", "'host'")
+    add(sec.userns_mode == "host", "host-userns", "security.userns_mode", "'host'")
+    add(sec.cgroupns == "host", "host-cgroupns", "security.cgroupns", "'host'")
+    add(m.network.mode == "host", "host-network", "network.mode", "'host'")
+    add(sec.systempaths == "unconfined", "systempaths-unconfined", "security.systempaths",
+        "'unconfined'")
+    add(sec.label == "disable", "label-disable", "security.label", "'disable'")
+    add(bool(sec.devices or sec.device_cgroup_rules), "device", "security.devices",
+        ", ".join([*sec.devices, *sec.device_cgroup_rules]))
+    add(sec.gpus is not None, "gpus", "security.gpus", repr(sec.gpus))
+    unsafe = sorted(k for k in sec.sysctls if k not in SAFE_SYSCTLS)
+    add(bool(unsafe), "unsafe-sysctl", "security.sysctls", ", ".join(unsafe))
+    for index, mount in enumerate(m.filesystem.mounts):
+        where = f"filesystem.mounts.{index}"
+        add(mount.propagation in ("shared", "rshared"), "shared-propagation",
+            f"{where}.propagation", repr(mount.propagation))
+        if mount.type == "bind" and mount.source.startswith("/"):
+            rule = host_path_rule(mount.source, mount.read_only)
+            add(rule is not None, rule or "", f"{where}.source", repr(mount.source))
+    return out

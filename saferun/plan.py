@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass, field
+from typing import Any
 
 from saferun import __version__
 from saferun.errors import RequirementUnmet
 from saferun.facts import HostFacts
 from saferun.manifest import Manifest, Ulimit
+from saferun.runtime_controls import check_runtime_controls, userns_notes
 from saferun.runtimes import RUNTIME_ALIASES, RUNTIME_FIX
-from saferun.units import parse_duration
+from saferun.units import parse_duration, parse_size
 
 LABEL_PREFIX = "io.saferun."
 DEFAULT_LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
@@ -34,6 +36,10 @@ class LaunchOptions:
     command: tuple[str, ...] | None = None
     manifest_dir: str = "."
     manifest_sha256: str = ""
+    # docker CLI-only options that never reach the container's config (--cidfile,
+    # --detach-keys, --sig-proxy, --attach, --quiet, --disable-content-trust), as validated
+    # argv words; the API body has no place for them.
+    client_flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class MountPlan:
     source: str
     target: str
     read_only: bool
+    propagation: str | None = None  # bind propagation, e.g. rslave
+    relabel: str | None = None  # SELinux z/Z: only the -v syntax and API Binds carry it
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,29 @@ class RunPlan:
     tty: bool
     cap_drop: tuple[str, ...] = ("ALL",)
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = ()  # facts for --dry-run, e.g. the host uid of container root
+    # Drop-in `docker run` settings (saferun.dockerrun); each weakening one needs an [allow].
+    client_flags: tuple[str, ...] = ()
+    env_from_host: tuple[str, ...] = ()
+    platform: str | None = None
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    shm_size: int | None = None
+    network_aliases: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    privileged: bool = False
+    pid_mode: str | None = None
+    ipc_mode: str | None = None
+    uts_mode: str | None = None
+    userns_mode: str | None = None
+    cgroupns_mode: str | None = None
+    devices: tuple[str, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
+    gpus: str | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()
 
 
 def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | None = None) -> RunPlan:
@@ -127,6 +158,7 @@ def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | No
     runtime = _resolve_runtime(manifest, facts)
     seccomp_profile, seccomp_opts = _resolve_seccomp(manifest, facts)
     apparmor_profile, apparmor_opts = _resolve_apparmor(manifest, facts, warnings)
+    warnings.extend(check_runtime_controls(manifest, facts, runtime))
     app = manifest.app
     resources = manifest.resources
     return RunPlan(
@@ -160,6 +192,8 @@ def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | No
                 if m.type == "bind" else m.source,
                 target=m.target,
                 read_only=m.read_only,
+                propagation=m.propagation,
+                relabel=m.relabel,
             )
             for m in manifest.filesystem.mounts
         ),
@@ -177,7 +211,8 @@ def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | No
         healthcheck=_healthcheck(manifest),
         log_driver=manifest.logging.driver,
         log_options=_log_options(manifest),
-        security_opts=("no-new-privileges", *apparmor_opts, *seccomp_opts),
+        security_opts=("no-new-privileges", *apparmor_opts, *seccomp_opts,
+                       *_weakened_security_opts(manifest)),
         seccomp_profile=seccomp_profile,
         apparmor_profile=apparmor_profile,
         runtime=runtime,
@@ -188,7 +223,48 @@ def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | No
         interactive=options.interactive,
         tty=options.tty,
         warnings=tuple(warnings),
+        notes=userns_notes(manifest, facts),
+        **_dropin_fields(manifest, options),
     )
+
+
+def _weakened_security_opts(manifest: Manifest) -> tuple[str, ...]:
+    """Security options the manifest allowed by rule (systempaths-unconfined, label-disable)."""
+    opts = []
+    if manifest.security.systempaths is not None:
+        opts.append(f"systempaths={manifest.security.systempaths}")
+    if manifest.security.label is not None:
+        opts.append(f"label={manifest.security.label}")
+    return tuple(opts)
+
+
+def _dropin_fields(manifest: Manifest, options: LaunchOptions) -> dict[str, Any]:
+    """Settings that came with drop-in `docker run` support; all optional, off by default."""
+    app, sec, net = manifest.app, manifest.security, manifest.network
+    shm = manifest.resources.shm_size
+    return {
+        "client_flags": options.client_flags,
+        "env_from_host": tuple(app.env_from_host),
+        "platform": app.platform,
+        "stop_signal": app.stop_signal,
+        "stop_timeout": app.stop_timeout,
+        "shm_size": parse_size(shm) if shm is not None else None,
+        "network_aliases": tuple(net.aliases),
+        "extra_hosts": tuple(net.extra_hosts),
+        "dns": tuple(net.dns),
+        "dns_search": tuple(net.dns_search),
+        "dns_options": tuple(net.dns_options),
+        "privileged": sec.privileged,
+        "pid_mode": sec.pid,
+        "ipc_mode": sec.ipc,
+        "uts_mode": sec.uts,
+        "userns_mode": sec.userns_mode,
+        "cgroupns_mode": sec.cgroupns,
+        "devices": tuple(sec.devices),
+        "device_cgroup_rules": tuple(sec.device_cgroup_rules),
+        "gpus": sec.gpus,
+        "sysctls": tuple(sorted(sec.sysctls.items())),
+    }
 
 
 def _check_limits_supported(facts: HostFacts, warnings: list[str]) -> None:
@@ -251,31 +327,29 @@ def _resolve_seccomp(manifest: Manifest, facts: HostFacts) -> tuple[str | None, 
             f"seccomp.profile = \"{profile}\": the daemon reports no seccomp support",
             fix="use a kernel and dockerd built with seccomp (CONFIG_SECCOMP_FILTER, libseccomp)",
         )
-    return None, ()
+    if profile == "docker-default":
+        return None, ()
+    # Generated for this manifest and this daemon's architecture, then compiled by
+    # libseccomp: a profile that does not compile raises ProfileError and never reaches docker.
+    from saferun.seccomp_check import generate_checked
+    from saferun.seccomp_profile import render_seccomp_json
+
+    generated, _ = generate_checked(
+        manifest.seccomp, capabilities=frozenset(manifest.capabilities.add),
+        native_arch=facts.architecture, runtime=manifest.security.runtime)
+    return render_seccomp_json(generated), ()
 
 
 def _resolve_apparmor(
     manifest: Manifest, facts: HostFacts, warnings: list[str]
 ) -> tuple[tuple[str, str] | None, tuple[str, ...]]:
-    """Return (profile to load, security options)."""
-    section = manifest.apparmor
-    if section.mode == "off":
-        return None, ("apparmor=unconfined",)
-    if facts.apparmor:
-        if section.mode == "profile" and section.profile:
-            return None, (f"apparmor={section.profile}",)
-        return None, ()
-    what = f"profile '{section.profile}'" if section.mode == "profile" else "a generated profile"
-    if section.enforcement == "required":
-        raise RequirementUnmet(
-            f"apparmor.enforcement = \"required\": the daemon reports no AppArmor support, so "
-            f"{what} cannot be applied",
-            fix="run on a host whose kernel has AppArmor enabled (Debian/Ubuntu default), or set "
-            "apparmor.enforcement = \"preferred\"",
-        )
-    warnings.append(f"AppArmor is not available on this host; {what} is not applied "
-                    "(apparmor.enforcement = \"preferred\")")
-    return None, ()
+    """Return (profile to load before start, security options); see apparmor_profile."""
+    from saferun.apparmor_profile import decide_apparmor
+
+    decision = decide_apparmor(manifest, host_has_apparmor=facts.apparmor)
+    if decision.warning:
+        warnings.append(decision.warning)
+    return decision.to_load, (decision.security_opt,) if decision.security_opt else ()
 
 
 def _labels(manifest: Manifest, options: LaunchOptions) -> tuple[tuple[str, str], ...]:
@@ -284,8 +358,11 @@ def _labels(manifest: Manifest, options: LaunchOptions) -> tuple[tuple[str, str]
     labels[LABEL_PREFIX + "app"] = manifest.app.name
     if options.manifest_sha256:
         labels[LABEL_PREFIX + "manifest-sha256"] = options.manifest_sha256
-    if manifest.exceptions:
-        labels[LABEL_PREFIX + "exceptions"] = json.dumps(manifest.exceptions, sort_keys=True)
+        # Where `saferun verify` finds the manifest again (the file whose sha256 matches).
+        labels[LABEL_PREFIX + "manifest-dir"] = options.manifest_dir
+    if manifest.exceptions or manifest.allow:
+        labels[LABEL_PREFIX + "exceptions"] = json.dumps({**manifest.exceptions, **manifest.allow},
+                                                        sort_keys=True)
     return tuple(sorted(labels.items()))
 
 

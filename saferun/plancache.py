@@ -97,6 +97,15 @@ def _facts_unchanged(digest: str) -> bool:
         return False  # the full path reports an unreachable engine
 
 
+def _apparmor_loaded(name: str) -> bool:
+    """Whether the kernel has a profile of this name (the full path loads it otherwise)."""
+    try:
+        with open("/sys/kernel/security/apparmor/profiles", encoding="utf-8") as handle:
+            return any(line.rsplit(" (", 1)[0] == name for line in handle)
+    except OSError:
+        return False
+
+
 def _inputs_unchanged(inputs: list[dict[str, Any]]) -> bool:
     return all(describe_input(record["path"]) == record for record in inputs)
 
@@ -125,7 +134,7 @@ def _private_read(path: str) -> bytes | None:
 
 def store(*, inputs: list[dict[str, Any]], info: dict[str, Any],
           docker_argv: list[str], seccomp_profile: str | None,
-          warnings: list[str]) -> None:
+          warnings: list[str], apparmor_profile: str | None = None) -> None:
     """Remember a launch decided by the full pipeline. Failure to cache is never fatal."""
     if invocation is None or not enabled():
         return
@@ -144,6 +153,7 @@ def store(*, inputs: list[dict[str, Any]], info: dict[str, Any],
         "docker_argv": docker_argv,
         "seccomp_profile": seccomp_profile,
         "warnings": warnings,
+        "apparmor": apparmor_profile,
     }
     try:
         root = Path(_cache_root())
@@ -181,6 +191,8 @@ def try_fast_run(argv: list[str]) -> None:
     if identity is None or identity != entry["daemon"]:
         if not _facts_unchanged(entry["facts"]):
             return _debug("miss: the daemon's facts changed")
+    if entry["apparmor"] and not _apparmor_loaded(entry["apparmor"]):
+        return _debug("miss: the AppArmor profile is not loaded (e.g. after a reboot)")
     # No image check: the entry was made with the image present, and if it is gone now,
     # docker run itself pulls (pull=missing) or refuses with 125 (pull=never).
     _debug("hit")

@@ -43,9 +43,19 @@ class LazyGroup(click.Group):
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("saferun.cli.run", "Start a container hardened (drop-in for docker run)."),
-    "check": ("saferun.cli.check", "Validate manifests, for CI (exit 0 valid, 1 findings, 2 invalid)."),
+    "check": ("saferun.cli.check", "Lint manifests, run lines, containers (CIS rules)."),
     "schema": ("saferun.cli.schema", "Print the manifest's JSON Schema (for editors)."),
     "profile": ("saferun.cli.profile", "Generate security profiles (seccomp, AppArmor)."),
+    "init": ("saferun.cli.init", "Write a manifest from a docker run command line or an image."),
+    "doctor": ("saferun.cli.doctor", "Audit the host and daemon (CIS Docker sections 1-3)."),
+    "daemon-config": ("saferun.cli.daemon_config", "Print a hardened daemon.json."),
+    "export": ("saferun.cli.export", "Export a manifest to Compose, Kubernetes or a Podman Quadlet."),
+    "score": ("saferun.cli.score", "Exposure score: 0 locked down to 10 unconfined."),
+    "verify": ("saferun.cli.verify", "Check running containers for drift; prove controls."),
+    "explain": ("saferun.cli.explain", "Print a policy rule's rationale, fix and CIS references."),
+    "pin": ("saferun.cli.pin", "Pin a manifest's image tag to its digest from the local engine."),
+    "learn": ("saferun.cli.learn", "Record an app's syscalls; write its minimal seccomp list."),
+    "why": ("saferun.cli.why", "Explain why a hardened container failed and what would fix it."),
 }
 
 

@@ -1,45 +1,48 @@
-"""`saferun check`."""
+"""`saferun check`: lint manifests, `docker run` lines and containers, for CI."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from saferun.cli.common import exit_on_error
+
+SEVERITIES = ["info", "low", "medium", "high", "critical"]
+FORMATS = ["table", "json", "sarif"]
+
 
 @click.command()
-@click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+@click.argument("manifests", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--docker-run", "lines", multiple=True, metavar="LINE",
+              help='A docker run command line to judge, e.g. '
+              '"docker run -p 80:80 nginx:1.27". Repeatable.')
+@click.option("--container", "containers", multiple=True, metavar="NAME",
+              help="A container to judge from docker inspect. Repeatable.")
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="table",
               show_default=True)
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default="medium", show_default=True,
+              help="Exit 1 when an unsuppressed finding has this severity or higher.")
 @click.option("--allow-exceptions", is_flag=True,
-              help="Exit 0 even when a manifest weakens a protection through [exceptions].")
-def check(manifests: tuple[Path, ...], output_format: str, allow_exceptions: bool) -> None:
-    """Validate MANIFESTS for CI.
+              help="Do not fail on weakenings a manifest allows with a reason "
+              "([allow], [exceptions]).")
+def check(manifests: tuple[Path, ...], lines: tuple[str, ...], containers: tuple[str, ...],
+          output_format: str, fail_on: str, allow_exceptions: bool) -> None:
+    """Check MANIFESTS (and --docker-run lines, --container names) against the policy rules.
 
-    Exit 0 when all are valid, 1 when a valid manifest weakens a protection through
-    [exceptions] (reasons are printed), 2 when any manifest is invalid.
+    Each rule implements a CIS Docker Benchmark v1.6.0 recommendation (see `saferun
+    explain RULE` and docs/policy.md). Exit 0 when clean, 1 when a finding reaches
+    --fail-on or a manifest weakens a protection through [allow]/[exceptions] (unless
+    --allow-exceptions), 2 when an input is invalid, 3 when the engine is unreachable.
     """
-    from saferun.checking import check_manifest, exit_code
+    from saferun.checking import check_all
+    from saferun.policy_output import render
+    from saferun.report import exit_code
+    from saferun.rules import Severity
 
-    results = [check_manifest(path) for path in manifests]
-    if output_format == "json":
-        click.echo(json.dumps({
-            "schema": "saferun.check/1",
-            "results": [
-                {"path": r.path, "valid": r.valid, "error": r.error,
-                 "findings": [{"key": f.key, "message": f.message} for f in r.findings]}
-                for r in results
-            ],
-        }, indent=2))
-    else:
-        for result in results:
-            if result.error:
-                click.echo(f"{result.path}: INVALID\n  {result.error}")
-            elif result.findings:
-                click.echo(f"{result.path}: valid, {len(result.findings)} finding(s)")
-                for finding in result.findings:
-                    click.echo(f"  {finding.key}: {finding.message}")
-            else:
-                click.echo(f"{result.path}: ok")
-    raise SystemExit(exit_code(results, fail_on_exceptions=not allow_exceptions))
+    if not (manifests or lines or containers):
+        raise click.UsageError("give at least one MANIFEST, --docker-run LINE or --container NAME")
+    with exit_on_error():
+        reports = check_all(manifests, lines, containers)
+    click.echo(render(reports, output_format), nl=False)
+    raise SystemExit(exit_code(reports, Severity.parse(fail_on), allow_exceptions=allow_exceptions))

@@ -182,6 +182,8 @@ def manifest_documents(draw: st.DrawFn) -> dict[str, Any]:
         },
         "apparmor": {"network": picks(families, network_words, 4), "executables": executables},
         "exceptions": {} if read_only else {"writable_root": REASON},
+        # Capabilities outside Docker's default set need a reasoned allow (rule cap-not-allowed).
+        "allow": {"cap-not-allowed": REASON, "cap-add-all": REASON},
     }
 
 

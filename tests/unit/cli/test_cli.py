@@ -52,7 +52,7 @@ def test_check_exit_codes(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "legacy image needs root" in result.output
     assert runner.invoke(cli, ["check", "--allow-exceptions", str(weakened)]).exit_code == 0
     data = json.loads(runner.invoke(cli, ["check", "--format", "json", str(bad)]).output)
-    assert data["schema"] == "saferun.check/1" and data["results"][0]["valid"] is False
+    assert data["schema"] == "saferun.check/2" and data["results"][0]["valid"] is False
 
 
 def test_offline_dry_run_prints_a_hardened_command(runner: CliRunner, tmp_path: Path) -> None:

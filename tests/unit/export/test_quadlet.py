@@ -96,7 +96,7 @@ def test_same_protections_as_saferun_run() -> None:
     assert keys["Memory"] == ["512m"] and keys["PidsLimit"] == ["256"]
     assert keys["Ulimit"] == ["nofile=1024:4096"]
     assert unquote_words(keys["PodmanArgs"][0]) == [
-        "--security-opt=apparmor=saferun-web", "--memory-swap=512m", "--cpus=1"]
+        "--security-opt=apparmor=saferun-web", "--memory-swap=512m", "--cpus=1", "--cgroupns=private"]
     assert "UserNS" not in keys and "GlobalArgs" not in keys
 
 

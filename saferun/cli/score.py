@@ -1,0 +1,36 @@
+"""`saferun score`: one exposure number and the weighted table behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from saferun.cli.common import exit_on_error
+
+
+@click.command()
+@click.argument("manifest", required=False, type=click.Path(path_type=Path))
+@click.option("--docker-run", "line", metavar="LINE", help="Score a docker run command line.")
+@click.option("--container", metavar="NAME", help="Score a container from docker inspect.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def score(manifest: Path | None, line: str | None, container: str | None,
+          output_format: str) -> None:
+    """Exposure of one container from 0 (locked down) to 10 (unconfined).
+
+    Like `systemd-analyze security`: every rule contributes badness x weight, normalised to
+    10, and the table shows what each item adds. A root-equivalent finding (privileged,
+    the Docker socket, a writable host / ...) scores 10. Exit 0, or 2 for an invalid input.
+    """
+    from saferun.checking import check_all
+    from saferun.policy_output import score_output
+
+    given = [x for x in (manifest, line, container) if x is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of MANIFEST, --docker-run LINE, --container NAME")
+    with exit_on_error():
+        reports = check_all((manifest,) if manifest else (), (line,) if line else (),
+                            (container,) if container else ())
+    click.echo(score_output(reports, output_format), nl=False)
+    raise SystemExit(2 if not reports[0].valid else 0)

@@ -1,0 +1,78 @@
+"""Drift against the manifest and against /proc, with rule ids; /proc parsers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from saferun.drift import config_drift, proof, runtime_drift
+from saferun.proc_probe import cap_names, facts_from_text, parse_mountinfo
+from saferun.spec import ContainerSpec, MountSpec
+
+EXPECTED = ContainerSpec(image="busybox:1", user="65534:65534", cap_drop=frozenset({"ALL"}),
+                         cap_add=frozenset({"CAP_NET_BIND_SERVICE"}), read_only=True,
+                         no_new_privileges=True, seccomp="custom", seccomp_sha256="ab",
+                         memory=1 << 29, pids_limit=256,
+                         mounts=(MountSpec("bind", "/srv/data", "/data", True),))
+
+STATUS = """Name:\tsleep
+Uid:\t65534\t65534\t65534\t65534
+CapEff:\t0000000000000000
+CapBnd:\t0000000000000400
+NoNewPrivs:\t1
+Seccomp:\t2
+"""
+MOUNTINFO = """\
+600 500 0:50 / / ro,relatime master:1 - overlay overlay rw,lowerdir=/x
+601 600 8:1 /srv/data /data ro,relatime - ext4 /dev/sda1 rw
+602 600 0:51 / /tmp rw,nosuid,nodev,noexec shared:7 - tmpfs tmpfs rw
+603 600 8:1 /my\\040dir /with\\040space rw - ext4 /dev/sda1 rw
+"""
+UID_MAP = "         0          0 4294967295\n"
+
+
+def test_same_spec_has_no_drift() -> None:
+    assert config_drift(EXPECTED, EXPECTED) == []
+
+
+def test_extra_capability_is_drift_with_its_rule_id() -> None:
+    actual = replace(EXPECTED, cap_add=EXPECTED.cap_add | {"CAP_NET_ADMIN"})
+    found = config_drift(EXPECTED, actual)
+    assert [(f.rule, f.kind) for f in found] == [("cap-not-allowed", "drift")]
+    assert "+NET_ADMIN" in found[0].message
+
+
+def test_other_drift_names_its_rules() -> None:
+    actual = replace(EXPECTED, read_only=False, seccomp_sha256="cd", network="host",
+                     mounts=(MountSpec("bind", "/etc", "/etc-host", False),))
+    rules = {f.rule for f in config_drift(EXPECTED, actual)}
+    assert {"writable-root", "seccomp-unconfined", "host-network", "sensitive-host-mount"} <= rules
+
+
+def test_proc_parsers() -> None:
+    facts = facts_from_text(42, STATUS, UID_MAP, MOUNTINFO)
+    assert cap_names(facts.cap_bnd) == {"CAP_NET_BIND_SERVICE"} and facts.cap_eff == 0
+    assert facts.no_new_privs and facts.seccomp == 2 and facts.uids[0] == 65534
+    assert not facts.remapped and facts.host_uid == 65534
+    root = facts.mount("/")
+    assert root is not None and root.read_only and not root.shared
+    tmp = facts.mount("/tmp")
+    assert tmp is not None and tmp.shared and not tmp.read_only
+    assert parse_mountinfo(MOUNTINFO)[-1].mount_point == "/with space"
+    assert "NoNewPrivs=1" in proof(facts) and "Seccomp=filter" in proof(facts)
+
+
+def test_proc_matching_the_spec_has_no_runtime_drift() -> None:
+    assert runtime_drift(EXPECTED, facts_from_text(42, STATUS, UID_MAP, MOUNTINFO)) == []
+
+
+def test_controls_not_in_force_are_reported() -> None:
+    status = (STATUS.replace("CapBnd:\t0000000000000400", "CapBnd:\t0000000000201400")
+              .replace("NoNewPrivs:\t1", "NoNewPrivs:\t0").replace("Seccomp:\t2", "Seccomp:\t0")
+              .replace("Uid:\t65534\t65534", "Uid:\t0\t0"))
+    mounts = MOUNTINFO.replace("/ / ro,relatime", "/ / rw,relatime").replace(
+        "/srv/data /data ro,relatime -", "/srv/data /data rw shared:3 -")
+    found = runtime_drift(EXPECTED, facts_from_text(42, status, UID_MAP, mounts))
+    assert {f.rule for f in found} == {"cap-not-allowed", "no-new-privileges", "seccomp-unconfined",
+                                       "run-as-root", "writable-root", "sensitive-host-mount",
+                                       "shared-propagation"}
+    assert all(f.kind == "runtime" and "/proc/42" in f.message for f in found)
