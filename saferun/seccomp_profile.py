@@ -279,8 +279,15 @@ def _collect(
     runtime_calls = (*needs.syscalls, *needs.arches.get(native, ()))
     explicit = set(section.allow) | set(capabilities)
     lifted = frozenset(g.name for g in data.guards.values() if g.lifted_by & explicit)
+    # A measured list (`saferun learn`) replaces the base profile's allow list; guards stay on
+    # because the names were recorded, not written by a person who meant to lift them.
+    base_allow = (
+        _labelled(expand(base.allow, data.groups), f"profile {base.name}")
+        if section.learned is None
+        else {name: "learned" for name in section.learned}
+    )
     return _Sources(
-        base_allow=_labelled(expand(base.allow, data.groups), f"profile {base.name}"),
+        base_allow=base_allow,
         base_deny=_labelled(expand(base.deny, data.groups), f"profile {base.name} deny"),
         manifest_allow=_labelled(expand(section.allow, data.groups), "manifest allow"),
         manifest_deny=_labelled(expand(section.deny, data.groups), "manifest deny"),

@@ -1,0 +1,244 @@
+"""Learning mode on the real engine and kernel: record, write, enforce, explain.
+
+Needs root (the kernel's audit records); skipped without it, except in CI. The nginx tests
+use saferun-test/nginx:1, built from Debian packages by scripts/build-debian-images.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pyseccomp
+import pytest
+
+from tests.e2e.conftest import IN_CI, REPO, docker, saferun, write_manifest
+
+NGINX_IMAGE = "saferun-test/nginx:1"
+WORKLOAD = ["sh", "-c", "ls /; cat /etc/passwd >/dev/null; echo learned-ok"]
+DOCKER_DEFAULT = Path(__file__).parent / "data" / "docker-default-allow.txt"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 and not IN_CI,
+                                reason="recording system calls needs root")
+
+
+def _docker_default_count() -> int:
+    names = {word for line in DOCKER_DEFAULT.read_text().splitlines()
+             if not line.startswith("#") for word in line.split()}
+    return sum(1 for n in names if pyseccomp.resolve_syscall(pyseccomp.Arch.X86_64, n) >= 0)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _allowed(manifest: Path) -> set[str]:
+    result = saferun("profile", "seccomp", str(manifest))
+    assert result.returncode == 0, result.stderr
+    profile = json.loads(result.stdout)
+    return {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
+            for n in rule["names"]}
+
+
+@pytest.fixture
+def busybox_manifest(e2e_manifest: Any) -> Path:
+    path: Path = e2e_manifest({"app": {"name": "learn-bb"}, "seccomp": {"errno": "ENOSYS"}})
+    # A comment the rewrite must keep.
+    path.write_text("# busybox learning test\n" + path.read_text())
+    return path
+
+
+def test_learn_busybox_then_enforce(busybox_manifest: Path) -> None:
+    original = busybox_manifest.read_text()
+    learned = saferun("learn", str(busybox_manifest), "--write-manifest", "--verify", "--",
+                      *WORKLOAD)
+    assert learned.returncode == 0, learned.stderr
+    assert "verified: the workload passed" in learned.stderr
+    assert "+learned = [" in learned.stdout  # the diff against what was there
+    text = busybox_manifest.read_text()
+    assert text.startswith("# busybox learning test\n")
+    names = tomllib.loads(text)["seccomp"]["learned"]
+    assert {"getdents64", "openat"} <= set(names) and "unshare" not in names
+
+    ran = saferun("run", "--rm", str(busybox_manifest), "--", *WORKLOAD)
+    assert ran.returncode == 0 and "learned-ok" in ran.stdout, ran.stderr
+
+    # A call the workload never made is refused by the filter: ENOSYS can only come from
+    # seccomp here (the kernel itself would answer EPERM without CAP_SYS_ADMIN).
+    unshare = saferun("run", "--rm", str(busybox_manifest), "--", "unshare", "-n", "true")
+    assert unshare.returncode != 0
+    assert "Function not implemented" in unshare.stderr, unshare.stderr
+    # mkdir works in /tmp under the base profile, not under the learned one.
+    mkdir = saferun("run", "--rm", str(busybox_manifest), "--", "mkdir", "/tmp/x")
+    assert mkdir.returncode != 0 and "Operation not permitted" in mkdir.stderr, mkdir.stderr
+    control = busybox_manifest.with_name("control.toml")
+    control.write_text(original)
+    plain = saferun("run", "--rm", str(control), "--", "mkdir", "/tmp/x")
+    assert plain.returncode == 0, plain.stderr
+
+
+def test_lost_records_are_detected_and_the_run_repeated(busybox_manifest: Path,
+                                                        tmp_path: Path) -> None:
+    output = tmp_path / "profile.json"
+    result = saferun("learn", str(busybox_manifest), "--audit-buffer", "256", "-o", str(output),
+                     "--", *WORKLOAD)
+    assert result.returncode == 0, result.stderr
+    assert "records were lost" in result.stderr
+    assert "repeating the run (attempt 2 of 3)" in result.stderr
+    profile = json.loads(output.read_text())
+    allowed = {n for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW"
+               for n in rule["names"]}
+    assert {"getdents64", "openat", "wait4"} <= allowed  # the repeat recorded the whole run
+
+
+def test_why_names_a_denied_syscall_by_replaying(e2e_manifest: Any) -> None:
+    manifest: Path = e2e_manifest({
+        "app": {"name": "why-bb", "command": ["mkdir", "/tmp/x"]},
+        # What `saferun learn` recorded for WORKLOAD: no mkdir in it.
+        "seccomp": {"learned": [
+            "brk", "clone", "dup2", "epoll_ctl", "fcntl", "fstatfs", "getcwd", "getdents64",
+            "getgid", "getppid", "getrandom", "getuid", "ioctl", "mprotect", "openat", "prctl",
+            "prlimit64", "readlink", "rseq", "sendfile", "set_robust_list", "set_tid_address",
+            "setgid", "setuid", "wait4"]},
+    })
+    name = f"why-bb-{os.getpid()}"
+    ran = saferun("run", "--name", name, str(manifest))
+    assert ran.returncode != 0 and "Operation not permitted" in ran.stderr
+    why = saferun("why", name, "--manifest", str(manifest), "--duration", "2")
+    docker("rm", "-f", name, check=False)
+    assert why.returncode == 1, why.stderr
+    assert 'syscall mkdir denied -> [seccomp] learned += ["mkdir"]' in why.stdout
+
+
+# --- a real server: nginx from Debian packages ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def nginx_image(docker_engine: None) -> str:
+    built = subprocess.run(["bash", str(REPO / "scripts" / "build-debian-images.sh")],
+                           capture_output=True, text=True, check=False, timeout=1800)
+    if built.returncode != 0:
+        message = f"cannot build {NGINX_IMAGE}: {built.stderr[-2000:]}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return NGINX_IMAGE
+
+
+LOAD = textwrap.dedent("""\
+    import sys, time, urllib.error, urllib.request
+    port, rounds = sys.argv[1], int(sys.argv[2])
+    deadline = time.time() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+            break
+        except OSError:
+            if time.time() > deadline:
+                sys.exit("nginx never answered")
+            time.sleep(0.2)
+    for _ in range(rounds):
+        for path, want in (("/", 200), ("/index.nginx-debian.html", 200), ("/missing", 404)):
+            try:
+                code = urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).status
+            except urllib.error.HTTPError as exc:
+                code = exc.code
+            if code != want:
+                sys.exit(f"{path}: {code}, wanted {want}")
+    print("served")
+    """)
+
+
+def _nginx_manifest(directory: Path, port: int, name: str,
+                    tmpfs: list[str] | None = None) -> Path:
+    document: dict[str, Any] = {
+        "app": {"name": name, "image": NGINX_IMAGE, "user": "0:0"},
+        "capabilities": {"add": ["NET_BIND_SERVICE", "SETUID", "SETGID", "CHOWN",
+                                 "DAC_OVERRIDE"]},
+        "network": {"ports": [{"container": 80, "host": port}]},
+        "exceptions": {"run_as_root": "nginx's master binds :80 and drops to www-data"},
+    }
+    if tmpfs is not None:
+        document["filesystem"] = {"tmpfs": [{"target": t} for t in tmpfs]}
+    return write_manifest(directory, document, f"{name}.toml")
+
+
+def _wait_served(port: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_learn_nginx_under_load_then_enforce(nginx_image: str, tmp_path: Path) -> None:
+    port = _free_port()
+    manifest = _nginx_manifest(tmp_path, port, "learn-nginx")
+    load = tmp_path / "load.py"
+    load.write_text(LOAD)
+    learned = saferun("learn", str(manifest), "--write-manifest", "--verify",
+                      "--load", f"{sys.executable} {load} {port} 20", timeout=300)
+    assert learned.returncode == 0, learned.stderr
+    assert "verified: the workload passed" in learned.stderr
+    written = tomllib.loads(manifest.read_text())
+    assert {"/run", "/var/lib/nginx"} <= {t["target"] for t in written["filesystem"]["tmpfs"]}
+
+    name = f"learn-nginx-{os.getpid()}"
+    ran = saferun("run", "-d", "--name", name, str(manifest))
+    assert ran.returncode == 0, ran.stderr
+    try:
+        _wait_served(port)
+        served = subprocess.run([sys.executable, str(load), str(port), "20"],
+                                capture_output=True, text=True, check=False, timeout=120)
+        assert served.returncode == 0, served.stdout + served.stderr
+    finally:
+        docker("rm", "-f", name, check=False)
+
+    allowed = _allowed(manifest)
+    docker_default = _docker_default_count()
+    print(f"\nnginx: learned {len(written['seccomp']['learned'])} calls; the enforcing profile "
+          f"allows {len(allowed)} names; Docker's default allows {docker_default} on x86_64 "
+          f"({len(allowed) / docker_default:.0%})")
+    assert len(allowed) * 3 <= docker_default
+
+
+def test_why_names_the_missing_writable_path(nginx_image: str, tmp_path: Path) -> None:
+    port = _free_port()
+    manifest = _nginx_manifest(tmp_path, port, "why-nginx", tmpfs=["/tmp", "/run"])
+    name = f"why-nginx-{os.getpid()}"
+    ran = saferun("run", "-d", "--name", name, str(manifest))
+    assert ran.returncode == 0, ran.stderr
+    try:
+        deadline = time.monotonic() + 15
+        while docker("inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "true":
+            assert time.monotonic() < deadline, "nginx kept running on a read-only root"
+            time.sleep(0.2)
+        why = saferun("why", name)
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert why.returncode == 1, why.stderr
+    assert "write to /var/lib/nginx/body refused -> add a tmpfs at /var/lib/nginx" in why.stdout
+
+    fixed = _nginx_manifest(tmp_path, port, "why-nginx", tmpfs=["/tmp", "/run", "/var/lib/nginx"])
+    ran = saferun("run", "-d", "--name", name, str(fixed))
+    assert ran.returncode == 0, ran.stderr
+    try:
+        _wait_served(port)
+    finally:
+        docker("rm", "-f", name, check=False)
