@@ -13,9 +13,10 @@ speak HTTP/1.0 directly: one request per connection, no chunking, body until clo
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 
 from saferun.errors import EngineUnavailable, SaferunError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 
 if TYPE_CHECKING:
     from typing import Any
@@ -59,7 +60,7 @@ def local_socket_path() -> str | None:
             return None
         return DEFAULT_SOCKET
     if host.startswith("unix://"):
-        return host[len("unix://"):]
+        return host[len("unix://") :]
     return None
 
 
@@ -106,7 +107,9 @@ def daemon_identity() -> str | None:
                 return None
             parts.append(f"{path}:-")
             continue
-        parts.append(f"{path}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}")
+        parts.append(
+            f"{path}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+        )
     return "|".join(parts)
 
 
@@ -134,8 +137,10 @@ class EngineSession:
             if info.get("ServerErrors") or not info.get("ServerVersion"):
                 # The CLI can exit 0 with only client-side info (e.g. plain HTTP to a TLS port).
                 errors = info.get("ServerErrors") or ["no server information"]
-                raise _unreachable(os.environ.get("DOCKER_HOST") or "the current docker context",
-                                   "; ".join(str(e) for e in errors))
+                raise _unreachable(
+                    os.environ.get("DOCKER_HOST") or "the current docker context",
+                    "; ".join(str(e) for e in errors),
+                )
             return dict(info)
         status, body = self._get("/info")
         if status != 200:
@@ -179,8 +184,9 @@ class EngineSession:
 
         if self._socket is None:
             try:
-                return dict(json.loads(_cli(["container", "inspect", "--format", "{{json .}}",
-                                             name])))
+                return dict(
+                    json.loads(_cli(["container", "inspect", "--format", "{{json .}}", name]))
+                )
             except SaferunError:
                 return None
         if not name or not _API_SAFE.issuperset(name) or name.startswith("-"):
@@ -215,7 +221,8 @@ def _unreachable(endpoint: str, detail: str) -> EngineUnavailable:
         fix = tls_failure_fix(detail)
     return EngineUnavailable(
         f"cannot reach the Docker engine at {endpoint}: {detail}",
-        fix=fix or "start the daemon (e.g. `systemctl start docker`, or `dockerd &` as root), "
+        fix=fix
+        or "start the daemon (e.g. `systemctl start docker`, or `dockerd &` as root), "
         "or point DOCKER_HOST at a running engine",
     )
 
@@ -227,8 +234,9 @@ def check_remote_endpoint() -> None:
     env = os.environ
     if env.get("DOCKER_HOST") and not env.get("DOCKER_CONTEXT"):
         probe = remote.endpoint_from_env(env, frozenset())
-        present = frozenset(f for f in remote.TLS_FILES
-                            if os.path.isfile(os.path.join(probe.cert_dir, f)))
+        present = frozenset(
+            f for f in remote.TLS_FILES if os.path.isfile(os.path.join(probe.cert_dir, f))
+        )
         remote.check_endpoint(remote.endpoint_from_env(env, present), env)
         return
     name = env.get("DOCKER_CONTEXT") or ""
@@ -263,8 +271,10 @@ def _cli(args: list[str]) -> str:
     result = subprocess.run([docker_cli(), *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
-        raise _unreachable(os.environ.get("DOCKER_HOST") or "the current docker context",
-                           detail[-1] if detail else f"exit {result.returncode}")
+        raise _unreachable(
+            os.environ.get("DOCKER_HOST") or "the current docker context",
+            detail[-1] if detail else f"exit {result.returncode}",
+        )
     return result.stdout
 
 
@@ -297,5 +307,7 @@ def docker_client() -> Any:
         client = docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
-        raise _unreachable(os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}", str(exc)) from None
+        raise _unreachable(
+            os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}", str(exc)
+        ) from None
     return client

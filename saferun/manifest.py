@@ -25,7 +25,7 @@ from saferun.refusals import (
 )
 from saferun.units import parse_cpus, parse_duration, parse_size
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 # Container/app names: what docker accepts for --name, kept short and shell-safe.
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
@@ -195,7 +195,8 @@ class FilesystemSection(StrictModel):
 
     @model_validator(mode="after")
     def _unique_targets(self) -> FilesystemSection:
-        targets = [m.target.rstrip("/") or "/" for m in [*self.tmpfs, *self.mounts]]
+        all_targets = [m.target for m in self.tmpfs] + [m.target for m in self.mounts]
+        targets = [t.rstrip("/") or "/" for t in all_targets]
         for target in targets:
             if target == "/":
                 raise ValueError("a mount target cannot be '/'")
@@ -469,7 +470,8 @@ class AppArmorSection(StrictModel):
     enforcement: Literal["required", "preferred"] = Field(
         "preferred", description="required refuses to start on a host without AppArmor."
     )
-    network: list[Literal["tcp", "udp", "icmp"]] = Field(default_factory=lambda: ["tcp", "udp"])
+    network: list[Literal["tcp", "udp", "icmp"]] = Field(
+        default_factory=lambda: ["tcp", "udp"])  # type: ignore[arg-type]
     executables: list[Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]] | None = Field(
         None, description="If set, only these binaries may be executed."
     )

@@ -45,7 +45,9 @@ class LaunchOptions:
 @dataclass(frozen=True)
 class TmpfsPlan:
     target: str
-    options: str  # docker's --tmpfs option string, e.g. "rw,noexec,nosuid,nodev,size=67108864,mode=1777"
+    options: (
+        str  # docker's --tmpfs option string, e.g. "rw,noexec,nosuid,nodev,size=67108864,mode=1777"
+    )
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,9 @@ class RunPlan:
     sysctls: tuple[tuple[str, str], ...] = ()
 
 
-def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | None = None) -> RunPlan:
+def build_plan(
+    manifest: Manifest, facts: HostFacts, options: LaunchOptions | None = None
+) -> RunPlan:
     """The one place where a manifest becomes container settings."""
     options = options or LaunchOptions()
     warnings: list[str] = []
@@ -165,8 +169,9 @@ def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | No
         image=app.image,
         container_name=options.name or None,
         entrypoint=tuple(app.entrypoint) if app.entrypoint is not None else None,
-        command=options.command if options.command is not None else
-        (tuple(app.command) if app.command is not None else None),
+        command=options.command
+        if options.command is not None
+        else (tuple(app.command) if app.command is not None else None),
         user=app.user,
         workdir=app.workdir,
         hostname=app.hostname,
@@ -179,8 +184,14 @@ def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | No
             TmpfsPlan(
                 target=t.target,
                 options=",".join(
-                    ["rw", "exec" if t.exec else "noexec", "suid" if t.suid else "nosuid",
-                     "dev" if t.dev else "nodev", f"size={t.size_bytes}", f"mode={t.mode}"]
+                    [
+                        "rw",
+                        "exec" if t.exec else "noexec",
+                        "suid" if t.suid else "nosuid",
+                        "dev" if t.dev else "nodev",
+                        f"size={t.size_bytes}",
+                        f"mode={t.mode}",
+                    ]
                 ),
             )
             for t in manifest.filesystem.tmpfs
@@ -189,7 +200,8 @@ def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | No
             MountPlan(
                 kind=m.type,
                 source=posixpath.normpath(posixpath.join(options.manifest_dir, m.source))
-                if m.type == "bind" else m.source,
+                if m.type == "bind"
+                else m.source,
                 target=m.target,
                 read_only=m.read_only,
                 propagation=m.propagation,
@@ -207,12 +219,18 @@ def build_plan(manifest: Manifest, facts: HostFacts, options: LaunchOptions | No
             PortPlan(p.host_ip, p.host, p.container, p.protocol) for p in manifest.network.ports
         ),
         restart_policy=manifest.restart.policy,
-        restart_retries=manifest.restart.max_retries if manifest.restart.policy == "on-failure" else 0,
+        restart_retries=manifest.restart.max_retries
+        if manifest.restart.policy == "on-failure"
+        else 0,
         healthcheck=_healthcheck(manifest),
         log_driver=manifest.logging.driver,
         log_options=_log_options(manifest),
-        security_opts=("no-new-privileges", *apparmor_opts, *seccomp_opts,
-                       *_weakened_security_opts(manifest)),
+        security_opts=(
+            "no-new-privileges",
+            *apparmor_opts,
+            *seccomp_opts,
+            *_weakened_security_opts(manifest),
+        ),
         seccomp_profile=seccomp_profile,
         apparmor_profile=apparmor_profile,
         runtime=runtime,
@@ -299,9 +317,9 @@ def _check_userns(manifest: Manifest, facts: HostFacts, warnings: list[str]) -> 
         "or use rootless Docker"
     )
     if wanted == "required":
-        raise RequirementUnmet(f"security.userns = \"required\": {message}", fix=fix)
+        raise RequirementUnmet(f'security.userns = "required": {message}', fix=fix)
     if int(manifest.app.user.split(":")[0]) == 0:
-        warnings.append(f"security.userns = \"preferred\": {message}; {fix}")
+        warnings.append(f'security.userns = "preferred": {message}; {fix}')
 
 
 def _resolve_runtime(manifest: Manifest, facts: HostFacts) -> str:
@@ -311,7 +329,7 @@ def _resolve_runtime(manifest: Manifest, facts: HostFacts) -> str:
             return alias
     registered = ", ".join(sorted(facts.runtimes)) or "none"
     raise RequirementUnmet(
-        f"security.runtime = \"{wanted}\": the daemon has no such runtime registered "
+        f'security.runtime = "{wanted}": the daemon has no such runtime registered '
         f"(it has: {registered})",
         fix=RUNTIME_FIX[wanted],
     )
@@ -324,7 +342,7 @@ def _resolve_seccomp(manifest: Manifest, facts: HostFacts) -> tuple[str | None, 
         return None, ("seccomp=unconfined",)
     if not facts.seccomp:
         raise RequirementUnmet(
-            f"seccomp.profile = \"{profile}\": the daemon reports no seccomp support",
+            f'seccomp.profile = "{profile}": the daemon reports no seccomp support',
             fix="use a kernel and dockerd built with seccomp (CONFIG_SECCOMP_FILTER, libseccomp)",
         )
     if profile == "docker-default":
@@ -335,8 +353,11 @@ def _resolve_seccomp(manifest: Manifest, facts: HostFacts) -> tuple[str | None, 
     from saferun.seccomp_profile import render_seccomp_json
 
     generated, _ = generate_checked(
-        manifest.seccomp, capabilities=frozenset(manifest.capabilities.add),
-        native_arch=facts.architecture, runtime=manifest.security.runtime)
+        manifest.seccomp,
+        capabilities=frozenset(manifest.capabilities.add),
+        native_arch=facts.architecture,
+        runtime=manifest.security.runtime,
+    )
     return render_seccomp_json(generated), ()
 
 
@@ -361,8 +382,9 @@ def _labels(manifest: Manifest, options: LaunchOptions) -> tuple[tuple[str, str]
         # Where `saferun verify` finds the manifest again (the file whose sha256 matches).
         labels[LABEL_PREFIX + "manifest-dir"] = options.manifest_dir
     if manifest.exceptions or manifest.allow:
-        labels[LABEL_PREFIX + "exceptions"] = json.dumps({**manifest.exceptions, **manifest.allow},
-                                                        sort_keys=True)
+        labels[LABEL_PREFIX + "exceptions"] = json.dumps(
+            {**manifest.exceptions, **manifest.allow}, sort_keys=True
+        )
     return tuple(sorted(labels.items()))
 
 

@@ -21,6 +21,7 @@ import marshal
 import os
 import stat
 import sys
+
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
     from typing import Any
@@ -28,9 +29,20 @@ if TYPE_CHECKING:
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _DATA_DIRS = ("seccomp", "apparmor", "profiles")
 # The fields of /info that planning reads; their values key the cache.
-FACT_KEYS = ("ServerVersion", "Architecture", "KernelVersion", "OSType", "SecurityOptions",
-             "Runtimes", "DefaultRuntime", "CgroupVersion", "MemoryLimit", "SwapLimit",
-             "PidsLimit", "CpuCfsQuota")
+FACT_KEYS = (
+    "ServerVersion",
+    "Architecture",
+    "KernelVersion",
+    "OSType",
+    "SecurityOptions",
+    "Runtimes",
+    "DefaultRuntime",
+    "CgroupVersion",
+    "MemoryLimit",
+    "SwapLimit",
+    "PidsLimit",
+    "CpuCfsQuota",
+)
 _FORMAT = 1
 # The command line of this process as typed (set by saferun.__main__); None: do not cache.
 invocation: list[str] | None = None
@@ -114,8 +126,11 @@ def _private_read(path: str) -> bytes | None:
     """Read an entry only if this user alone could have written it."""
     try:
         directory = os.lstat(os.path.dirname(path))
-        if (not stat.S_ISDIR(directory.st_mode) or directory.st_uid != os.getuid()
-                or directory.st_mode & 0o077):
+        if (
+            not stat.S_ISDIR(directory.st_mode)
+            or directory.st_uid != os.getuid()
+            or directory.st_mode & 0o077
+        ):
             return None
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -132,9 +147,15 @@ def _private_read(path: str) -> bytes | None:
             os.close(fd)
 
 
-def store(*, inputs: list[dict[str, Any]], info: dict[str, Any],
-          docker_argv: list[str], seccomp_profile: str | None,
-          warnings: list[str], apparmor_profile: str | None = None) -> None:
+def store(
+    *,
+    inputs: list[dict[str, Any]],
+    info: dict[str, Any],
+    docker_argv: list[str],
+    seccomp_profile: str | None,
+    warnings: list[str],
+    apparmor_profile: str | None = None,
+) -> None:
     """Remember a launch decided by the full pipeline. Failure to cache is never fatal."""
     if invocation is None or not enabled():
         return
@@ -142,7 +163,6 @@ def store(*, inputs: list[dict[str, Any]], info: dict[str, Any],
     from pathlib import Path
 
     from saferun.artifacts import private_dir, write_atomic
-
     from saferun.engine import daemon_identity
 
     entry = {

@@ -18,6 +18,7 @@ RUNTIME_FIX: dict[str, str] = {
     ),
     "kata": (
         'install Kata Containers, add {"runtimes": {"kata": {"runtimeType": '
-        '"io.containerd.kata.v2"}}} to /etc/docker/daemon.json and reload dockerd; Kata needs /dev/kvm'
+        '"io.containerd.kata.v2"}}} to /etc/docker/daemon.json and reload dockerd; '
+        "Kata needs /dev/kvm"
     ),
 }

@@ -17,7 +17,9 @@ from saferun import __version__
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
-    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy or {}
 
@@ -49,7 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("saferun.cli.init", "Write a manifest from a docker run command line or an image."),
     "doctor": ("saferun.cli.doctor", "Audit the host and daemon (CIS Docker sections 1-3)."),
     "daemon-config": ("saferun.cli.daemon_config", "Print a hardened daemon.json."),
-    "export": ("saferun.cli.export", "Export a manifest to Compose, Kubernetes or a Podman Quadlet."),
+    "export": (
+        "saferun.cli.export",
+        "Export a manifest to Compose, Kubernetes or a Podman Quadlet.",
+    ),
     "score": ("saferun.cli.score", "Exposure score: 0 locked down to 10 unconfined."),
     "verify": ("saferun.cli.verify", "Check running containers for drift; prove controls."),
     "explain": ("saferun.cli.explain", "Print a policy rule's rationale, fix and CIS references."),

@@ -8,7 +8,9 @@ from saferun.plan import RunPlan
 from saferun.units import format_size
 
 
-def render_argv(plan: RunPlan, *, seccomp_path: str | None = None, docker: str = "docker") -> list[str]:
+def render_argv(
+    plan: RunPlan, *, seccomp_path: str | None = None, docker: str = "docker"
+) -> list[str]:
     """`seccomp_path` is where the plan's generated profile can be read by the docker CLI."""
     if plan.seccomp_profile is not None and seccomp_path is None:
         raise ValueError("the plan has a seccomp profile: pass the path docker should read it from")
@@ -49,10 +51,14 @@ def render_argv(plan: RunPlan, *, seccomp_path: str | None = None, docker: str =
     if plan.shm_size is not None:
         argv += ["--shm-size", format_size(plan.shm_size)]
     argv += [
-        "--memory", format_size(plan.memory),
-        "--memory-swap", format_size(plan.memory_swap),
-        "--cpus", _cpus(plan.nano_cpus),
-        "--pids-limit", str(plan.pids_limit),
+        "--memory",
+        format_size(plan.memory),
+        "--memory-swap",
+        format_size(plan.memory_swap),
+        "--cpus",
+        _cpus(plan.nano_cpus),
+        "--pids-limit",
+        str(plan.pids_limit),
     ]
     for ulimit in plan.ulimits:
         argv += ["--ulimit", f"{ulimit.name}={ulimit.soft}:{ulimit.hard}"]
@@ -68,8 +74,11 @@ def render_argv(plan: RunPlan, *, seccomp_path: str | None = None, docker: str =
     for option in plan.dns_options:
         argv += ["--dns-option", option]
     for port in plan.ports:
-        host = f"{port.host_ip}:{port.host_port or ''}:" if ":" not in port.host_ip else \
-            f"[{port.host_ip}]:{port.host_port or ''}:"
+        host = (
+            f"{port.host_ip}:{port.host_port or ''}:"
+            if ":" not in port.host_ip
+            else f"[{port.host_ip}]:{port.host_port or ''}:"
+        )
         argv += ["--publish", f"{host}{port.container_port}/{port.protocol}"]
     restart = plan.restart_policy
     if restart == "on-failure":
@@ -78,11 +87,16 @@ def render_argv(plan: RunPlan, *, seccomp_path: str | None = None, docker: str =
     if plan.healthcheck:
         check = plan.healthcheck
         argv += [
-            "--health-cmd", check.shell_command,
-            "--health-interval", f"{check.interval_ns}ns",
-            "--health-timeout", f"{check.timeout_ns}ns",
-            "--health-retries", str(check.retries),
-            "--health-start-period", f"{check.start_period_ns}ns",
+            "--health-cmd",
+            check.shell_command,
+            "--health-interval",
+            f"{check.interval_ns}ns",
+            "--health-timeout",
+            f"{check.timeout_ns}ns",
+            "--health-retries",
+            str(check.retries),
+            "--health-start-period",
+            f"{check.start_period_ns}ns",
         ]
     argv += ["--log-driver", plan.log_driver]
     for key, value in plan.log_options:
@@ -115,9 +129,13 @@ def render_argv(plan: RunPlan, *, seccomp_path: str | None = None, docker: str =
 def _isolation_flags(plan: RunPlan) -> list[str]:
     """Namespace, device and sysctl settings; the weakening ones exist only with an [allow]."""
     flags = ["--privileged"] if plan.privileged else []
-    for flag, value in (("--pid", plan.pid_mode), ("--ipc", plan.ipc_mode),
-                        ("--uts", plan.uts_mode), ("--userns", plan.userns_mode),
-                        ("--cgroupns", plan.cgroupns_mode)):
+    for flag, value in (
+        ("--pid", plan.pid_mode),
+        ("--ipc", plan.ipc_mode),
+        ("--uts", plan.uts_mode),
+        ("--userns", plan.userns_mode),
+        ("--cgroupns", plan.cgroupns_mode),
+    ):
         if value:
             flags += [flag, value]
     for device in plan.devices:

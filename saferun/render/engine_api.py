@@ -10,8 +10,12 @@ from saferun.plan import MountPlan, RunPlan
 ULIMIT_NAMES = {"nofile": "nofile", "nproc": "nproc"}
 
 
-def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = (),
-                       env_from_host: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+def render_create_body(
+    plan: RunPlan,
+    *,
+    env_from_files: tuple[str, ...] = (),
+    env_from_host: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
     """`env_from_files`: KEY=VALUE lines the caller read from the plan's env files;
     `env_from_host`: the values of `plan.env_from_host` the caller found in its environment
     (names it did not find are left out, as docker does). The I/O is theirs.
@@ -27,7 +31,9 @@ def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = (),
     security_opt = list(plan.security_opts)
     if plan.seccomp_profile is not None:
         # The CLI inlines the file's JSON the same way (compacted) before calling the API.
-        security_opt.append("seccomp=" + json.dumps(json.loads(plan.seccomp_profile), separators=(",", ":")))
+        security_opt.append(
+            "seccomp=" + json.dumps(json.loads(plan.seccomp_profile), separators=(",", ":"))
+        )
     host_config: dict[str, Any] = {
         "CapDrop": list(plan.cap_drop),
         "CapAdd": list(plan.cap_add) or None,
@@ -91,8 +97,12 @@ def render_create_body(plan: RunPlan, *, env_from_files: tuple[str, ...] = (),
 
 
 def _mount(m: MountPlan) -> dict[str, Any]:
-    mount: dict[str, Any] = {"Type": m.kind, "Source": m.source, "Target": m.target,
-                             "ReadOnly": m.read_only}
+    mount: dict[str, Any] = {
+        "Type": m.kind,
+        "Source": m.source,
+        "Target": m.target,
+        "ReadOnly": m.read_only,
+    }
     if m.propagation:
         mount["BindOptions"] = {"Propagation": m.propagation}
     return mount
@@ -107,9 +117,13 @@ def _dropin_host_config(plan: RunPlan) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if plan.privileged:
         config["Privileged"] = True
-    for key, value in (("PidMode", plan.pid_mode), ("IpcMode", plan.ipc_mode),
-                       ("UTSMode", plan.uts_mode), ("UsernsMode", plan.userns_mode),
-                       ("CgroupnsMode", plan.cgroupns_mode)):
+    for key, value in (
+        ("PidMode", plan.pid_mode),
+        ("IpcMode", plan.ipc_mode),
+        ("UTSMode", plan.uts_mode),
+        ("UsernsMode", plan.userns_mode),
+        ("CgroupnsMode", plan.cgroupns_mode),
+    ):
         if value:
             config[key] = value
     if plan.devices:
@@ -140,13 +154,21 @@ def _device(spec: str) -> dict[str, str]:
     if len(parts) > 1 and set(parts[-1]) <= set("rwm") and not parts[-1].startswith("/"):
         permissions = parts.pop()
     host = parts[0]
-    return {"PathOnHost": host, "PathInContainer": parts[1] if len(parts) > 1 else host,
-            "CgroupPermissions": permissions}
+    return {
+        "PathOnHost": host,
+        "PathInContainer": parts[1] if len(parts) > 1 else host,
+        "CgroupPermissions": permissions,
+    }
 
 
 def _gpu_request(spec: str) -> dict[str, Any]:
-    request: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None,
-                               "Capabilities": [["gpu"]], "Options": {}}
+    request: dict[str, Any] = {
+        "Driver": "",
+        "Count": 0,
+        "DeviceIDs": None,
+        "Capabilities": [["gpu"]],
+        "Options": {},
+    }
     value = spec.removeprefix("count=")
     if value == "all":
         request["Count"] = -1

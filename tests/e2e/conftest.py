@@ -28,8 +28,13 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 def _engine_answers() -> bool:
     try:
-        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                capture_output=True, text=True, timeout=20, check=False)
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
@@ -52,26 +57,46 @@ def docker_engine() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def busybox_image(docker_engine: None) -> str:
     """The local busybox image, built without a registry if it is missing."""
-    result = subprocess.run(["bash", str(REPO / "scripts" / "build-test-images.sh")],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "build-test-images.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         pytest.fail(f"cannot build {BUSYBOX_IMAGE}: {result.stderr}")
     return BUSYBOX_IMAGE
 
 
-def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                            check=False)
+def docker(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        raise AssertionError(
+            f"docker {' '.join(args)} failed ({result.returncode}): {result.stderr}"
+        )
     return result
 
 
-def saferun(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
-            cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+def saferun(
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the saferun CLI as a user would, in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "saferun", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "saferun", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def inspect(container: str) -> dict[str, Any]:

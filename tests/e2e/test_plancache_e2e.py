@@ -26,7 +26,15 @@ def test_second_run_hits_and_an_edit_misses(e2e_manifest: Any, tmp_path: Path) -
 
     # A changed manifest must never reuse the old plan.
     manifest.write_text(manifest.read_text().replace('memory = "64m"', 'memory = "80m"'))
-    name_args = ("run", "-d", "--name", f"saferun-cache-{os.getpid()}", str(manifest), "sleep", "30")
+    name_args = (
+        "run",
+        "-d",
+        "--name",
+        f"saferun-cache-{os.getpid()}",
+        str(manifest),
+        "sleep",
+        "30",
+    )
     third = saferun(*name_args, env=env)
     assert third.returncode == 0, third.stderr
     assert "plan cache miss: no entry" in third.stderr

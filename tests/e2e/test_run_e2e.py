@@ -34,9 +34,26 @@ echo "nofile=$(ulimit -n)"
 """
 
 SECURITY_FIELDS = (
-    "CapAdd", "CapDrop", "Privileged", "ReadonlyRootfs", "SecurityOpt", "UsernsMode", "PidMode",
-    "IpcMode", "UTSMode", "NetworkMode", "Memory", "MemorySwap", "NanoCpus", "PidsLimit",
-    "Ulimits", "Tmpfs", "PortBindings", "Runtime", "RestartPolicy", "LogConfig",
+    "CapAdd",
+    "CapDrop",
+    "Privileged",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "UsernsMode",
+    "PidMode",
+    "IpcMode",
+    "UTSMode",
+    "NetworkMode",
+    "Memory",
+    "MemorySwap",
+    "NanoCpus",
+    "PidsLimit",
+    "Ulimits",
+    "Tmpfs",
+    "PortBindings",
+    "Runtime",
+    "RestartPolicy",
+    "LogConfig",
 )
 
 
@@ -97,13 +114,17 @@ def test_hardening_in_force_inside_and_in_inspect(e2e_manifest: Any) -> None:
     assert host["Ulimits"] == [{"Name": "nofile", "Soft": 512, "Hard": 1024}]
     assert host["Tmpfs"] == {"/tmp": "rw,noexec,nosuid,nodev,size=67108864,mode=1777"}
     assert host["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]}
-    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}}
+    assert host["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"max-file": "3", "max-size": "10m"},
+    }
     docker("rm", "-f", name)
 
 
 def test_published_port_listens_on_loopback_only(e2e_manifest: Any) -> None:
-    manifest = e2e_manifest({"app": {"command": ["sleep", "30"]},
-                             "network": {"ports": [{"container": 8080}]}})
+    manifest = e2e_manifest(
+        {"app": {"command": ["sleep", "30"]}, "network": {"ports": [{"container": 8080}]}}
+    )
     name = _name()
     started = saferun("run", "-d", "--rm", "--name", name, str(manifest))
     assert started.returncode == 0, started.stderr
@@ -118,9 +139,13 @@ def test_published_port_listens_on_loopback_only(e2e_manifest: Any) -> None:
 def test_added_capabilities_are_exactly_the_allowlist(e2e_manifest: Any, added: list[str]) -> None:
     mask = f"{capability_mask(tuple(added)):016x}"
     # As root (with a reasoned exception) the added caps are effective...
-    as_root = e2e_manifest(_hardened_document(
-        app={"user": "0:0"}, capabilities={"add": added},
-        exceptions={"run_as_root": "the probe needs effective capabilities to show them"}))
+    as_root = e2e_manifest(
+        _hardened_document(
+            app={"user": "0:0"},
+            capabilities={"add": added},
+            exceptions={"run_as_root": "the probe needs effective capabilities to show them"},
+        )
+    )
     seen = _parse_probe(saferun("run", "--rm", str(as_root)).stdout)
     assert seen["CapEff"] == seen["CapPrm"] == seen["CapBnd"] == mask
     # ...and for a non-root user they bound what the process could ever regain.
@@ -135,7 +160,9 @@ def _security_fields(container: str) -> dict[str, Any]:
     fields = {key: host.get(key) for key in SECURITY_FIELDS}
     # docker stores a seccomp profile inline; compare it as parsed JSON.
     fields["SecurityOpt"] = sorted(
-        json.dumps(json.loads(o[len("seccomp="):]), sort_keys=True) if o.startswith("seccomp=") else o
+        json.dumps(json.loads(o[len("seccomp=") :]), sort_keys=True)
+        if o.startswith("seccomp=")
+        else o
         for o in fields["SecurityOpt"] or []
     )
     return fields
@@ -156,8 +183,11 @@ def _unix_post(path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_dry_run_argv_and_api_body_match_saferun_run(e2e_manifest: Any) -> None:
-    document = _hardened_document(app={"command": ["true"]}, capabilities={"add": ["CHOWN"]},
-                                  restart={"policy": "on-failure", "max_retries": 3})
+    document = _hardened_document(
+        app={"command": ["true"]},
+        capabilities={"add": ["CHOWN"]},
+        restart={"policy": "on-failure", "max_retries": 3},
+    )
     manifest = e2e_manifest(document)
 
     via_saferun = _name()
@@ -208,8 +238,12 @@ def test_sigterm_reaches_the_container(e2e_manifest: Any) -> None:
 
     script = "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done"
     manifest = e2e_manifest({"app": {"command": ["sh", "-c", script]}})
-    proc = subprocess.Popen([sys.executable, "-m", "saferun", "run", "--rm", str(manifest)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "saferun", "run", "--rm", str(manifest)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
     while proc.stdout.readline().strip() != "ready":
@@ -229,7 +263,9 @@ def test_interactive_tty(e2e_manifest: Any) -> None:
     manifest = e2e_manifest({"app": {"command": ["sh"]}})
     pid, fd = pty.fork()
     if pid == 0:  # child: saferun attached to a real terminal
-        os.execv(sys.executable, [sys.executable, "-m", "saferun", "run", "-it", "--rm", str(manifest)])
+        os.execv(
+            sys.executable, [sys.executable, "-m", "saferun", "run", "-it", "--rm", str(manifest)]
+        )
     output = b""
     deadline = time.monotonic() + 30
     os.write(fd, b"tty; echo marker-$((6*7)); exit 3\n")
@@ -248,7 +284,9 @@ def test_interactive_tty(e2e_manifest: Any) -> None:
 
 
 def _containers_with_label() -> set[str]:
-    return set(docker("ps", "-aq", "--filter", f"label={E2E_LABEL[0]}={E2E_LABEL[1]}").stdout.split())
+    return set(
+        docker("ps", "-aq", "--filter", f"label={E2E_LABEL[0]}={E2E_LABEL[1]}").stdout.split()
+    )
 
 
 @pytest.mark.parametrize(
@@ -260,16 +298,22 @@ def _containers_with_label() -> set[str]:
         ({"capabilities": {"add": ["SYS_ADMINN"]}}, "did you mean SYS_ADMIN"),
         ({"resources": {"memory": "-1g"}}, "resources.memory"),
         ({"resources": {"memory": "lots"}}, "resources.memory"),
-        ({"filesystem": {"mounts": [{"type": "bind", "source": ".", "target": "data"}]}},
-         "filesystem.mounts.0.target"),
-        ({"app": {"image": "saferun-test/does-not-exist:1", "pull": "never"}}, "not in the local engine"),
+        (
+            {"filesystem": {"mounts": [{"type": "bind", "source": ".", "target": "data"}]}},
+            "filesystem.mounts.0.target",
+        ),
+        (
+            {"app": {"image": "saferun-test/does-not-exist:1", "pull": "never"}},
+            "not in the local engine",
+        ),
         ({"security": {"userns": "required"}}, "userns-remap"),
         ({"security": {"runtime": "kata"}}, "no such runtime"),
         ({"apparmor": {"enforcement": "required"}}, "AppArmor"),
     ],
 )
-def test_bad_input_refused_with_125_and_no_container(e2e_manifest: Any, document: dict[str, Any],
-                                                     needle: str) -> None:
+def test_bad_input_refused_with_125_and_no_container(
+    e2e_manifest: Any, document: dict[str, Any], needle: str
+) -> None:
     manifest = e2e_manifest(document)
     before = _containers_with_label()
     result = saferun("run", str(manifest))

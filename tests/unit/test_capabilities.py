@@ -2,10 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from saferun.capabilities import CAPABILITY_BITS, DOCKER_DEFAULT_CAPS, capability_mask, normalize_capability
+from saferun.capabilities import (
+    CAPABILITY_BITS,
+    DOCKER_DEFAULT_CAPS,
+    capability_mask,
+    normalize_capability,
+)
 
 
-@pytest.mark.parametrize("name", ["net_bind_service", "NET_BIND_SERVICE", "CAP_NET_BIND_SERVICE", "cap_net_bind_service"])
+@pytest.mark.parametrize(
+    "name", ["net_bind_service", "NET_BIND_SERVICE", "CAP_NET_BIND_SERVICE", "cap_net_bind_service"]
+)
 def test_names_with_or_without_prefix(name: str) -> None:
     assert normalize_capability(name) == "CAP_NET_BIND_SERVICE"
 

@@ -3,11 +3,18 @@ from __future__ import annotations
 from saferun.facts import HostFacts
 
 INFO = {
-    "ServerVersion": "20.10.24", "Architecture": "x86_64", "KernelVersion": "6.1.0", "OSType": "linux",
+    "ServerVersion": "20.10.24",
+    "Architecture": "x86_64",
+    "KernelVersion": "6.1.0",
+    "OSType": "linux",
     "SecurityOptions": ["name=seccomp,profile=default", "name=userns", "name=cgroupns"],
     "Runtimes": {"runc": {"path": "runc"}, "runsc": {"path": "/usr/bin/runsc"}},
-    "DefaultRuntime": "runc", "CgroupVersion": "2", "MemoryLimit": True, "SwapLimit": False,
-    "PidsLimit": True, "CpuCfsQuota": True,
+    "DefaultRuntime": "runc",
+    "CgroupVersion": "2",
+    "MemoryLimit": True,
+    "SwapLimit": False,
+    "PidsLimit": True,
+    "CpuCfsQuota": True,
 }
 
 
@@ -26,10 +33,14 @@ def test_missing_fields_do_not_crash() -> None:
 
 
 def test_runtime_args_and_userns_root_from_info() -> None:
-    info = {**INFO, "Runtimes": {"runc": {"path": "runc"},
-                                 "runsc": {"path": "/usr/bin/runsc",
-                                           "runtimeArgs": ["--network=host"]}},
-            "DockerRootDir": "/var/lib/docker-userns/100000.100000"}
+    info = {
+        **INFO,
+        "Runtimes": {
+            "runc": {"path": "runc"},
+            "runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=host"]},
+        },
+        "DockerRootDir": "/var/lib/docker-userns/100000.100000",
+    }
     facts = HostFacts.from_info(info)
     assert facts.args_of("runsc") == ("--network=host",) and facts.args_of("runc") == ()
     assert facts.userns_root == (100000, 100000)

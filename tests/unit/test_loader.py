@@ -49,7 +49,9 @@ def test_missing_required_key(tmp_path: Path) -> None:
         load_manifest(path)
 
 
-def test_find_manifest_defaults_to_saferun_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_find_manifest_defaults_to_saferun_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "saferun.toml").write_text(TEXT)
     monkeypatch.chdir(tmp_path)
     assert find_manifest(None) == Path("saferun.toml")

@@ -49,8 +49,15 @@ def test_wrong_types_are_not_coerced() -> None:
 
 def test_root_needs_a_reasoned_exception() -> None:
     assert "run_as_root" in str(errors(app={"user": "0:0"}))
-    assert "at least 10 characters" in str(errors(app={"user": "0"}, exceptions={"run_as_root": "why"}))
-    assert make(app={"user": "0"}, exceptions={"run_as_root": "legacy entrypoint chowns files"}).app.user == "0"
+    assert "at least 10 characters" in str(
+        errors(app={"user": "0"}, exceptions={"run_as_root": "why"})
+    )
+    assert (
+        make(
+            app={"user": "0"}, exceptions={"run_as_root": "legacy entrypoint chowns files"}
+        ).app.user
+        == "0"
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,7 +76,9 @@ def test_every_weakening_needs_an_exception(section: str, values: dict[str, Any]
 
 def test_capabilities_are_validated_and_canonical() -> None:
     assert make(capabilities={"add": ["net_bind_service", "CAP_CHOWN"]}).capabilities.add == [
-        "CAP_CHOWN", "CAP_NET_BIND_SERVICE"]
+        "CAP_CHOWN",
+        "CAP_NET_BIND_SERVICE",
+    ]
     assert "did you mean" in str(errors(capabilities={"add": ["NET_BIND"]}))
 
 
@@ -96,8 +105,10 @@ def test_ports_default_to_loopback() -> None:
     assert port.host_ip == "127.0.0.1"
 
 
-@pytest.mark.parametrize("image", ["busybox", "busybox:1.36", "registry.example:5000/team/app:1.2",
-                                   "app@sha256:" + "a" * 64])
+@pytest.mark.parametrize(
+    "image",
+    ["busybox", "busybox:1.36", "registry.example:5000/team/app:1.2", "app@sha256:" + "a" * 64],
+)
 def test_valid_images(image: str) -> None:
     assert make(app={"image": image}).app.image == image
 

@@ -80,14 +80,18 @@ def test_unsupported_limits_refuse() -> None:
 
 
 def test_exceptions_are_kept_as_a_label() -> None:
-    m = manifest(app={"user": "0"}, exceptions={"run_as_root": "legacy image chowns /data at start"})
+    m = manifest(
+        app={"user": "0"}, exceptions={"run_as_root": "legacy image chowns /data at start"}
+    )
     labels = dict(build_plan(m, FACTS).labels)
     assert "legacy image chowns" in labels["io.saferun.exceptions"]
 
 
 def test_launch_options_override_command_and_resolve_relative_paths() -> None:
-    m = manifest(app={"command": ["a"], "env_files": ["app.env"]},
-                 filesystem={"mounts": [{"type": "bind", "source": "./data", "target": "/data"}]})
+    m = manifest(
+        app={"command": ["a"], "env_files": ["app.env"]},
+        filesystem={"mounts": [{"type": "bind", "source": "./data", "target": "/data"}]},
+    )
     plan = build_plan(m, FACTS, LaunchOptions(command=("b", "c"), manifest_dir="/srv/app"))
     assert plan.command == ("b", "c")
     assert plan.env_files == ("/srv/app/app.env",)

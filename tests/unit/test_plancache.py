@@ -16,7 +16,9 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_key_depends_on_argv_cwd_and_docker_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_depends_on_argv_cwd_and_docker_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key = plancache.entry_key(["run", "a.toml"])
     assert key == plancache.entry_key(["run", "a.toml"])
     assert key != plancache.entry_key(["run", "b.toml"])
@@ -33,8 +35,11 @@ def test_inputs_detect_content_existence_and_symlink_changes(tmp_path: Path) -> 
     manifest.write_text("a")
     link = tmp_path / "data"
     link.symlink_to(tmp_path)
-    records = [plancache.describe_input(str(manifest)), plancache.describe_input(str(link)),
-               plancache.describe_input(str(tmp_path / "absent"))]
+    records = [
+        plancache.describe_input(str(manifest)),
+        plancache.describe_input(str(link)),
+        plancache.describe_input(str(tmp_path / "absent")),
+    ]
     assert plancache._inputs_unchanged(records)
     manifest.write_text("b")
     assert not plancache._inputs_unchanged(records)
@@ -49,8 +54,12 @@ def test_inputs_detect_content_existence_and_symlink_changes(tmp_path: Path) -> 
 
 
 def test_facts_digest_ignores_volatile_fields() -> None:
-    info = {"ServerVersion": "20.10", "SecurityOptions": ["name=seccomp"], "Containers": 1,
-            "SystemTime": "a"}
+    info = {
+        "ServerVersion": "20.10",
+        "SecurityOptions": ["name=seccomp"],
+        "Containers": 1,
+        "SystemTime": "a",
+    }
     same = {**info, "Containers": 5, "SystemTime": "b"}
     assert plancache.facts_digest(info) == plancache.facts_digest(same)
     assert plancache.facts_digest(info) != plancache.facts_digest({**info, "SecurityOptions": []})
@@ -58,8 +67,13 @@ def test_facts_digest_ignores_volatile_fields() -> None:
 
 def test_store_writes_a_private_entry(monkeypatch: pytest.MonkeyPatch, cache_home: Path) -> None:
     monkeypatch.setattr(plancache, "invocation", ["run", "x.toml"])
-    plancache.store(inputs=[], info={"ServerVersion": "1"}, docker_argv=["docker", "run", "img"],
-                    seccomp_profile=None, warnings=["w"])
+    plancache.store(
+        inputs=[],
+        info={"ServerVersion": "1"},
+        docker_argv=["docker", "run", "img"],
+        seccomp_profile=None,
+        warnings=["w"],
+    )
     path = Path(plancache._cache_root()) / f"{plancache.entry_key(['run', 'x.toml'])}.plan"
     assert path.stat().st_mode & 0o777 == 0o600
     assert Path(plancache._cache_root()).stat().st_mode & 0o777 == 0o700

@@ -46,8 +46,12 @@ def test_check_exit_codes(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["check", str(good), str(bad)])
     assert result.exit_code == 2
     assert "unknown key app.bogus" in result.output
-    weakened = write(tmp_path, GOOD.replace('[app]', '[exceptions]\nrun_as_root = "legacy image needs root"\n\n[app]')
-                     + 'user = "0"\n', "weak.toml")
+    weakened = write(
+        tmp_path,
+        GOOD.replace("[app]", '[exceptions]\nrun_as_root = "legacy image needs root"\n\n[app]')
+        + 'user = "0"\n',
+        "weak.toml",
+    )
     result = runner.invoke(cli, ["check", str(weakened)])
     assert result.exit_code == 1 and "legacy image needs root" in result.output
     assert runner.invoke(cli, ["check", "--allow-exceptions", str(weakened)]).exit_code == 0
@@ -66,7 +70,9 @@ def test_offline_dry_run_prints_a_hardened_command(runner: CliRunner, tmp_path: 
 
 def test_offline_dry_run_json_is_an_api_body(runner: CliRunner, tmp_path: Path) -> None:
     manifest = write(tmp_path, GOOD)
-    result = runner.invoke(cli, ["run", "--dry-run", "--offline", "--format", "json", str(manifest)])
+    result = runner.invoke(
+        cli, ["run", "--dry-run", "--offline", "--format", "json", str(manifest)]
+    )
     body = json.loads(result.stdout)
     assert body["HostConfig"]["CapDrop"] == ["ALL"]
 
@@ -90,7 +96,9 @@ def test_run_manifest_errors_exit_125_without_traceback(runner: CliRunner, tmp_p
     assert "run_as_root" in result.stderr and "Traceback" not in result.output
 
 
-def test_missing_manifest(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_manifest(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["run", "--dry-run", "--offline"])
     assert result.exit_code == 125 and "manifest not found" in result.stderr

@@ -13,7 +13,8 @@ from tests.unit.export.cases import CASES, run
 
 # [Container] keys of podman-systemd.unit(5) (Podman 5.x, docs/source/markdown/
 # podman-systemd.unit.5.md, table "Valid options for [Container]").
-CONTAINER_KEYS = frozenset("""
+CONTAINER_KEYS = frozenset(
+    """
 AddCapability AddDevice AddHost Annotation AutoUpdate CgroupsMode ContainerName
 ContainersConfModule DNS DNSOption DNSSearch DropCapability Entrypoint Environment
 EnvironmentFile EnvironmentHost Exec ExposeHostPort GIDMap GlobalArgs Group GroupAdd HealthCmd
@@ -25,7 +26,8 @@ PublishPort Pull ReadOnly ReadOnlyTmpfs ReloadCmd ReloadSignal Retry RetryDelay 
 SeccompProfile Secret SecurityLabelDisable SecurityLabelFileType SecurityLabelLevel
 SecurityLabelNested SecurityLabelType ShmSize StartWithPod StopSignal StopTimeout SubGIDMap
 SubUIDMap Sysctl Timezone Tmpfs UIDMap Ulimit Unmask User UserNS Volume WorkingDir
-""".split())
+""".split()
+)
 # Keys of the plain systemd sections we write: systemd.unit(5) [Unit] and [Install],
 # systemd.service(5) [Service]; Quadlet passes them through ([Install]: WantedBy supported).
 SYSTEMD_KEYS = {
@@ -56,8 +58,11 @@ def unquote_words(value: str) -> list[str]:
     """systemd's exec-style split (quotes, C escapes), then its $$ and %% un-doubling."""
     words, pattern = [], re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
     for match in pattern.finditer(value):
-        word = re.sub(r"\\(.)", r"\1", match.group(1)) if match.group(1) is not None \
+        word = (
+            re.sub(r"\\(.)", r"\1", match.group(1))
+            if match.group(1) is not None
             else match.group(2)
+        )
         words.append(word.replace("$$", "$").replace("%%", "%"))
     return words
 
@@ -78,8 +83,9 @@ def test_every_key_is_documented(case: str) -> None:
 
 def unit(**sections: Any) -> dict[str, list[str]]:
     app = {"name": "web", "image": "busybox:1", **sections.pop("app", {})}
-    result = export([ExportInput(Manifest.model_validate({"app": app, **sections}))],
-                    Target.QUADLET)
+    result = export(
+        [ExportInput(Manifest.model_validate({"app": app, **sections}))], Target.QUADLET
+    )
     keys: dict[str, list[str]] = {}
     for _, key, value in parse(result.main.content):
         keys.setdefault(key, []).append(value)
@@ -96,7 +102,11 @@ def test_same_protections_as_saferun_run() -> None:
     assert keys["Memory"] == ["512m"] and keys["PidsLimit"] == ["256"]
     assert keys["Ulimit"] == ["nofile=1024:4096"]
     assert unquote_words(keys["PodmanArgs"][0]) == [
-        "--security-opt=apparmor=saferun-web", "--memory-swap=512m", "--cpus=1", "--cgroupns=private"]
+        "--security-opt=apparmor=saferun-web",
+        "--memory-swap=512m",
+        "--cpus=1",
+        "--cgroupns=private",
+    ]
     assert "UserNS" not in keys and "GlobalArgs" not in keys
 
 
@@ -108,8 +118,9 @@ def test_userns_required_is_per_container_auto() -> None:
 
 def test_values_survive_systemd_parsing() -> None:
     command = ["sh", "-c", 'echo "$HOME" 100% \\ done']
-    keys = unit(app={"command": command, "env": {"A": "b c", "P": "$5"},
-                     "labels": {"team": "it's ops"}})
+    keys = unit(
+        app={"command": command, "env": {"A": "b c", "P": "$5"}, "labels": {"team": "it's ops"}}
+    )
     assert unquote_words(keys["Exec"][0]) == command
     assert [unquote_words(v) for v in keys["Environment"]] == [["A=b c"], ["P=$5"]]
     assert ["team=it's ops"] in [unquote_words(v) for v in keys["Label"]]
@@ -121,8 +132,10 @@ def test_control_characters_are_refused() -> None:
 
 
 def test_restart_and_health() -> None:
-    keys = unit(restart={"policy": "on-failure", "max_retries": 2},
-                healthcheck={"command": ["wget", "-q", "http://x/"], "timeout": "2500ms"})
+    keys = unit(
+        restart={"policy": "on-failure", "max_retries": 2},
+        healthcheck={"command": ["wget", "-q", "http://x/"], "timeout": "2500ms"},
+    )
     assert keys["Restart"] == ["on-failure"] and keys["StartLimitBurst"] == ["3"]
     assert keys["HealthCmd"] == ['["wget", "-q", "http://x/"]']
     assert keys["HealthTimeout"] == ["2s500ms"]

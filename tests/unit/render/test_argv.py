@@ -29,7 +29,10 @@ def test_default_argv_is_hardened() -> None:
     assert pairs(args, "--user") == ["65534:65534"]
     assert "--read-only" in args
     assert pairs(args, "--security-opt") == [
-        "no-new-privileges", "apparmor=saferun-web", "seccomp=/profiles/app.json"]
+        "no-new-privileges",
+        "apparmor=saferun-web",
+        "seccomp=/profiles/app.json",
+    ]
     assert pairs(args, "--memory") == ["512m"] and pairs(args, "--memory-swap") == ["512m"]
     assert pairs(args, "--pids-limit") == ["256"]
     assert pairs(args, "--ulimit") == ["nofile=1024:4096"]
@@ -37,21 +40,33 @@ def test_default_argv_is_hardened() -> None:
 
 
 def test_user_strings_stay_single_arguments() -> None:
-    args = argv({"app": {"command": ["sh", "-c", "echo $HOME; rm -rf /"], "env": {"A": "--privileged"}}})
+    args = argv(
+        {"app": {"command": ["sh", "-c", "echo $HOME; rm -rf /"], "env": {"A": "--privileged"}}}
+    )
     assert args[-3:] == ["sh", "-c", "echo $HOME; rm -rf /"]
     assert pairs(args, "--env") == ["A=--privileged"]
     assert "--privileged" not in args
 
 
 def test_ports_mounts_caps_restart_health() -> None:
-    args = argv({
-        "capabilities": {"add": ["NET_BIND_SERVICE"]},
-        "network": {"ports": [{"container": 80, "host": 8080}, {"container": 53, "protocol": "udp",
-                                                                "host_ip": "::1"}]},
-        "filesystem": {"mounts": [{"type": "volume", "source": "data", "target": "/data", "read_only": False}]},
-        "restart": {"policy": "on-failure", "max_retries": 2},
-        "healthcheck": {"command": ["wget", "-q", "http://127.0.0.1/"], "interval": "5s"},
-    })
+    args = argv(
+        {
+            "capabilities": {"add": ["NET_BIND_SERVICE"]},
+            "network": {
+                "ports": [
+                    {"container": 80, "host": 8080},
+                    {"container": 53, "protocol": "udp", "host_ip": "::1"},
+                ]
+            },
+            "filesystem": {
+                "mounts": [
+                    {"type": "volume", "source": "data", "target": "/data", "read_only": False}
+                ]
+            },
+            "restart": {"policy": "on-failure", "max_retries": 2},
+            "healthcheck": {"command": ["wget", "-q", "http://127.0.0.1/"], "interval": "5s"},
+        }
+    )
     assert pairs(args, "--cap-add") == ["CAP_NET_BIND_SERVICE"]
     assert pairs(args, "--publish") == ["127.0.0.1:8080:80/tcp", "[::1]::53/udp"]
     assert pairs(args, "--mount") == ["type=volume,source=data,target=/data"]
@@ -75,8 +90,10 @@ def test_session_flags() -> None:
 def test_seccomp_profile_needs_a_path() -> None:
     import dataclasses
 
-    plan = dataclasses.replace(build_plan(Manifest.model_validate({"app": {"name": "a", "image": "b"}}), FACTS),
-                               seccomp_profile="{}")
+    plan = dataclasses.replace(
+        build_plan(Manifest.model_validate({"app": {"name": "a", "image": "b"}}), FACTS),
+        seccomp_profile="{}",
+    )
     with pytest.raises(ValueError):
         render_argv(plan)
     assert "seccomp=/x.json" in render_argv(plan, seccomp_path="/x.json")
