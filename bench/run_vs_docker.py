@@ -5,7 +5,12 @@ Runs PAIRS pairs (order alternated within each pair to cancel drift), prints bot
 and the ratio. The docker side runs exactly the argv that `saferun run --dry-run` prints
 for the same manifest, so both start the same container configuration.
 
-    .venv/bin/python bench/run_vs_docker.py [--pairs 20] [--manifest examples/hello/saferun.toml]
+    /tmp/benchvenv/bin/python bench/run_vs_docker.py [--pairs 20] [--runtime gvisor]
+                              [--manifest examples/hello/saferun.toml]
+
+Use a NON-editable install (python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip
+install .): the plan cache fingerprints saferun's own files, so running from a checkout
+that is being edited turns every saferun start into a cache miss.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _machine import provenance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,11 +63,15 @@ def main() -> int:
         for argv, sink in order if index % 2 == 0 else reversed(order):
             sink.append(timed(argv))
     s, d = statistics.median(saferun_times), statistics.median(docker_times)
+    print(f"measured: {provenance()}")
+    print(f"runtime: {args.runtime or 'runc (manifest default)'}")
     print(f"pairs: {args.pairs}")
     print(f"docker run  median: {d * 1000:.1f} ms")
     print(f"saferun run median: {s * 1000:.1f} ms")
     print(f"ratio saferun/docker: {s / d:.3f}")
-    print(f"per-pair ratio median: {statistics.median(a / b for a, b in zip(saferun_times, docker_times)):.3f}")
+    per_pair = statistics.median(
+        a / b for a, b in zip(saferun_times, docker_times, strict=True))
+    print(f"per-pair ratio median: {per_pair:.3f}")
     return 0
 
 

@@ -357,8 +357,13 @@ class Recorder:
                     continue
                 self._last_record = time.monotonic()
                 capture.records.append(record)
-                if capture.cgroups.get(record.pid) is None:
-                    capture.cgroups[record.pid] = _read_cgroup(record.pid)
+                cached = capture.cgroups.get(record.pid)
+                if cached is None or container_cgroup_id(cached) is None:
+                    # Re-read: `docker exec` forks a process on the host before runc moves it
+                    # into the container's cgroup, so the cgroup read at fork can be stale.
+                    fresh = _read_cgroup(record.pid)
+                    if fresh is not None:
+                        capture.cgroups[record.pid] = fresh
 
     def _drain_proc(self) -> None:
         assert self._proc is not None

@@ -178,6 +178,20 @@ class EngineSession:
             raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
         return dict(json.loads(body))
 
+    def image_history(self, reference: str) -> list[dict[str, Any]]:
+        """`docker image history` as JSON, newest step first (for saferun image check)."""
+        import json
+
+        if self._socket is None:
+            text = _cli(["image", "history", "--no-trunc", "--format", "{{json .}}", reference])
+            return [dict(json.loads(line)) for line in text.splitlines() if line.strip()]
+        if not _API_SAFE.issuperset(reference):
+            raise SaferunError(f"invalid image reference {reference!r}")
+        status, body = self._get(f"/images/{reference}/history")
+        if status != 200:
+            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
+        return [dict(item) for item in json.loads(body)]
+
     def container_inspect(self, name: str) -> dict[str, Any] | None:
         """`docker inspect CONTAINER` as JSON (for `saferun verify`/`check --container`)."""
         import json
@@ -211,6 +225,63 @@ class EngineSession:
 
     def close(self) -> None:
         """Nothing to release: each request used its own connection."""
+
+
+def image_save_stream(reference: str) -> Any:
+    """A context manager yielding `docker save REFERENCE` as a readable byte stream.
+
+    The tar is never held in memory or written to disk: over the local socket it is the
+    body of `GET /images/{name}/get` read as it arrives; otherwise the docker CLI's stdout.
+    saferun.image_inspect reads it with tarfile in stream mode.
+    """
+    import contextlib
+
+    @contextlib.contextmanager
+    def local(socket_path: str) -> Any:
+        import socket
+
+        if not _API_SAFE.issuperset(reference) or reference.startswith("-"):
+            raise SaferunError(f"invalid image reference {reference!r}")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(120.0)
+            try:
+                sock.connect(socket_path)
+                sock.sendall(f"GET /{API_VERSION}/images/{reference}/get HTTP/1.0\r\n"
+                             "Host: docker\r\n\r\n".encode("ascii"))
+                stream = sock.makefile("rb")
+                status_line = stream.readline(1024).split()
+                while stream.readline(8192) not in (b"\r\n", b"\n", b""):
+                    pass
+            except OSError as exc:
+                raise _unreachable(f"unix://{socket_path}", str(exc)) from None
+            if len(status_line) < 2 or status_line[1] != b"200":
+                detail = stream.read(300).decode("utf-8", "replace").strip()
+                raise SaferunError(f"cannot export image {reference!r} from the engine: "
+                                   f"{detail or status_line!r}")
+            yield stream
+        finally:
+            sock.close()
+
+    @contextlib.contextmanager
+    def via_cli() -> Any:
+        import subprocess
+
+        process = subprocess.Popen([docker_cli(), "save", reference], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        try:
+            yield process.stdout
+        except BaseException:
+            process.kill()
+            process.communicate()
+            raise
+        _, err = process.communicate()
+        if process.returncode != 0:
+            raise _unreachable(os.environ.get("DOCKER_HOST") or "the current docker context",
+                               err.decode("utf-8", "replace").strip()[-300:])
+
+    socket_path = local_socket_path()
+    return local(socket_path) if socket_path is not None else via_cli()
 
 
 def _unreachable(endpoint: str, detail: str) -> EngineUnavailable:

@@ -34,6 +34,10 @@ class PreparedRun:
     image_present: bool | None
     info: dict[str, Any] | None = None  # the daemon's /info, for the plan cache
     inputs: tuple[str, ...] = ()  # paths whose content or resolution planning depended on
+    env: tuple[tuple[str, str], ...] = ()  # for docker run (image policy: content trust)
+    # False when an image gate read state outside the inputs (scanner DB, signatures, the
+    # image itself): such a launch must decide again next time, so it is not cached.
+    cacheable: bool = True
 
 
 def load_for_run(target: str | None) -> tuple[Any, str, str, tuple[str, ...]]:
@@ -47,8 +51,12 @@ def load_for_run(target: str | None) -> tuple[Any, str, str, tuple[str, ...]]:
     data = read_manifest_bytes(path)
     resolved = read_document(path)
     manifest = validate_document(resolved, str(path))
-    return (manifest, str(path.resolve().parent), hashlib.sha256(data).hexdigest(),
-            tuple(str(p) for p in resolved.extended))
+    return (
+        manifest,
+        str(path.resolve().parent),
+        hashlib.sha256(data).hexdigest(),
+        tuple(str(p) for p in resolved.extended),
+    )
 
 
 def _looks_like_image(target: str) -> bool:
@@ -81,10 +89,17 @@ def prepare(request: RunRequest) -> PreparedRun:
     else:
         manifest, manifest_dir, digest, extended = load_for_run(request.target)
     check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
+    pending = None
+    if os.environ.get("SAFERUN_POLICY") or _asks_image_policy(manifest.policy):
+        from saferun.image_policy import start_for_run, team_policy_path
+
+        pending = start_for_run(manifest.app.image, manifest, manifest_dir, team_policy_path())
     options = replace(request.options, manifest_dir=manifest_dir, manifest_sha256=digest)
     if request.offline:
         plan = build_plan(manifest, OFFLINE_FACTS, options)
         check_mount_sources(manifest, plan)
+        if pending is not None:
+            plan = _with_image_decision(plan, pending.finish(engine=False).label)
         return PreparedRun(plan, OFFLINE_FACTS, None)
     session = EngineSession()
     try:
@@ -95,9 +110,42 @@ def prepare(request: RunRequest) -> PreparedRun:
         present = session.image_present(plan.image)
     finally:
         session.close()
-    inputs = (request.target or "saferun.toml", *extended,
-              *(m.source for m in plan.mounts if m.kind == "bind"))
-    return PreparedRun(plan, facts, present, info, inputs)
+    inputs = (
+        request.target or "saferun.toml",
+        *extended,
+        *(m.source for m in plan.mounts if m.kind == "bind"),
+    )
+    if pending is None:
+        return PreparedRun(plan, facts, present, info, inputs)
+    decision = pending.finish(engine=True)
+    plan = _with_image_decision(plan, decision.label, decision.warnings)
+    return PreparedRun(
+        plan,
+        facts,
+        present,
+        info,
+        (*inputs, *decision.inputs),
+        decision.env,
+        cacheable=not decision.external,
+    )
+
+
+def _asks_image_policy(policy: Any) -> bool:
+    """A [policy] beyond the tag check: registries, image checks, scan or signature gates."""
+    return bool(
+        policy.registries
+        or policy.scan is not None
+        or policy.signature is not None
+        or policy.image.check != "reference"
+    )
+
+
+def _with_image_decision(plan: RunPlan, label: str, warnings: tuple[str, ...] = ()) -> RunPlan:
+    """Keep the image policy's decision on the container (io.saferun.image-policy)."""
+    from saferun.image_policy import LABEL
+
+    labels = tuple(sorted({**dict(plan.labels), LABEL: label}.items()))
+    return replace(plan, labels=labels, warnings=(*plan.warnings, *warnings))
 
 
 def request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
@@ -139,10 +187,15 @@ def load_dropin(request: RunRequest) -> tuple[Any, str, str, tuple[str, ...]]:
     path = find_manifest(request.target)
     data = read_manifest_bytes(path)
     resolved = read_document(path)
-    manifest = build_manifest(merge_document(resolved.document, dropin), source=str(path),
-                              text=resolved.text)
-    return (manifest, str(path.resolve().parent), hashlib.sha256(data).hexdigest(),
-            tuple(str(p) for p in resolved.extended))
+    manifest = build_manifest(
+        merge_document(resolved.document, dropin), source=str(path), text=resolved.text
+    )
+    return (
+        manifest,
+        str(path.resolve().parent),
+        hashlib.sha256(data).hexdigest(),
+        tuple(str(p) for p in resolved.extended),
+    )
 
 
 def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
@@ -153,8 +206,9 @@ def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
     """
     from saferun.dockerrun import check_resolved_mounts
 
-    resolved = [(m.source, os.path.realpath(m.source)) if m.kind == "bind" else None
-                for m in plan.mounts]
+    resolved = [
+        (m.source, os.path.realpath(m.source)) if m.kind == "bind" else None for m in plan.mounts
+    ]
     check_resolved_mounts(manifest, resolved)
 
 
@@ -170,8 +224,9 @@ def dry_run_body(plan: RunPlan) -> dict[str, Any]:
     from saferun.render.engine_api import render_create_body
 
     from_host = tuple((name, os.environ[name]) for name in plan.env_from_host if name in os.environ)
-    return render_create_body(plan, env_from_files=read_env_files(plan.env_files),
-                              env_from_host=from_host)
+    return render_create_body(
+        plan, env_from_files=read_env_files(plan.env_files), env_from_host=from_host
+    )
 
 
 def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
@@ -195,10 +250,9 @@ def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
 
 def launch(prepared: PreparedRun) -> None:
     """Hand over to `docker run`; does not return."""
+    from saferun import plancache
     from saferun.engine import SECCOMP_FD_PATH, exec_docker_run
     from saferun.render.argv import render_argv
-
-    from saferun import plancache
 
     plan = prepared.plan
     if plan.apparmor_profile is not None:
@@ -207,11 +261,14 @@ def launch(prepared: PreparedRun) -> None:
         load_profile(plan.apparmor_profile[1])  # load or replace, before docker refers to it
     seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
     argv = render_argv(plan, seccomp_path=seccomp_path)
-    if prepared.info is not None and prepared.image_present:
+    if prepared.info is not None and prepared.image_present and prepared.cacheable:
         plancache.store(
             inputs=[plancache.describe_input(path) for path in prepared.inputs],
-            info=prepared.info, docker_argv=argv,
-            seccomp_profile=plan.seccomp_profile, warnings=list(plan.warnings),
+            info=prepared.info,
+            docker_argv=argv,
+            seccomp_profile=plan.seccomp_profile,
+            warnings=list(plan.warnings),
             apparmor_profile=plan.apparmor_profile[0] if plan.apparmor_profile else None,
         )
+    os.environ.update(dict(prepared.env))  # inherited by docker (DOCKER_CONTENT_TRUST=1)
     exec_docker_run(argv, plan.seccomp_profile)

@@ -62,14 +62,19 @@ class StrictModel(BaseModel):
 class AppSection(StrictModel):
     """What runs: image, command and its environment."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN, description="App name; default container name.")]
-    image: Annotated[str, Field(pattern=IMAGE_PATTERN, description="Image reference (tag or digest).")]
+    name: Annotated[
+        str, Field(pattern=NAME_PATTERN, description="App name; default container name.")
+    ]
+    image: Annotated[
+        str, Field(pattern=IMAGE_PATTERN, description="Image reference (tag or digest).")
+    ]
     command: list[str] | None = Field(None, description="Command (arguments after the image).")
     entrypoint: list[str] | None = Field(None, description="Replaces the image's ENTRYPOINT.")
     workdir: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)] | None = None
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
     env_files: list[str] = Field(
-        default_factory=list, description="Env files (docker's KEY=VALUE format), relative to the manifest."
+        default_factory=list,
+        description="Env files (docker's KEY=VALUE format), relative to the manifest.",
     )
     labels: dict[str, str] = Field(default_factory=dict)
     user: Annotated[str, Field(pattern=USER_PATTERN)] = Field(
@@ -83,11 +88,14 @@ class AppSection(StrictModel):
         description="Variables passed from saferun's own environment at start (docker's -e NAME).",
     )
     platform: Annotated[str, Field(pattern=r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")] | None = (
-        Field(None, description="Image platform, e.g. linux/amd64."))
-    stop_signal: Annotated[str, Field(
-        pattern=r"^(?:SIG[A-Z0-9+-]+|[A-Z0-9+-]+|[0-9]{1,2})$")] | None = None
+        Field(None, description="Image platform, e.g. linux/amd64.")
+    )
+    stop_signal: (
+        Annotated[str, Field(pattern=r"^(?:SIG[A-Z0-9+-]+|[A-Z0-9+-]+|[0-9]{1,2})$")] | None
+    ) = None
     stop_timeout: Annotated[int, Field(ge=0, le=86400)] | None = Field(
-        None, description="Seconds to wait after the stop signal before SIGKILL.")
+        None, description="Seconds to wait after the stop signal before SIGKILL."
+    )
 
     @field_validator("env")
     @classmethod
@@ -119,7 +127,9 @@ class AppSection(StrictModel):
 class CapabilitiesSection(StrictModel):
     """Capabilities: every capability is dropped; `add` is the allowlist."""
 
-    add: list[str] = Field(default_factory=list, description="Capabilities to keep, e.g. NET_BIND_SERVICE.")
+    add: list[str] = Field(
+        default_factory=list, description="Capabilities to keep, e.g. NET_BIND_SERVICE."
+    )
 
     @field_validator("add")
     @classmethod
@@ -165,9 +175,11 @@ class BindOrVolumeMount(StrictModel):
     target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
     read_only: bool = True
     propagation: Literal["rprivate", "private", "rslave", "slave", "rshared", "shared"] | None = (
-        Field(None, description="Bind propagation; shared/rshared need [allow] shared-propagation."))
+        Field(None, description="Bind propagation; shared/rshared need [allow] shared-propagation.")
+    )
     relabel: Literal["z", "Z"] | None = Field(
-        None, description="SELinux relabelling: z shared between containers, Z private.")
+        None, description="SELinux relabelling: z shared between containers, Z private."
+    )
 
     @model_validator(mode="after")
     def _relabel_source(self) -> BindOrVolumeMount:
@@ -186,7 +198,9 @@ class BindOrVolumeMount(StrictModel):
 
 
 class FilesystemSection(StrictModel):
-    read_only: bool = Field(True, description="Read-only root filesystem. false needs exceptions.writable_root.")
+    read_only: bool = Field(
+        True, description="Read-only root filesystem. false needs exceptions.writable_root."
+    )
     tmpfs: list[TmpfsMount] = Field(
         default_factory=lambda: [TmpfsMount(target="/tmp")],
         description="tmpfs mounts; default: /tmp, 64m, noexec,nosuid,nodev.",
@@ -221,7 +235,8 @@ class ResourcesSection(StrictModel):
     """Limits. Memory without swap, a PID cap and a descriptor cap by default."""
 
     shm_size: str | int | None = Field(
-        None, description="Size of /dev/shm, e.g. 256m (docker's default 64m).")
+        None, description="Size of /dev/shm, e.g. 256m (docker's default 64m)."
+    )
 
     @field_validator("shm_size")
     @classmethod
@@ -235,12 +250,19 @@ class ResourcesSection(StrictModel):
         None, description="Memory+swap limit; default equals memory, i.e. no swap. -1 is refused."
     )
     cpus: float | int | str = Field(1.0, description="CPU quota, e.g. 0.5.")
-    pids: Annotated[int, Field(ge=1, le=4_194_304)] = Field(256, description="Max processes/threads.")
+    pids: Annotated[int, Field(ge=1, le=4_194_304)] = Field(
+        256, description="Max processes/threads."
+    )
     nofile: Ulimit | Annotated[int, Field(ge=1)] = Field(
-        default_factory=lambda: Ulimit(soft=1024, hard=4096), description="Open files (int or {soft, hard})."
+        default_factory=lambda: Ulimit(soft=1024, hard=4096),
+        description="Open files (int or {soft, hard}).",
     )
     nproc: Ulimit | Annotated[int, Field(ge=1)] | None = Field(
-        None, description="RLIMIT_NPROC; counts every process of the uid on the host unless userns is on."
+        None,
+        description=(
+            "RLIMIT_NPROC; counts every process of the uid on the host unless "
+            "userns is on."
+        ),
     )
 
     @field_validator("memory")
@@ -284,7 +306,9 @@ class ResourcesSection(StrictModel):
 
 class PortMapping(StrictModel):
     container: Annotated[int, Field(ge=1, le=65535)]
-    host: Annotated[int, Field(ge=0, le=65535)] | None = Field(None, description="Host port; 0/omitted = random.")
+    host: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        None, description="Host port; 0/omitted = random."
+    )
     host_ip: str = Field("127.0.0.1", description="Host address to bind; loopback by default.")
     protocol: Literal["tcp", "udp", "sctp"] = "tcp"
 
@@ -316,16 +340,23 @@ def _check_ip(value: str, key: str) -> str:
 class NetworkSection(StrictModel):
     mode: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")] = Field(
         "bridge",
-        description="bridge, none, or a user-defined network name. host needs [allow] host-network.",
+        description=(
+            "bridge, none, or a user-defined network name. host needs [allow] "
+            "host-network."
+        ),
     )
     ports: list[PortMapping] = Field(default_factory=list)
     aliases: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(
-        default_factory=list, description="Network-scoped aliases (user-defined networks).")
-    extra_hosts: list[str] = Field(default_factory=list, description="'name:ip' lines for /etc/hosts.")
+        default_factory=list, description="Network-scoped aliases (user-defined networks)."
+    )
+    extra_hosts: list[str] = Field(
+        default_factory=list, description="'name:ip' lines for /etc/hosts."
+    )
     dns: list[str] = Field(default_factory=list, description="DNS server addresses.")
     dns_search: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(default_factory=list)
     dns_options: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]+(?::[0-9]+)?$")]] = Field(
-        default_factory=list)
+        default_factory=list
+    )
 
     @field_validator("mode")
     @classmethod
@@ -359,11 +390,15 @@ class NetworkSection(StrictModel):
 
 class RestartSection(StrictModel):
     policy: Literal["no", "on-failure", "unless-stopped", "always"] = "no"
-    max_retries: Annotated[int, Field(ge=1, le=5)] = Field(5, description="Retries for on-failure (at most 5).")
+    max_retries: Annotated[int, Field(ge=1, le=5)] = Field(
+        5, description="Retries for on-failure (at most 5)."
+    )
 
 
 class HealthcheckSection(StrictModel):
-    command: list[str] = Field(description="Run with CMD semantics, e.g. [\"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"].")
+    command: list[str] = Field(
+        description='Run with CMD semantics, e.g. ["wget", "-q", "-O-", "http://127.0.0.1/"].'
+    )
     interval: str = "30s"
     timeout: str = "10s"
     retries: Annotated[int, Field(ge=1, le=100)] = 3
@@ -385,7 +420,10 @@ class HealthcheckSection(StrictModel):
 
 class LoggingSection(StrictModel):
     driver: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "json-file"
-    options: dict[str, str] = Field(default_factory=dict, description="Driver options; json-file/local get max-size 10m, max-file 3 unless set.")
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Driver options; json-file/local get max-size 10m, max-file 3 unless set.",
+    )
 
     @field_validator("options")
     @classmethod
@@ -406,22 +444,48 @@ class SecuritySection(StrictModel):
     privileged: bool = Field(False, description="docker's --privileged. Needs [allow] privileged.")
     pid: Literal["host"] | None = Field(None, description="'host' needs [allow] host-pid.")
     ipc: Literal["private", "shareable", "none", "host"] | None = Field(
-        None, description="IPC namespace; 'host' needs [allow] host-ipc.")
+        None, description="IPC namespace; 'host' needs [allow] host-ipc."
+    )
     uts: Literal["host"] | None = Field(None, description="'host' needs [allow] host-uts.")
-    userns_mode: Literal["host"] | None = Field(None, description="'host' needs [allow] host-userns.")
-    cgroupns: Literal["private", "host"] = Field("private", description="Cgroup namespace; 'host' needs [allow] host-cgroupns.")
+    userns_mode: Literal["host"] | None = Field(
+        None, description="'host' needs [allow] host-userns."
+    )
+    cgroupns: Literal["private", "host"] = Field(
+        "private", description="Cgroup namespace; 'host' needs [allow] host-cgroupns."
+    )
     systempaths: Literal["unconfined"] | None = Field(
-        None, description="'unconfined' needs [allow] systempaths-unconfined.")
-    label: Literal["disable"] | None = Field(None, description="SELinux; 'disable' needs [allow] label-disable.")
-    devices: list[Annotated[str, Field(
-        pattern=r"^/dev/[A-Za-z0-9_.+/-]+(?::/[A-Za-z0-9_.+/-]+)?(?::[rwm]{1,3})?$")]] = Field(
-        default_factory=list, description="Host devices (docker --device syntax). Need [allow] device.")
-    device_cgroup_rules: list[Annotated[str, Field(pattern=r"^[abc] (?:\*|[0-9]+):(?:\*|[0-9]+) [rwm]{1,3}$")]] = Field(
-        default_factory=list, description="Device cgroup rules, e.g. 'c 189:* rmw'. Need [allow] device.")
-    gpus: Annotated[str, Field(pattern=r"^(?:all|[0-9]+|count=(?:all|[0-9]+)|device=[A-Za-z0-9:,-]+)$")] | None = Field(
-        None, description="GPUs (docker --gpus syntax). Needs [allow] gpus.")
+        None, description="'unconfined' needs [allow] systempaths-unconfined."
+    )
+    label: Literal["disable"] | None = Field(
+        None, description="SELinux; 'disable' needs [allow] label-disable."
+    )
+    devices: list[
+        Annotated[
+            str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+(?::/[A-Za-z0-9_.+/-]+)?(?::[rwm]{1,3})?$")
+        ]
+    ] = Field(
+        default_factory=list,
+        description="Host devices (docker --device syntax). Need [allow] device.",
+    )
+    device_cgroup_rules: list[
+        Annotated[str, Field(pattern=r"^[abc] (?:\*|[0-9]+):(?:\*|[0-9]+) [rwm]{1,3}$")]
+    ] = Field(
+        default_factory=list,
+        description="Device cgroup rules, e.g. 'c 189:* rmw'. Need [allow] device.",
+    )
+    gpus: (
+        Annotated[
+            str, Field(pattern=r"^(?:all|[0-9]+|count=(?:all|[0-9]+)|device=[A-Za-z0-9:,-]+)$")
+        ]
+        | None
+    ) = Field(None, description="GPUs (docker --gpus syntax). Needs [allow] gpus.")
     sysctls: dict[str, str] = Field(
-        default_factory=dict, description="Namespaced sysctls; outside Kubernetes' safe set they need [allow] unsafe-sysctl.")
+        default_factory=dict,
+        description=(
+            "Namespaced sysctls; outside Kubernetes' safe set they need [allow] "
+            "unsafe-sysctl."
+        ),
+    )
 
     @field_validator("sysctls")
     @classmethod
@@ -439,26 +503,46 @@ class SeccompSection(StrictModel):
 
     profile: Literal["default", "strict", "docker-default", "unconfined"] = Field(
         "default",
-        description="saferun's default or strict base, Docker's built-in default, or unconfined (needs an exception).",
+        description=(
+            "saferun's default or strict base, Docker's built-in default, or "
+            "unconfined (needs an exception)."
+        ),
     )
     mode: Literal["allowlist", "denylist", "log"] = Field(
-        "allowlist", description="allowlist: deny all but listed; denylist: allow all but dangerous groups; log: deny nothing, log."
+        "allowlist",
+        description=(
+            "allowlist: deny all but listed; denylist: allow all but dangerous "
+            "groups; log: deny nothing, log."
+        ),
     )
-    allow: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(default_factory=list, description="Syscalls or @groups to allow.")
-    deny: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(default_factory=list, description="Syscalls or @groups to deny.")
+    allow: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(
+        default_factory=list, description="Syscalls or @groups to allow."
+    )
+    deny: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(
+        default_factory=list, description="Syscalls or @groups to deny."
+    )
     errno: Literal["EPERM", "ENOSYS"] = "EPERM"
     architectures: list[Literal["x86_64", "x86", "x32", "aarch64", "arm"]] = Field(
-        default_factory=list, description="Target architectures; default: the daemon's native arch and its neighbours."
+        default_factory=list,
+        description="Target architectures; default: the daemon's native arch and its neighbours.",
     )
     learned: list[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] | None = Field(
-        None, description="Syscalls measured by `saferun learn`; when set, they replace the base profile's allow list."
+        None,
+        description=(
+            "Syscalls measured by `saferun learn`; when set, they replace the base "
+            "profile's allow list."
+        ),
     )
 
     @model_validator(mode="after")
     def _learned_needs_allowlist(self) -> SeccompSection:
         # A measured list only means something where the profile allows by list.
-        if self.learned is not None and (self.mode == "denylist" or self.profile in ("docker-default", "unconfined")):
-            raise ValueError("seccomp.learned needs mode 'allowlist' or 'log' and profile 'default' or 'strict'")
+        if self.learned is not None and (
+            self.mode == "denylist" or self.profile in ("docker-default", "unconfined")
+        ):
+            raise ValueError(
+                "seccomp.learned needs mode 'allowlist' or 'log' and profile 'default' or 'strict'"
+            )
         return self
 
 
@@ -470,8 +554,7 @@ class AppArmorSection(StrictModel):
     enforcement: Literal["required", "preferred"] = Field(
         "preferred", description="required refuses to start on a host without AppArmor."
     )
-    network: list[Literal["tcp", "udp", "icmp"]] = Field(
-        default_factory=lambda: ["tcp", "udp"])  # type: ignore[arg-type]
+    network: list[Literal["tcp", "udp", "icmp"]] = Field(default_factory=lambda: ["tcp", "udp"])  # type: ignore[arg-type]
     executables: list[Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]] | None = Field(
         None, description="If set, only these binaries may be executed."
     )
@@ -483,12 +566,108 @@ class AppArmorSection(StrictModel):
         if self.mode != "profile" and self.profile:
             raise ValueError("apparmor.profile is only used with apparmor.mode = 'profile'")
         if self.profile == "unconfined":
-            raise ValueError("apparmor.profile = 'unconfined' disables AppArmor; use "
-                             "apparmor.mode = 'off' with an [exceptions] apparmor_off reason")
+            raise ValueError(
+                "apparmor.profile = 'unconfined' disables AppArmor; use "
+                "apparmor.mode = 'off' with an [exceptions] apparmor_off reason"
+            )
         if self.executables is not None and not self.executables:
-            raise ValueError("apparmor.executables is empty, so not even the entrypoint could "
-                             "run; list the binaries or remove the key")
+            raise ValueError(
+                "apparmor.executables is empty, so not even the entrypoint could "
+                "run; list the binaries or remove the key"
+            )
         return self
+
+
+SeverityName = Literal["low", "medium", "high", "critical"]
+# A registry host[:port] with an optional path prefix (`ghcr.io/acme`), lower case.
+REGISTRY_PATTERN = (
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?"
+    r"(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$"
+)
+TOOL_CATEGORY = Literal["shell", "package-manager", "compiler"]
+
+
+class ScanPolicy(StrictModel):
+    """Vulnerability scan before saferun run (docs/images.md#scanner-gate)."""
+
+    required: bool = Field(
+        True,
+        description="Refuse to run when no scanner can run (not "
+        "installed, or its database cannot be updated); false: warn.",
+    )
+    tool: Literal["trivy", "grype", "any"] = Field(
+        "any", description="Scanner to run; any: Trivy if installed, else Grype."
+    )
+    fail_on: SeverityName = Field(
+        "high", description="Refuse on vulnerabilities of this severity or higher."
+    )
+
+
+class SignaturePolicy(StrictModel):
+    """Image signature verification before saferun run (docs/images.md#signature-gate)."""
+
+    required: bool = Field(
+        True,
+        description="Refuse when the signature cannot be verified or "
+        "the tool is missing; false: verify when possible, warn otherwise.",
+    )
+    method: Literal["content-trust", "cosign"] = Field(
+        "cosign",
+        description="content-trust: docker run with DOCKER_CONTENT_TRUST=1; "
+        "cosign: `cosign verify` with key, or identity and issuer.",
+    )
+    key: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None = Field(
+        None, description="cosign public key: a file (relative to the manifest) or a KMS URI."
+    )
+    identity: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f\s]{1,1024}$")] | None = Field(
+        None, description="cosign keyless: the certificate identity (e.g. a workflow URL)."
+    )
+    issuer: Annotated[str, Field(pattern=r"^https://[^\x00-\x1f\x7f\s]{1,1024}$")] | None = Field(
+        None, description="cosign keyless: the OIDC issuer of the identity."
+    )
+
+    @model_validator(mode="after")
+    def _method_settings(self) -> SignaturePolicy:
+        if self.method == "cosign":
+            if self.key is None and not (self.identity and self.issuer):
+                raise ValueError(
+                    '[policy] signature with method = "cosign" needs key, or identity and issuer'
+                )
+            if self.key is not None and (self.identity or self.issuer):
+                raise ValueError("[policy] signature: give key, or identity and issuer, not both")
+        elif self.key or self.identity or self.issuer:
+            raise ValueError(
+                "[policy] signature: key, identity and issuer are for method = "
+                '"cosign"; content-trust uses docker\'s trust settings'
+            )
+        return self
+
+
+class ImageCheckPolicy(StrictModel):
+    """What saferun run and saferun image check judge of the image itself (docs/images.md)."""
+
+    check: Literal["reference", "config", "full"] = Field(
+        "reference",
+        description="What saferun run judges before launch: reference (registry, "
+        "tag, digest: no engine call), config (+ the image's USER, ENV, labels, history), full "
+        "(+ streams its filesystem: slow on large images).",
+    )
+    fail_on: SeverityName = Field(
+        "high",
+        description="saferun run refuses image findings of "
+        "this severity or higher (check = config or full).",
+    )
+    absent: list[TOOL_CATEGORY] = Field(
+        default_factory=list,
+        description="What the app needs none of, so the image must not "
+        "contain it: shell, package-manager, compiler.",
+    )
+    max_size_mb: int = Field(
+        1024, ge=1, le=1 << 20, description="Image size above which rule image-size reports."
+    )
+    max_layers: int = Field(
+        50, ge=1, le=127, description="Layer count above which rule image-layers reports."
+    )
 
 
 class PolicySection(StrictModel):
@@ -497,38 +676,68 @@ class PolicySection(StrictModel):
     ignore: dict[str, str] = Field(
         default_factory=dict,
         description="Policy rules ignored for this app (rule id -> written reason, kept in the "
-        "output). Refusal rules are allowed in [allow] instead. Ids: docs/policy.md.")
+        "output). Refusal rules are allowed in [allow] instead. Ids: docs/policy.md.",
+    )
     digest: Literal["recommend", "require"] = Field(
-        "recommend", description="Image digest pinning: require makes saferun run refuse a tag.")
+        "recommend", description="Image digest pinning: require makes saferun run refuse a tag."
+    )
+    registries: list[Annotated[str, Field(pattern=REGISTRY_PATTERN)]] = Field(
+        default_factory=list,
+        description="Registries (host[:port], optionally with a path "
+        "prefix) images may come from; an image from elsewhere is refused. Empty: any. "
+        "Images without a registry part are on docker.io.",
+    )
+    scan: ScanPolicy | None = Field(None, description="Vulnerability scan gate (Trivy/Grype).")
+    signature: SignaturePolicy | None = Field(
+        None, description="Signature gate (Docker Content Trust or cosign)."
+    )
+    image: ImageCheckPolicy = Field(
+        default_factory=ImageCheckPolicy, description="Checks of the image itself."
+    )
 
     @field_validator("ignore")
     @classmethod
     def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
-        from saferun.rules import RULES  # lazily: only manifests with a [policy] table pay
+        from saferun.rules import all_rules  # lazily: only manifests with a [policy] table pay
 
+        rules = all_rules()
         for key, reason in value.items():
-            rule = RULES.get(key)
+            rule = rules.get(key)
             if rule is None:
                 raise ValueError(f"unknown rule '{key}' in [policy] ignore (see docs/policy.md)")
+            if rule.refusal and key not in RULE_IDS:
+                raise ValueError(
+                    f"rule '{key}' is an image policy gate: change [policy] "
+                    "registries, scan or signature instead of ignoring it"
+                )
             if rule.refusal:
-                raise ValueError(f"rule '{key}' is a refusal: allow it with [allow] {key} = "
-                                 "\"<reason>\" instead of ignoring it")
+                raise ValueError(
+                    f"rule '{key}' is a refusal: allow it with [allow] {key} = "
+                    '"<reason>" instead of ignoring it'
+                )
             if len(reason.strip()) < REASON_MIN_LENGTH:
-                raise ValueError(f"[policy] ignore {key} needs a written reason of at least "
-                                 f"{REASON_MIN_LENGTH} characters")
+                raise ValueError(
+                    f"[policy] ignore {key} needs a written reason of at least "
+                    f"{REASON_MIN_LENGTH} characters"
+                )
         return value
 
 
 class Manifest(StrictModel):
     """A saferun manifest (schema v1)."""
 
-    model_config = ConfigDict(title="saferun manifest", json_schema_extra={"$id": "https://saferun.invalid/schema/v1.json"})
+    model_config = ConfigDict(
+        title="saferun manifest",
+        json_schema_extra={"$id": "https://saferun.invalid/schema/v1.json"},
+    )
 
     version: Literal[1] = SCHEMA_VERSION
     extends: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None = Field(
-        None, description="A preset in profiles/ (e.g. \"nginx\") or a path to a manifest, "
+        None,
+        description='A preset in profiles/ (e.g. "nginx") or a path to a manifest, '
         "relative to this one, to start from: tables merge key by key, other values here "
-        "replace the base's. See docs/presets.md.")
+        "replace the base's. See docs/presets.md.",
+    )
     app: AppSection
     capabilities: CapabilitiesSection = Field(default_factory=CapabilitiesSection)
     filesystem: FilesystemSection = Field(default_factory=FilesystemSection)
@@ -542,7 +751,10 @@ class Manifest(StrictModel):
     apparmor: AppArmorSection = Field(default_factory=AppArmorSection)
     exceptions: dict[ExceptionKey, str] = Field(
         default_factory=dict,
-        description="Deliberate weakenings, each with a written reason (kept as a container label).",
+        description=(
+            "Deliberate weakenings, each with a written reason (kept as a "
+            "container label)."
+        ),
     )
     policy: PolicySection = Field(default_factory=PolicySection)
     allow: dict[str, str] = Field(
@@ -556,7 +768,10 @@ class Manifest(StrictModel):
     def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
         for key, reason in value.items():
             if len(reason.strip()) < REASON_MIN_LENGTH:
-                raise ValueError(f"exception '{key}' needs a written reason of at least {REASON_MIN_LENGTH} characters")
+                raise ValueError(
+                    f"exception '{key}' needs a written reason of at least "
+                    f"{REASON_MIN_LENGTH} characters"
+                )
         return value
 
     @field_validator("allow")
@@ -566,14 +781,15 @@ class Manifest(StrictModel):
             if key not in RULE_IDS:
                 raise ValueError(f"unknown rule '{key}' in [allow] (known: {', '.join(RULE_IDS)})")
             if len(reason.strip()) < REASON_MIN_LENGTH:
-                raise ValueError(f"[allow] {key} needs a written reason of at least "
-                                 f"{REASON_MIN_LENGTH} characters")
+                raise ValueError(
+                    f"[allow] {key} needs a written reason of at least "
+                    f"{REASON_MIN_LENGTH} characters"
+                )
         return value
 
     def allowed(self, rule: str) -> bool:
         """Whether a refusal rule is allowed, by [allow] or by its legacy [exceptions] key."""
-        return rule in self.allow or any(
-            LEGACY_KEYS.get(key) == rule for key in self.exceptions)
+        return rule in self.allow or any(LEGACY_KEYS.get(key) == rule for key in self.exceptions)
 
     def violations(self) -> list[Violation]:
         """Every refusal rule this manifest breaks without an allow entry (pure)."""
@@ -586,16 +802,35 @@ class Manifest(StrictModel):
         uid = int(self.app.user.split(":")[0])
         checks = [
             (uid == 0, "run_as_root", "app.user", f"'{self.app.user}' runs the app as root"),
-            (self.seccomp.profile == "unconfined", "seccomp_unconfined", "seccomp.profile", "'unconfined' disables seccomp"),
-            (self.apparmor.mode == "off", "apparmor_off", "apparmor.mode", "'off' disables AppArmor"),
-            (not self.filesystem.read_only, "writable_root", "filesystem.read_only", "false makes the root filesystem writable"),
-            (self.restart.policy in ("always", "unless-stopped"), "restart_always", "restart.policy",
-             f"'{self.restart.policy}' restarts without a bound"),
+            (
+                self.seccomp.profile == "unconfined",
+                "seccomp_unconfined",
+                "seccomp.profile",
+                "'unconfined' disables seccomp",
+            ),
+            (
+                self.apparmor.mode == "off",
+                "apparmor_off",
+                "apparmor.mode",
+                "'off' disables AppArmor",
+            ),
+            (
+                not self.filesystem.read_only,
+                "writable_root",
+                "filesystem.read_only",
+                "false makes the root filesystem writable",
+            ),
+            (
+                self.restart.policy in ("always", "unless-stopped"),
+                "restart_always",
+                "restart.policy",
+                f"'{self.restart.policy}' restarts without a bound",
+            ),
         ]
         for weak, key, where, what in checks:
             if weak and key not in self.exceptions and LEGACY_KEYS[key] not in self.allow:
                 raise ValueError(
-                    f"{where} = {what}; refused unless [exceptions] {key} = \"<reason>\" explains why"
+                    f'{where} = {what}; refused unless [exceptions] {key} = "<reason>" explains why'
                 )
         found = self.violations()
         if found:
@@ -603,8 +838,8 @@ class Manifest(StrictModel):
             first = found[0].rule
             raise ValueError(
                 "; ".join(v.message() for v in found)
-                + f". Allow deliberately with [allow] {first} = \"<reason>\" "
-                f"(or `saferun run --allow {first}=\"<reason>\"`); see docs/drop-in.md#{first}"
+                + f'. Allow deliberately with [allow] {first} = "<reason>" '
+                f'(or `saferun run --allow {first}="<reason>"`); see docs/drop-in.md#{first}'
             )
         return self
 
@@ -622,33 +857,53 @@ def _violations(m: Manifest) -> list[Violation]:
     add(m.seccomp.profile == "unconfined", "seccomp-unconfined", "seccomp.profile", "'unconfined'")
     add(m.apparmor.mode == "off", "apparmor-unconfined", "apparmor.mode", "'off'")
     add(not m.filesystem.read_only, "writable-root", "filesystem.read_only", "false")
-    add(m.restart.policy in ("always", "unless-stopped"), "restart-always", "restart.policy",
-        repr(m.restart.policy))
+    add(
+        m.restart.policy in ("always", "unless-stopped"),
+        "restart-always",
+        "restart.policy",
+        repr(m.restart.policy),
+    )
 
     add(sec.privileged, "privileged", "security.privileged", "true")
     every = set(m.capabilities.add) >= set(CAPABILITY_BITS)
     add(every, "cap-add-all", "capabilities.add", "'ALL' (every capability)")
     extra = [c for c in m.capabilities.add if c not in ALLOWED_CAPABILITIES]
-    add(bool(extra) and not every, "cap-not-allowed", "capabilities.add",
-        ", ".join(c[4:] for c in extra))
+    add(
+        bool(extra) and not every,
+        "cap-not-allowed",
+        "capabilities.add",
+        ", ".join(c[4:] for c in extra),
+    )
     add(sec.pid == "host", "host-pid", "security.pid", "'host'")
     add(sec.ipc == "host", "host-ipc", "security.ipc", "'host'")
     add(sec.uts == "host", "host-uts", "security.uts", "'host'")
     add(sec.userns_mode == "host", "host-userns", "security.userns_mode", "'host'")
     add(sec.cgroupns == "host", "host-cgroupns", "security.cgroupns", "'host'")
     add(m.network.mode == "host", "host-network", "network.mode", "'host'")
-    add(sec.systempaths == "unconfined", "systempaths-unconfined", "security.systempaths",
-        "'unconfined'")
+    add(
+        sec.systempaths == "unconfined",
+        "systempaths-unconfined",
+        "security.systempaths",
+        "'unconfined'",
+    )
     add(sec.label == "disable", "label-disable", "security.label", "'disable'")
-    add(bool(sec.devices or sec.device_cgroup_rules), "device", "security.devices",
-        ", ".join([*sec.devices, *sec.device_cgroup_rules]))
+    add(
+        bool(sec.devices or sec.device_cgroup_rules),
+        "device",
+        "security.devices",
+        ", ".join([*sec.devices, *sec.device_cgroup_rules]),
+    )
     add(sec.gpus is not None, "gpus", "security.gpus", repr(sec.gpus))
     unsafe = sorted(k for k in sec.sysctls if k not in SAFE_SYSCTLS)
     add(bool(unsafe), "unsafe-sysctl", "security.sysctls", ", ".join(unsafe))
     for index, mount in enumerate(m.filesystem.mounts):
         where = f"filesystem.mounts.{index}"
-        add(mount.propagation in ("shared", "rshared"), "shared-propagation",
-            f"{where}.propagation", repr(mount.propagation))
+        add(
+            mount.propagation in ("shared", "rshared"),
+            "shared-propagation",
+            f"{where}.propagation",
+            repr(mount.propagation),
+        )
         if mount.type == "bind" and mount.source.startswith("/"):
             rule = host_path_rule(mount.source, mount.read_only)
             add(rule is not None, rule or "", f"{where}.source", repr(mount.source))

@@ -15,7 +15,7 @@ from saferun import __version__
 from saferun.errors import RequirementUnmet
 from saferun.facts import HostFacts
 from saferun.manifest import Manifest, Ulimit
-from saferun.runtime_controls import check_runtime_controls, userns_notes
+from saferun.runtime_controls import check_runtime_controls, host_pids_limit, userns_notes
 from saferun.runtimes import RUNTIME_ALIASES, RUNTIME_FIX
 from saferun.units import parse_duration, parse_size
 
@@ -212,7 +212,7 @@ def build_plan(
         memory=resources.memory_bytes,
         memory_swap=resources.memory_swap_bytes,
         nano_cpus=resources.nano_cpus,
-        pids_limit=resources.pids,
+        pids_limit=host_pids_limit(manifest),
         ulimits=_ulimits(manifest),
         network=manifest.network.mode,
         ports=tuple(

@@ -74,7 +74,8 @@ def _code_fingerprint() -> str:
 
 
 def entry_key(argv: list[str]) -> str:
-    env = [os.environ.get(k, "") for k in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")]
+    env = [os.environ.get(k, "") for k in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
+                                           "SAFERUN_POLICY")]
     material = (_FORMAT, argv, os.getcwd(), sys.executable, env, _code_fingerprint())
     return hashlib.sha256(repr(material).encode()).hexdigest()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from saferun import __version__
 from saferun.report import Finding, TargetReport
-from saferun.rules import RULES, RULES_TABLE, Rule, Severity
+from saferun.rules import RULES_TABLE, Rule, Severity, all_rules
 from saferun.score import Score
 
 JSON_SCHEMA = "saferun.check/2"
@@ -71,7 +71,7 @@ def _score_json(score: Score) -> dict[str, Any]:
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
-    rule = RULES[finding.rule]
+    rule = all_rules()[finding.rule]
     return {
         "rule": finding.rule, "title": rule.title, "severity": finding.severity.label,
         "kind": finding.kind, "message": finding.message,
@@ -116,12 +116,22 @@ def sarif_rule(rule: Rule) -> dict[str, Any]:
 def _location(report: TargetReport) -> dict[str, Any]:
     if report.origin == "manifest":
         return {"physicalLocation": {"artifactLocation": {"uri": report.target}}}
-    kind = "resource" if report.origin == "container" else "command"
+    kind = "resource" if report.origin in ("container", "image") else "command"
     return {"logicalLocations": [{"name": report.target, "kind": kind}]}
 
 
+def _sarif_rules(reports: Sequence[TargetReport]) -> list[Rule]:
+    """The container rules, plus the image rules when an image was judged."""
+    if not any(r.origin == "image" for r in reports):
+        return list(RULES_TABLE)
+    from saferun.image_rules import IMAGE_RULES
+
+    return [*RULES_TABLE, *IMAGE_RULES.values()]
+
+
 def format_sarif(reports: Sequence[TargetReport]) -> str:
-    index = {rule.id: number for number, rule in enumerate(RULES_TABLE)}
+    rules = _sarif_rules(reports)
+    index = {rule.id: number for number, rule in enumerate(rules)}
     results = []
     for report in reports:
         for finding in report.findings:
@@ -141,7 +151,7 @@ def format_sarif(reports: Sequence[TargetReport]) -> str:
                      for r in reports if r.error]
     run: dict[str, Any] = {
         "tool": {"driver": {"name": "saferun", "version": __version__,
-                            "rules": [sarif_rule(rule) for rule in RULES_TABLE]}},
+                            "rules": [sarif_rule(rule) for rule in rules]}},
         "results": results,
         "invocations": [{"executionSuccessful": not notifications,
                          "toolExecutionNotifications": notifications}],

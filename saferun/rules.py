@@ -79,6 +79,7 @@ class Rule:
     fix: str
     check: Check | None  # None: reported by `saferun verify` only (drift)
     refusal: bool = False  # also refused by `saferun run` unless [allow]ed
+    doc: str = "docs/policy.md"  # the page that documents it (image rules: docs/images.md)
 
     @property
     def references(self) -> tuple[str, ...]:
@@ -86,7 +87,7 @@ class Rule:
 
     @property
     def anchor(self) -> str:
-        return f"docs/policy.md#{self.id}"
+        return f"{self.doc}#{self.id}"
 
 
 # --- check factories ---------------------------------------------------------------------
@@ -506,14 +507,24 @@ def evaluate(spec: ContainerSpec, policy: Policy | None = None) -> tuple[RuleRes
     return tuple(results)
 
 
+def all_rules() -> dict[str, Rule]:
+    """Container rules and image rules (saferun.image_rules), by id: one id space, one output."""
+    from saferun.image_rules import IMAGE_RULES
+
+    return {**RULES, **IMAGE_RULES}
+
+
 def explain(rule_id: str) -> str:
     """A rule's title, severity, references, rationale and fix, as `saferun explain` prints."""
-    rule = RULES[rule_id]
+    rule = all_rules()[rule_id]
     refs = ", ".join(rule.references) or "none (saferun rule)"
+    refused = "no"
+    if rule.refusal:
+        refused = ("yes, unless [allow]ed with a reason" if rule.id in REFUSALS else
+                   "yes, when the [policy] table asks for it (no [allow] or ignore lifts it)")
     lines = [f"{rule.id}: {rule.title}",
              f"severity: {rule.severity.label}    weight: {rule.weight}",
              f"references: {refs}",
-             "refused by saferun run: "
-             + ("yes, unless [allow]ed with a reason" if rule.refusal else "no"),
+             f"refused by saferun run: {refused}",
              "", f"why: {rule.rationale}", f"fix: {rule.fix}"]
     return "\n".join(lines)

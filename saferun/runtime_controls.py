@@ -112,8 +112,9 @@ MATRIX: dict[str, dict[str, ControlSupport]] = {
             Support.PARTIAL,
             "memory and CPU limits apply to the whole sandbox on the host (Sentry included); "
             "the app's tasks are not host threads, so the host pids.max bounds the sandbox's "
-            "threads rather than the app's processes (and a small one starves the sandbox "
-            "itself: saferun warns below 128)",
+            "threads rather than the app's processes: saferun sets it to resources.pids x 4 "
+            "(each app process costs several host threads); a fork bomb then ends the whole "
+            "sandbox instead of failing with EAGAIN",
             _GVISOR_FAQ, warn=False),
         "userns": ControlSupport(
             Support.PARTIAL,
@@ -252,10 +253,19 @@ def _runtime_specific(manifest: Manifest, facts: HostFacts, runtime: str, row: s
     return []
 
 
-# Below this, runsc's Sentry and gofer threads (counted by the host pids cgroup) leave the
-# app too little room: measured on the 2-core test VM, 64 failed to start a 4-process
-# pipeline, 72 failed intermittently, 80 and above worked.
-GVISOR_MIN_PIDS = 128
+# Under gVisor (ptrace platform) each app process costs several host threads in the pids
+# cgroup: with pids.max 1024, 100 sleeping processes ran and 150 killed the sandbox (exit 2);
+# with 256, even 40 did. So the host limit is resources.pids times this factor (with 256:
+# about 100 exec'd processes run, a 1000-fork bomb ends the sandbox), which keeps
+# the app near the number of processes the manifest names and the host still bounded.
+GVISOR_HOST_PIDS_PER_TASK = 4
+
+
+def host_pids_limit(manifest: Manifest) -> int:
+    """The pids.max to give docker for the manifest's resources.pids on its runtime."""
+    if manifest.security.runtime == "gvisor":
+        return manifest.resources.pids * GVISOR_HOST_PIDS_PER_TASK
+    return manifest.resources.pids
 
 
 def gvisor_network_mode(runtime_args: tuple[str, ...]) -> str:
@@ -275,11 +285,6 @@ def _gvisor_checks(manifest: Manifest, facts: HostFacts, runtime: str) -> list[s
     args = facts.args_of(runtime)
     mode = gvisor_network_mode(args)
     warnings = []
-    if manifest.resources.pids < GVISOR_MIN_PIDS:
-        warnings.append(
-            f"resources.pids = {manifest.resources.pids} under gVisor bounds the sandbox's own "
-            f"host threads (about 40 when idle on a 2-core host): below {GVISOR_MIN_PIDS} the "
-            "sandbox can fail to start the app's processes (measured: 64 fails, exit 2)")
     if mode == "none" and manifest.network.mode != "none":
         if manifest.network.ports:
             raise RequirementUnmet(

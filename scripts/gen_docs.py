@@ -35,7 +35,8 @@ def _schema_type(node: dict[str, Any], defs: dict[str, Any]) -> str:
         return f"list of {_schema_type(node.get('items', {}), defs)}"
     if kind == "object":
         return "table"
-    return {"string": "string", "integer": "integer", "number": "number", "boolean": "bool"}.get(kind, kind)
+    names = {"string": "string", "integer": "integer", "number": "number", "boolean": "bool"}
+    return names.get(kind, kind)
 
 
 def _refs(node: dict[str, Any]) -> list[str]:

@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pin": ("saferun.cli.pin", "Pin a manifest's image tag to its digest from the local engine."),
     "learn": ("saferun.cli.learn", "Record an app's syscalls; write its minimal seccomp list."),
     "why": ("saferun.cli.why", "Explain why a hardened container failed and what would fix it."),
+    "image": ("saferun.cli.image", "Check images: root, secrets, setuid, registry, scan, signing."),
 }
 
 

@@ -9,17 +9,18 @@ import click
 @click.argument("rule", required=False)
 def explain(rule: str | None) -> None:
     """Print a policy rule's rationale, fix and CIS references (no RULE: list every rule)."""
-    from saferun.rules import RULES, RULES_TABLE
+    from saferun.rules import all_rules
     from saferun.rules import explain as explain_rule
 
+    rules = all_rules()
     if rule is None:
-        for item in RULES_TABLE:
+        for item in rules.values():
             click.echo(f"{item.id:<24} {item.severity.label:<8} {item.title}")
         return
-    if rule not in RULES:
+    if rule not in rules:
         import difflib
 
-        close = difflib.get_close_matches(rule, RULES, n=1)
+        close = difflib.get_close_matches(rule, rules, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         click.echo(f"saferun: unknown rule '{rule}'{hint}; `saferun explain` lists them", err=True)
         raise SystemExit(2)

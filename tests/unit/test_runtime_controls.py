@@ -93,11 +93,11 @@ def test_gvisor_network_modes() -> None:
     assert not any("--network" in w for w in sandbox.warnings)
 
 
-def test_gvisor_small_pids_limit_warns() -> None:
+def test_gvisor_host_pids_limit_leaves_room_for_sandbox_threads() -> None:
     plan = build_plan(manifest(security={"runtime": "gvisor"}, resources={"pids": 64}), FACTS)
-    assert any("resources.pids = 64 under gVisor" in w for w in plan.warnings)
-    plan = build_plan(manifest(security={"runtime": "gvisor"}, resources={"pids": 256}), FACTS)
-    assert not any("resources.pids" in w for w in plan.warnings)
+    assert plan.pids_limit == 64 * 4
+    plan = build_plan(manifest(resources={"pids": 64}), FACTS)
+    assert plan.pids_limit == 64
 
 
 def test_kata_is_detected_under_each_registered_name() -> None:
