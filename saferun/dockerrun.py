@@ -60,7 +60,6 @@ UNSUPPORTED: dict[str, str] = {
     "annotation": "OCI annotations reach the runtime unvalidated",
     "cgroup-parent": "the cgroup parent decides which host limits apply",
     "domainname": "no manifest field yet",
-    "expose": "exposing without publishing changes nothing at run time; publish with -p",
     "group-add": "supplementary groups have no manifest field yet",
     "health-start-interval": "needs Docker API 1.44",
     "ip": "static addresses have no manifest field yet",
@@ -72,7 +71,6 @@ UNSUPPORTED: dict[str, str] = {
     "mac-address": "no manifest field yet",
     "no-healthcheck": "no manifest field yet",
     "publish-all": "-P publishes every exposed port on all interfaces; list ports with -p",
-    "storage-opt": "storage driver options have no manifest field yet",
     "volume-driver": "volume drivers have no manifest field yet",
     "volumes-from": "inherits another container's mounts unchecked; mount them explicitly",
     "help": "use `saferun run --help`",
@@ -134,7 +132,7 @@ def from_docker_run(parsed: ParsedRun, *, cwd: str) -> DropIn:
     doc: dict[str, Any] = {}
     notes: list[str] = []
     _map_app(parsed, doc, cwd)
-    _map_security(parsed, doc)
+    _map_security(parsed, doc, notes)
     _map_resources(parsed, doc)
     _map_network(parsed, doc)
     _map_filesystem(parsed, doc, cwd, notes)
@@ -292,7 +290,7 @@ def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
         doc["app"] = app
 
 
-def _map_security(p: ParsedRun, doc: dict[str, Any]) -> None:
+def _map_security(p: ParsedRun, doc: dict[str, Any], notes: list[str]) -> None:
     sec: dict[str, Any] = {}
     if p.flag("privileged"):
         sec["privileged"] = True
@@ -338,12 +336,14 @@ def _map_security(p: ParsedRun, doc: dict[str, Any]) -> None:
                 fix="use one of: " + ", ".join(sorted(_RUNTIMES)))
         sec["runtime"] = _RUNTIMES[runtime]
     for option in p.values("security-opt"):
-        _security_opt(option, sec, doc)
+        _security_opt(option, sec, doc, notes)
     if sec:
         doc["security"] = {**doc.get("security", {}), **sec}
 
 
-def _security_opt(option: str, sec: dict[str, Any], doc: dict[str, Any]) -> None:
+def _security_opt(
+    option: str, sec: dict[str, Any], doc: dict[str, Any], notes: list[str]
+) -> None:
     key, sep, value = option.partition("=")
     if not sep:
         key, sep, value = option.partition(":")
@@ -359,9 +359,10 @@ def _security_opt(option: str, sec: dict[str, Any], doc: dict[str, Any]) -> None
             f"--security-opt seccomp={value}: saferun generates the seccomp profile itself",
             fix="describe the needed syscalls in a manifest's [seccomp] allow list")
     elif key == "apparmor" and value == "docker-default":
-        raise UnsupportedFlag(
-            "--security-opt apparmor=docker-default: saferun applies its own generated AppArmor "
-            "profile, stricter than Docker's default", fix="drop the option")
+        # Not a weakening to refuse, nor a profile saferun may name (the runtime owns it):
+        # the generated per-app profile denies everything docker-default denies, and more.
+        notes.append("--security-opt apparmor=docker-default: saferun applies its generated "
+                     "per-app profile instead, which denies all that docker-default denies")
     elif key == "apparmor" and value == "unconfined":
         doc.setdefault("apparmor", {})["mode"] = "off"
     elif key == "apparmor" and re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", value):
@@ -383,6 +384,11 @@ def _map_resources(p: ParsedRun, doc: dict[str, Any]) -> None:
         value = p.last(flag)
         if value is not None:
             res[key] = value
+    for item in p.values("storage-opt"):
+        key, sep, size = item.partition("=")
+        if key != "size" or not sep:
+            raise UnsupportedFlag(f"--storage-opt {item}: saferun supports only size=<quota>")
+        res["storage_size"] = size
     if p.last("pids-limit") is not None:
         res["pids"] = _int(p.last("pids-limit"), "--pids-limit")
     for item in p.values("ulimit"):
@@ -414,7 +420,7 @@ def _map_network(p: ParsedRun, doc: dict[str, Any]) -> None:
     if ports:
         net["ports"] = ports
     for flag, key in (("network-alias", "aliases"), ("dns", "dns"), ("dns-search", "dns_search"),
-                      ("dns-option", "dns_options")):
+                      ("dns-option", "dns_options"), ("expose", "expose")):
         if p.values(flag):
             net[key] = p.values(flag)
     hosts = []

@@ -237,6 +237,20 @@ class ResourcesSection(StrictModel):
     shm_size: str | int | None = Field(
         None, description="Size of /dev/shm, e.g. 256m (docker's default 64m)."
     )
+    storage_size: str | int | None = Field(
+        None,
+        description=(
+            "Writable-layer quota (docker --storage-opt size=...); needs a storage driver "
+            "that supports it, otherwise docker refuses to start."
+        ),
+    )
+
+    @field_validator("storage_size")
+    @classmethod
+    def _storage(cls, value: str | int | None) -> str | int | None:
+        if value is not None and parse_size(value) <= 0:
+            raise ValueError("storage_size must be greater than 0")
+        return value
 
     @field_validator("shm_size")
     @classmethod
@@ -260,8 +274,7 @@ class ResourcesSection(StrictModel):
     nproc: Ulimit | Annotated[int, Field(ge=1)] | None = Field(
         None,
         description=(
-            "RLIMIT_NPROC; counts every process of the uid on the host unless "
-            "userns is on."
+            "RLIMIT_NPROC; counts every process of the uid on the host unless userns is on."
         ),
     )
 
@@ -341,11 +354,15 @@ class NetworkSection(StrictModel):
     mode: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")] = Field(
         "bridge",
         description=(
-            "bridge, none, or a user-defined network name. host needs [allow] "
-            "host-network."
+            "bridge, none, or a user-defined network name. host needs [allow] host-network."
         ),
     )
     ports: list[PortMapping] = Field(default_factory=list)
+    expose: list[
+        Annotated[str, Field(pattern=r"^[0-9]{1,5}(?:-[0-9]{1,5})?(?:/(?:tcp|udp|sctp))?$")]
+    ] = Field(
+        default_factory=list, description="Ports to expose without publishing (docker --expose)."
+    )
     aliases: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(
         default_factory=list, description="Network-scoped aliases (user-defined networks)."
     )
@@ -482,8 +499,7 @@ class SecuritySection(StrictModel):
     sysctls: dict[str, str] = Field(
         default_factory=dict,
         description=(
-            "Namespaced sysctls; outside Kubernetes' safe set they need [allow] "
-            "unsafe-sysctl."
+            "Namespaced sysctls; outside Kubernetes' safe set they need [allow] unsafe-sysctl."
         ),
     )
 
@@ -752,8 +768,7 @@ class Manifest(StrictModel):
     exceptions: dict[ExceptionKey, str] = Field(
         default_factory=dict,
         description=(
-            "Deliberate weakenings, each with a written reason (kept as a "
-            "container label)."
+            "Deliberate weakenings, each with a written reason (kept as a container label)."
         ),
     )
     policy: PolicySection = Field(default_factory=PolicySection)

@@ -135,6 +135,8 @@ class RunPlan:
     stop_timeout: int | None = None
     shm_size: int | None = None
     network_aliases: tuple[str, ...] = ()
+    expose: tuple[str, ...] = ()
+    storage_size: int | None = None
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
@@ -268,6 +270,12 @@ def _dropin_fields(manifest: Manifest, options: LaunchOptions) -> dict[str, Any]
         "stop_timeout": app.stop_timeout,
         "shm_size": parse_size(shm) if shm is not None else None,
         "network_aliases": tuple(net.aliases),
+        "expose": tuple(net.expose),
+        "storage_size": (
+            parse_size(manifest.resources.storage_size)
+            if manifest.resources.storage_size is not None
+            else None
+        ),
         "extra_hosts": tuple(net.extra_hosts),
         "dns": tuple(net.dns),
         "dns_search": tuple(net.dns_search),

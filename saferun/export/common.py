@@ -254,6 +254,8 @@ DROPIN_FIELDS: dict[str, str] = {
     "stop_signal": "app.stop_signal",
     "stop_timeout": "app.stop_timeout",
     "shm_size": "resources.shm_size",
+    "storage_size": "resources.storage_size",
+    "expose": "network.expose",
     "network_aliases": "network.aliases",
     "extra_hosts": "network.extra_hosts",
     "dns": "network.dns",

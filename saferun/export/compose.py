@@ -142,6 +142,7 @@ def _dropins(app: Prepared, service: dict[str, Any],
         "stop_timeout": ("stop_grace_period", lambda v: f"{v}s"), "dns": ("dns", list),
         "dns_search": ("dns_search", list), "dns_options": ("dns_opt", list),
         "extra_hosts": ("extra_hosts", list), "platform": ("platform", str),
+        "expose": ("expose", list), "storage_size": ("storage_opt", lambda n: {"size": str(n)}),
     }
     for field, (key, convert) in keys.items():
         value = dropin(plan, field)

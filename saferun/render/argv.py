@@ -50,6 +50,8 @@ def render_argv(
         argv += ["--mount", spec + (",readonly" if mount.read_only else "")]
     if plan.shm_size is not None:
         argv += ["--shm-size", format_size(plan.shm_size)]
+    if plan.storage_size is not None:
+        argv += ["--storage-opt", f"size={plan.storage_size}"]
     argv += [
         "--memory",
         format_size(plan.memory),
@@ -63,6 +65,8 @@ def render_argv(
     for ulimit in plan.ulimits:
         argv += ["--ulimit", f"{ulimit.name}={ulimit.soft}:{ulimit.hard}"]
     argv += ["--network", plan.network]
+    for exposed in plan.expose:
+        argv += ["--expose", exposed]
     for alias in plan.network_aliases:
         argv += ["--network-alias", alias]
     for host in plan.extra_hosts:

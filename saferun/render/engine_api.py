@@ -64,7 +64,7 @@ def render_create_body(
         "WorkingDir": plan.workdir or "",
         "Env": [*env_from_files, *(f"{k}={v}" for k, v in plan.env)],
         "Labels": dict(plan.labels),
-        "ExposedPorts": {f"{p.container_port}/{p.protocol}": {} for p in plan.ports} or None,
+        "ExposedPorts": _exposed_ports(plan) or None,
         "Tty": plan.tty,
         "OpenStdin": plan.interactive,
         "StdinOnce": plan.interactive,
@@ -136,6 +136,8 @@ def _dropin_host_config(plan: RunPlan) -> dict[str, Any]:
         config["Sysctls"] = dict(plan.sysctls)
     if plan.shm_size is not None:
         config["ShmSize"] = plan.shm_size
+    if plan.storage_size is not None:
+        config["StorageOpt"] = {"size": str(plan.storage_size)}
     if plan.extra_hosts:
         config["ExtraHosts"] = list(plan.extra_hosts)
     if plan.dns:
@@ -187,3 +189,16 @@ def _port_bindings(plan: RunPlan) -> dict[str, list[dict[str, str]]]:
             {"HostIp": port.host_ip, "HostPort": str(port.host_port) if port.host_port else ""}
         )
     return bindings
+
+
+def _exposed_ports(plan: RunPlan) -> dict[str, dict[str, str]]:
+    """Published ports plus --expose ones; docker expands a range into single ports."""
+    exposed: dict[str, dict[str, str]] = {
+        f"{p.container_port}/{p.protocol}": {} for p in plan.ports
+    }
+    for spec in plan.expose:
+        ports, _, protocol = spec.partition("/")
+        first, _, last = ports.partition("-")
+        for port in range(int(first), int(last or first) + 1):
+            exposed[f"{port}/{protocol or 'tcp'}"] = {}
+    return exposed

@@ -401,3 +401,27 @@ def test_symlinked_source_is_judged_by_its_real_path(tmp_path: Path) -> None:
 def test_timezone_files_are_allowed_read_only() -> None:
     assert manifest("-v /etc/localtime:/etc/localtime:ro img:1").filesystem.mounts
     assert refused("-v /etc/localtime:/etc/localtime img:1") == ["sensitive-host-mount"]
+
+
+def test_expose_and_storage_quota_map_to_manifest_fields() -> None:
+    args = argv("--expose 80 --expose 9000-9001/udp --storage-opt size=1G busybox:1")
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--expose"] == ["80", "9000-9001/udp"]
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--storage-opt"] == [
+        f"size={1 << 30}"]
+    m = manifest("--expose 80 --expose 9000-9001/udp busybox:1")
+    plan = build_plan(m, HostFacts(runtimes=frozenset({"runc"})))
+    body = render_create_body(plan)
+    assert set(body["ExposedPorts"]) == {"80/tcp", "9000/udp", "9001/udp"}
+
+
+def test_storage_opt_other_than_size_is_refused_by_name() -> None:
+    from saferun.dockerrun import UnsupportedFlag
+
+    with pytest.raises(UnsupportedFlag, match="only size"):
+        dropin("--storage-opt dm.basesize=20G busybox:1")
+
+
+def test_apparmor_docker_default_keeps_the_generated_profile_and_says_so() -> None:
+    result = dropin("--security-opt apparmor=docker-default busybox:1")
+    assert any("docker-default" in note for note in result.notes)
+    assert "apparmor" not in result.overrides  # the generated profile stays in force

@@ -17,7 +17,7 @@ REASON = "needed by this test manifest"
 DROPIN_MANIFESTS: list[dict[str, Any]] = [
     {"app": {"name": "weak", "image": "busybox:1", "env_from_host": ["HOME"],
              "platform": "linux/amd64", "stop_signal": "SIGINT", "stop_timeout": 5},
-     "resources": {"shm_size": "128m"},
+     "resources": {"shm_size": "128m", "storage_size": "2g"},
      "network": {"mode": "host"},
      "filesystem": {"mounts": [{"type": "bind", "source": "./data", "target": "/data",
                                 "propagation": "rslave", "relabel": "z"}]},
@@ -32,13 +32,16 @@ DROPIN_MANIFESTS: list[dict[str, Any]] = [
          "label-disable")}},
     {"app": {"name": "net", "image": "busybox:1"},
      "network": {"mode": "jobs", "aliases": ["net.jobs"], "extra_hosts": ["q:10.0.0.5"],
-                 "dns": ["10.0.0.2"], "dns_search": ["jobs.example"], "dns_options": ["ndots:2"]}},
+                 "dns": ["10.0.0.2"], "dns_search": ["jobs.example"], "dns_options": ["ndots:2"],
+                 "expose": ["9000-9001/udp"]}},
 ]
 
 
 def _shown(name: str, value: Any, text: str) -> bool:
     if value is True:
         return {"privileged": "privileged"}.get(name, name) in text
+    if name == "storage_size":
+        return f"size: '{value}'" in text or f"size={value}" in text
     if name == "shm_size":
         return any(s in text for s in (format_size(value), f"{value // 2**20}Mi"))
     items = value if isinstance(value, tuple) else (value,)
