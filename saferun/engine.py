@@ -128,6 +128,17 @@ class EngineSession:
         except (OSError, ValueError) as exc:
             raise _unreachable(f"unix://{self._socket}", str(exc) or type(exc).__name__) from None
 
+    def _get_json(self, path: str, *, missing_ok: bool = False) -> Any:
+        """GET an API path over the local socket and parse it; None on 404 if missing_ok."""
+        import json
+
+        status, body = self._get(path)
+        if status == 404 and missing_ok:
+            return None
+        if status != 200:
+            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
+        return json.loads(body)
+
     def info(self) -> dict[str, Any]:
         """`docker info` as JSON."""
         import json
@@ -142,10 +153,7 @@ class EngineSession:
                     "; ".join(str(e) for e in errors),
                 )
             return dict(info)
-        status, body = self._get("/info")
-        if status != 200:
-            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
-        return json.loads(body)
+        return dict(self._get_json("/info"))
 
     def image_present(self, reference: str) -> bool:
         if self._socket is None:
@@ -154,29 +162,16 @@ class EngineSession:
                 return True
             except SaferunError:
                 return False
-        if not _API_SAFE.issuperset(reference):
-            raise SaferunError(f"invalid image reference {reference!r}")
-        status, _ = self._get(f"/images/{reference}/json")
+        status, _ = self._get(f"/images/{_api_name(reference, 'image reference')}/json")
         return status == 200
 
     def image_inspect(self, reference: str) -> dict[str, Any] | None:
         """`docker image inspect` as JSON (for `saferun init --image`), or None if absent."""
-        import json
-
         if self._socket is None:
-            try:
-                text = _cli(["image", "inspect", "--format", "{{json .}}", reference])
-                return dict(json.loads(text))
-            except SaferunError:
-                return None
-        if not _API_SAFE.issuperset(reference):
-            raise SaferunError(f"invalid image reference {reference!r}")
-        status, body = self._get(f"/images/{reference}/json")
-        if status == 404:
-            return None
-        if status != 200:
-            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
-        return dict(json.loads(body))
+            return _cli_json(["image", "inspect", "--format", "{{json .}}", reference])
+        path = f"/images/{_api_name(reference, 'image reference')}/json"
+        found = self._get_json(path, missing_ok=True)
+        return dict(found) if found is not None else None
 
     def image_history(self, reference: str) -> list[dict[str, Any]]:
         """`docker image history` as JSON, newest step first (for saferun image check)."""
@@ -185,43 +180,23 @@ class EngineSession:
         if self._socket is None:
             text = _cli(["image", "history", "--no-trunc", "--format", "{{json .}}", reference])
             return [dict(json.loads(line)) for line in text.splitlines() if line.strip()]
-        if not _API_SAFE.issuperset(reference):
-            raise SaferunError(f"invalid image reference {reference!r}")
-        status, body = self._get(f"/images/{reference}/history")
-        if status != 200:
-            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
-        return [dict(item) for item in json.loads(body)]
+        path = f"/images/{_api_name(reference, 'image reference')}/history"
+        return [dict(item) for item in self._get_json(path)]
 
     def container_inspect(self, name: str) -> dict[str, Any] | None:
         """`docker inspect CONTAINER` as JSON (for `saferun verify`/`check --container`)."""
-        import json
-
         if self._socket is None:
-            try:
-                return dict(
-                    json.loads(_cli(["container", "inspect", "--format", "{{json .}}", name]))
-                )
-            except SaferunError:
-                return None
-        if not name or not _API_SAFE.issuperset(name) or name.startswith("-"):
-            raise SaferunError(f"invalid container name {name!r}")
-        status, body = self._get(f"/containers/{name}/json")
-        if status == 404:
-            return None
-        if status != 200:
-            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
-        return dict(json.loads(body))
+            return _cli_json(["container", "inspect", "--format", "{{json .}}", name])
+        found = self._get_json(f"/containers/{_api_name(name, 'container name')}/json",
+                               missing_ok=True)
+        return dict(found) if found is not None else None
 
     def running_containers(self) -> list[str]:
         """Names of the running containers (`docker ps`)."""
-        import json
-
         if self._socket is None:
             return _cli(["ps", "--format", "{{.Names}}"]).split()
-        status, body = self._get("/containers/json")
-        if status != 200:
-            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
-        return sorted(str(c["Names"][0]).lstrip("/") for c in json.loads(body) if c.get("Names"))
+        containers = self._get_json("/containers/json")
+        return sorted(str(c["Names"][0]).lstrip("/") for c in containers if c.get("Names"))
 
     def close(self) -> None:
         """Nothing to release: each request used its own connection."""
@@ -240,8 +215,7 @@ def image_save_stream(reference: str) -> Any:
     def local(socket_path: str) -> Any:
         import socket
 
-        if not _API_SAFE.issuperset(reference) or reference.startswith("-"):
-            raise SaferunError(f"invalid image reference {reference!r}")
+        _api_name(reference, "image reference")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(120.0)
@@ -282,6 +256,23 @@ def image_save_stream(reference: str) -> Any:
 
     socket_path = local_socket_path()
     return local(socket_path) if socket_path is not None else via_cli()
+
+
+def _api_name(value: str, what: str) -> str:
+    """A validated reference or name, safe to put in an API path as it is."""
+    if not value or value.startswith("-") or not _API_SAFE.issuperset(value):
+        raise SaferunError(f"invalid {what} {value!r}")
+    return value
+
+
+def _cli_json(args: list[str]) -> dict[str, Any] | None:
+    """A docker CLI `inspect --format '{{json .}}'` result, or None when it fails (absent)."""
+    import json
+
+    try:
+        return dict(json.loads(_cli(args)))
+    except SaferunError:
+        return None
 
 
 def _unreachable(endpoint: str, detail: str) -> EngineUnavailable:

@@ -17,6 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from marked_section import write_or_check  # noqa: E402  (scripts/ is on sys.path)
+
 from saferun.rules import RULES_TABLE, explain  # noqa: E402
 
 PAGE = REPO / "docs" / "policy.md"
@@ -37,26 +39,8 @@ def rules_section() -> str:
     return "\n".join(out)
 
 
-def render(current: str) -> str:
-    head, found, rest = current.partition(BEGIN)
-    if not found:
-        raise SystemExit(f"{PAGE}: marker missing: {BEGIN}")
-    _, found, tail = rest.partition(END)
-    if not found:
-        raise SystemExit(f"{PAGE}: marker missing: {END}")
-    return f"{head}{BEGIN}\n{rules_section()}\n{END}{tail}"
-
-
 def main() -> int:
-    current = PAGE.read_text()
-    wanted = render(current)
-    if "--check" in sys.argv[1:]:
-        if wanted != current:
-            print(f"out of date: {PAGE} (run python scripts/gen_policy_doc.py)", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(wanted)
-    return 0
+    return write_or_check(PAGE, BEGIN, END, rules_section(), "scripts/gen_policy_doc.py")
 
 
 if __name__ == "__main__":
