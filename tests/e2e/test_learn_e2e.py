@@ -26,6 +26,10 @@ from tests.e2e.conftest import IN_CI, REPO, docker, saferun, write_manifest
 
 NGINX_IMAGE = "saferun-test/nginx:1"
 WORKLOAD = ["sh", "-c", "ls /; cat /etc/passwd >/dev/null; echo learned-ok"]
+# The same calls in a burst of a few thousand records: a tiny audit socket buffer cannot
+# hold them however fast the reader is, so the loss is certain, not a race.
+BURST = ["sh", "-c", "i=0; while [ $i -lt 40 ]; do ls / >/dev/null; cat /etc/passwd >/dev/null;"
+         " i=$((i+1)); done; echo learned-ok"]
 DOCKER_DEFAULT = Path(__file__).parent / "data" / "docker-default-allow.txt"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 and not IN_CI,
@@ -93,7 +97,7 @@ def test_lost_records_are_detected_and_the_run_repeated(busybox_manifest: Path,
                                                         tmp_path: Path) -> None:
     output = tmp_path / "profile.json"
     result = saferun("learn", str(busybox_manifest), "--audit-buffer", "256", "-o", str(output),
-                     "--", *WORKLOAD)
+                     "--", *BURST)
     assert result.returncode == 0, result.stderr
     assert "records were lost" in result.stderr
     assert "repeating the run (attempt 2 of 3)" in result.stderr
