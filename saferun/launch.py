@@ -41,42 +41,31 @@ class PreparedRun:
 
 
 def load_for_run(target: str | None) -> tuple[Any, str, str, tuple[str, ...]]:
-    """Return (manifest, manifest_dir, sha256, extended files) for a manifest path or a bare
-    image reference. The extended files (presets, base manifests) are inputs of the plan."""
-    from saferun.loader import find_manifest, read_document, read_manifest_bytes, validate_document
+    """Return (manifest, manifest_dir, sha256, extended files) for a manifest path. The
+    extended files (presets, base manifests) are inputs of the plan."""
+    from saferun.loader import validate_document
 
-    if target is not None and _looks_like_image(target):
-        return image_manifest(target), os.getcwd(), "", ()
+    path, resolved, where = _read_manifest_file(target)
+    return (validate_document(resolved, str(path)), *where)
+
+
+def _read_manifest_file(target: str | None) -> tuple[Path, Any, tuple[str, str, tuple[str, ...]]]:
+    """The manifest file with what it extends, and (its folder, its sha256, extended files)."""
+    from saferun.loader import find_manifest, read_document, read_manifest_bytes
+
     path = find_manifest(target)
     data = read_manifest_bytes(path)
     resolved = read_document(path)
-    manifest = validate_document(resolved, str(path))
-    return (
-        manifest,
+    where = (
         str(path.resolve().parent),
         hashlib.sha256(data).hexdigest(),
         tuple(str(p) for p in resolved.extended),
     )
+    return path, resolved, where
 
 
 def _looks_like_image(target: str) -> bool:
     return not target.endswith(".toml") and not os.path.exists(target)
-
-
-def image_manifest(image: str) -> Any:
-    """A bare image gets the same hardened defaults as a manifest (drop-in use)."""
-    from pydantic import ValidationError
-
-    from saferun.manifest import Manifest
-
-    base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
-    name = re.sub(r"[^a-zA-Z0-9_.-]", "-", base) or "app"
-    try:
-        return Manifest.model_validate({"app": {"name": name, "image": image}})
-    except ValidationError:
-        raise ManifestError(
-            f"'{image}' is neither a manifest file nor a valid image reference"
-        ) from None
 
 
 def prepare(request: RunRequest) -> PreparedRun:
@@ -174,7 +163,6 @@ def load_dropin(request: RunRequest) -> tuple[Any, str, str, tuple[str, ...]]:
     """The command line's flags merged over a manifest file (with what it extends) or a bare
     image's defaults; the extended files are returned as inputs of the plan."""
     from saferun.dockerrun import base_for_image, build_manifest, merge_document
-    from saferun.loader import find_manifest, read_document, read_manifest_bytes
     from saferun.manifest import IMAGE_PATTERN
 
     dropin = request.dropin
@@ -184,18 +172,11 @@ def load_dropin(request: RunRequest) -> tuple[Any, str, str, tuple[str, ...]]:
             raise ManifestError(f"'{image}' is neither a manifest file nor a valid image reference")
         base = base_for_image(image, dropin.options.name)
         return build_manifest(merge_document(base, dropin)), os.getcwd(), "", ()
-    path = find_manifest(request.target)
-    data = read_manifest_bytes(path)
-    resolved = read_document(path)
+    path, resolved, where = _read_manifest_file(request.target)
     manifest = build_manifest(
         merge_document(resolved.document, dropin), source=str(path), text=resolved.text
     )
-    return (
-        manifest,
-        str(path.resolve().parent),
-        hashlib.sha256(data).hexdigest(),
-        tuple(str(p) for p in resolved.extended),
-    )
+    return (manifest, *where)
 
 
 def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
