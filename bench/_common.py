@@ -10,9 +10,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from saferun.manifest import SeccompSection  # noqa: E402
-from saferun.seccomp_check import CheckResult, generate_checked  # noqa: E402
-from saferun.seccomp_profile import render_seccomp_json  # noqa: E402
+from saferun.model.manifest import SeccompSection  # noqa: E402
+from saferun.profiles.seccomp_check import CheckResult, generate_checked  # noqa: E402
+from saferun.profiles.seccomp import render_seccomp_json  # noqa: E402
 
 
 def docker(*args: str) -> str:

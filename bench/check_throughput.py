@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from saferun.checking import check_all  # noqa: E402
-from saferun.policy_output import render  # noqa: E402
+from saferun.app.check import check_all  # noqa: E402
+from saferun.policy.output import render  # noqa: E402
 
 VARIANTS = (
     '',

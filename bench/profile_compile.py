@@ -3,7 +3,7 @@
 
     /tmp/benchvenv/bin/python bench/profile_compile.py [--rounds 20]
 
-- seccomp: `saferun.seccomp_check.generate_checked` for the `default` and `strict` bases
+- seccomp: `saferun.profiles.seccomp_check.generate_checked` for the `default` and `strict` bases
   (generate the profile from the syscall tables, then let libseccomp resolve every name and
   compile the filter for each architecture), in this process;
 - AppArmor: render saferun's profile for examples/hello and compile it with
@@ -28,10 +28,10 @@ from pathlib import Path
 
 from _machine import REPO, provenance
 
-from saferun.apparmor_profile import profile_name_for, render_apparmor
-from saferun.loader import load_manifest
-from saferun.manifest import SeccompSection
-from saferun.seccomp_check import generate_checked
+from saferun.profiles.apparmor import profile_name_for, render_apparmor
+from saferun.inputs.loader import load_manifest
+from saferun.model.manifest import SeccompSection
+from saferun.profiles.seccomp_check import generate_checked
 
 IMAGE = "saferun-test/busybox:1"
 

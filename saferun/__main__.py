@@ -6,7 +6,7 @@ from __future__ import annotations
 def main() -> None:
     import sys
 
-    from saferun import plancache
+    from saferun.app import plancache
 
     plancache.invocation = sys.argv[1:]
     if sys.argv[1:2] == ["run"] and not {"--dry-run", "-h", "--help"} & set(sys.argv[2:]):

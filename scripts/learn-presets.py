@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from saferun.facts import OFFLINE_FACTS  # noqa: E402
-from saferun.learning import rewrite_manifest  # noqa: E402
-from saferun.loader import load_manifest, preset_path  # noqa: E402
-from saferun.plan import LaunchOptions, build_plan  # noqa: E402
+from saferun.model.facts import OFFLINE_FACTS  # noqa: E402
+from saferun.learn.learning import rewrite_manifest  # noqa: E402
+from saferun.inputs.loader import load_manifest, preset_path  # noqa: E402
+from saferun.plan.planner import LaunchOptions, build_plan  # noqa: E402
 from tests.e2e.preset_clients import PG_PASSWORD  # noqa: E402
 
 # preset -> (image it is verified with, container port, host port used while learning)

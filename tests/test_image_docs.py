@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from saferun.cli import cli
-from saferun.image_rules import IMAGE_RULES
+from saferun.policy.image_rules import IMAGE_RULES
 
 REPO = Path(__file__).resolve().parents[1]
 

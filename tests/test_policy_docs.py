@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from saferun.cli import cli
-from saferun.rules import RULES_TABLE
+from saferun.policy.rules import RULES_TABLE
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -35,10 +35,10 @@ def check(manifests: tuple[Path, ...], lines: tuple[str, ...], containers: tuple
     --fail-on or a manifest weakens a protection through [allow]/[exceptions] (unless
     --allow-exceptions), 2 when an input is invalid, 3 when the engine is unreachable.
     """
-    from saferun.checking import check_all
-    from saferun.policy_output import render
-    from saferun.report import exit_code
-    from saferun.rules import Severity
+    from saferun.app.check import check_all
+    from saferun.policy.output import render
+    from saferun.policy.report import exit_code
+    from saferun.policy.rules import Severity
 
     if not (manifests or lines or containers):
         raise click.UsageError("give at least one MANIFEST, --docker-run LINE or --container NAME")

@@ -22,8 +22,8 @@ def daemon_config(merge_path: Path | None, write: bool, runtimes: tuple[str, ...
     restart, not a reload). Changes are listed on stderr.
     """
     from saferun.cli.common import exit_on_error
-    from saferun.daemon_config import merge_config, parse_config, render
     from saferun.errors import UsageError
+    from saferun.policy.daemon_config import merge_config, parse_config, render
 
     with exit_on_error():
         if write and merge_path is None:
@@ -65,7 +65,7 @@ def _write(path: Path, old_text: str | None, new_text: str) -> Path | None:
     import os
     import time
 
-    from saferun.artifacts import write_atomic
+    from saferun.engine.files import write_atomic
     from saferun.errors import SaferunError
 
     backup = None

@@ -22,8 +22,8 @@ def doctor(output_format: str, fail_on: str) -> None:
     version. Exit 0 clean, 1 findings at or above --fail-on, 3 engine unavailable.
     """
     from saferun.cli.common import exit_on_error
-    from saferun.doctor import FORMATTERS, OutputFormat, Severity, exit_code, run_checks
-    from saferun.host_audit import gather_audit
+    from saferun.engine.host import gather_audit
+    from saferun.policy.host_checks import FORMATTERS, OutputFormat, Severity, exit_code, run_checks
 
     with exit_on_error():
         audit = gather_audit()

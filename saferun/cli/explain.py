@@ -9,8 +9,8 @@ import click
 @click.argument("rule", required=False)
 def explain(rule: str | None) -> None:
     """Print a policy rule's rationale, fix and CIS references (no RULE: list every rule)."""
-    from saferun.rules import all_rules
-    from saferun.rules import explain as explain_rule
+    from saferun.policy.rules import all_rules
+    from saferun.policy.rules import explain as explain_rule
 
     rules = all_rules()
     if rule is None:

@@ -45,7 +45,7 @@ def export(manifests: tuple[Path, ...], target: str, output: str | None, kind: s
     """
     from saferun.export import ExportInput, KubeKind, Target
     from saferun.export import export as run_export
-    from saferun.loader import load_manifest
+    from saferun.inputs.loader import load_manifest
 
     if target != "kubernetes" and (kind or kube_version):
         raise click.UsageError("--kind and --kube-version only apply to --to kubernetes")
@@ -101,7 +101,7 @@ def _manifest_dir(path: Path, out_dir: Path, target: str) -> str:
 
 def _write(result: ExportResult, out_dir: Path, main_name: str | None) -> list[Path]:
     """Each file atomically (a temporary file renamed over it), parents created."""
-    from saferun.artifacts import write_atomic
+    from saferun.engine.files import write_atomic
     from saferun.export import ExportError
 
     written = []

@@ -42,10 +42,10 @@ def check(reference: str, output_format: str, fail_on: str, manifest_path: Path 
     clean, 1 when a finding reaches --fail-on, 2 when the policy is invalid, 3 when the
     engine is unreachable or a required scanner/cosign is missing.
     """
-    from saferun.image_policy import check_image, team_policy_path
-    from saferun.policy_output import render
-    from saferun.report import exit_code
-    from saferun.rules import Severity
+    from saferun.app.image_policy import check_image, team_policy_path
+    from saferun.policy.output import render
+    from saferun.policy.report import exit_code
+    from saferun.policy.rules import Severity
 
     with exit_on_error():
         report = check_image(reference, manifest_path=manifest_path,

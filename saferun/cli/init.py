@@ -59,8 +59,8 @@ def init(line: str | None, image: str | None, output: str, force: bool,
 def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
                          manifest_dir: str) -> InitResult:
     """Parse, map and validate the line exactly as `saferun run` would, then render it."""
-    from saferun.dockerargs import DOCKER_RUN, split_command_line
-    from saferun.dockerrun import (
+    from saferun.inputs.dockerargs import DOCKER_RUN, split_command_line
+    from saferun.inputs.dockerrun import (
         SAFERUN_RUN_FLAGS,
         base_for_image,
         build_manifest,
@@ -68,7 +68,7 @@ def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
         merge_document,
         parse_run_args,
     )
-    from saferun.manifest_writer import render_manifest
+    from saferun.inputs.manifest_writer import render_manifest
 
     words = split_command_line(line)
     extra = [f"--allow={item}" for item in allows]
@@ -90,9 +90,9 @@ def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
 
 
 def from_image(image: str, *, manifest_dir: str) -> InitResult:
-    from saferun.dockerrun import base_for_image, build_manifest
-    from saferun.engine import EngineSession
-    from saferun.manifest_writer import ImageFacts, propose_from_image, render_manifest
+    from saferun.engine.api import EngineSession
+    from saferun.inputs.dockerrun import base_for_image, build_manifest
+    from saferun.inputs.manifest_writer import ImageFacts, propose_from_image, render_manifest
 
     session = EngineSession()
     try:
@@ -113,7 +113,7 @@ def from_image(image: str, *, manifest_dir: str) -> InitResult:
 def write_manifest(path: Path, text: str, *, force: bool) -> None:
     """Create the file; an existing one is kept unless --force (then replaced atomically)."""
     if force:
-        from saferun.artifacts import write_atomic
+        from saferun.engine.files import write_atomic
 
         write_atomic(path, text.encode(), mode=0o644)
         return
@@ -128,7 +128,7 @@ def write_manifest(path: Path, text: str, *, force: bool) -> None:
 
 
 def _session_words(options: object) -> list[str]:
-    from saferun.plan import LaunchOptions
+    from saferun.plan.planner import LaunchOptions
 
     assert isinstance(options, LaunchOptions)
     words = [flag for flag, on in (("-d", options.detach), ("--rm", options.remove),

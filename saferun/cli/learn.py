@@ -3,7 +3,7 @@
 A learning run is an ordinary planned start (the same planner as `saferun run`) of the
 manifest with `[seccomp] mode = "log"` and an empty learned list, so every call the app
 makes outside the runtime's own is logged by the kernel and recorded by
-saferun.audit_recorder. Runs that lost records are repeated, never written. `--verify`
+saferun.engine.audit. Runs that lost records are repeated, never written. `--verify`
 starts the workload again enforcing the result; if it fails, a log-mode replay names the
 calls the profile refused.
 """
@@ -24,8 +24,8 @@ import click
 
 from saferun.cli.common import exit_on_error, warn
 from saferun.errors import RequirementUnmet, SaferunError, UsageError
-from saferun.learning import LossSigns
-from saferun.manifest import Manifest
+from saferun.learn.learning import LossSigns
+from saferun.model.manifest import Manifest
 
 MAX_ATTEMPTS = 3
 STOP_TIMEOUT_S = 10
@@ -83,7 +83,7 @@ class RunResult:
 
 def _docker(*args: str, timeout: float = 60,
             check: bool = True) -> subprocess.CompletedProcess[str]:
-    from saferun.engine import docker_cli
+    from saferun.engine.api import docker_cli
 
     try:
         result = subprocess.run([docker_cli(), *args], capture_output=True, text=True,
@@ -98,9 +98,9 @@ def _docker(*args: str, timeout: float = 60,
 
 
 def host_facts() -> Any:
-    from saferun.engine import EngineSession, local_socket_path
-    from saferun.facts import HostFacts
-    from saferun.host_audit import local_facts
+    from saferun.engine.api import EngineSession, local_socket_path
+    from saferun.engine.host import local_facts
+    from saferun.model.facts import HostFacts
 
     session = EngineSession()
     try:
@@ -113,7 +113,7 @@ def host_facts() -> Any:
 @contextmanager
 def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None) -> Iterator[str]:
     """Plan and start the container detached (profile in a memfd); always removed after."""
-    from saferun.plan import LaunchOptions, build_plan
+    from saferun.plan.planner import LaunchOptions, build_plan
     from saferun.render.argv import render_argv
 
     plan = build_plan(manifest, facts, LaunchOptions(detach=True, command=command))
@@ -125,7 +125,7 @@ def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None) -> 
         fds, seccomp_path = (fd,), f"/proc/self/fd/{fd}"
     try:
         argv = render_argv(plan, seccomp_path=seccomp_path)
-        from saferun.engine import docker_cli
+        from saferun.engine.api import docker_cli
 
         argv[0] = docker_cli()
         result = subprocess.run(argv, capture_output=True, text=True, pass_fds=fds,
@@ -184,8 +184,8 @@ def _drive(container: str, workload: Workload) -> tuple[bool, str]:
 def run_once(manifest: Manifest, facts: Any, workload: Workload, *, record: bool,
              rcvbuf: int | None = None) -> RunResult:
     """One start of the workload; with `record`, the calls of the container's processes."""
-    from saferun.audit_recorder import Recorder
-    from saferun.learning import loss_signs, parse_docker_diff
+    from saferun.engine.audit import Recorder
+    from saferun.learn.learning import loss_signs, parse_docker_diff
 
     recorder = Recorder(rcvbuf) if record else None
     if recorder is not None:
@@ -226,8 +226,8 @@ def run_once(manifest: Manifest, facts: Any, workload: Workload, *, record: bool
 def recorded_run(manifest: Manifest, facts: Any, workload: Workload, *, rcvbuf: int | None,
                  label: str, say: Callable[[str], None]) -> RunResult:
     """A recording run, repeated with a larger socket buffer while records were lost."""
-    from saferun.audit_recorder import DEFAULT_RCVBUF
-    from saferun.learning import next_buffer
+    from saferun.engine.audit import DEFAULT_RCVBUF
+    from saferun.learn.learning import next_buffer
 
     buffer = rcvbuf
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -277,17 +277,17 @@ class LearnOutcome:
 
 def learn_app(manifest: Manifest, workload: Workload, *, runs: int, verify: bool,
               minimize_caps: bool, rcvbuf: int | None, say: Callable[[str], None]) -> LearnOutcome:
-    from saferun.learning import (
+    from saferun.learn.learning import (
         capability_candidates,
         enforcing_manifest,
         learning_manifest,
         merge_runs,
         propose_writable,
     )
-    from saferun.seccomp_check import generate_checked
+    from saferun.profiles.seccomp_check import generate_checked
 
     check_runtime(manifest)
-    from saferun.audit_recorder import check_recording_possible
+    from saferun.engine.audit import check_recording_possible
 
     check_recording_possible()
     facts = host_facts()
@@ -333,7 +333,7 @@ def diagnose(manifest: Manifest, facts: Any, workload: Workload, rcvbuf: int | N
              say: Callable[[str], None]) -> RunResult:
     """Replay with the manifest's own profile logging instead of refusing: its records are
     exactly the calls that profile denies (repeated, like learning, if records were lost)."""
-    from saferun.learning import diagnosing_manifest
+    from saferun.learn.learning import diagnosing_manifest
 
     return recorded_run(diagnosing_manifest(manifest), facts, workload, rcvbuf=rcvbuf,
                         label="replay with denials logged", say=say)
@@ -384,7 +384,7 @@ def learn(manifest: Path, workload: tuple[str, ...], exec_cmd: str | None, load_
     Exit 0 learned (and verified), 1 the workload failed, 2 usage, 3 recording impossible.
     """
     with exit_on_error():
-        from saferun.loader import load_manifest
+        from saferun.inputs.loader import load_manifest
 
         if write_manifest and output is not None:
             raise UsageError("--write-manifest and -o write different things: choose one")
@@ -402,9 +402,9 @@ def learn(manifest: Path, workload: tuple[str, ...], exec_cmd: str | None, load_
 
 def _report(path: Path, loaded: Manifest, outcome: LearnOutcome, *, write_manifest: bool,
             output: Path | None) -> None:
-    from saferun.artifacts import write_atomic
-    from saferun.learning import rewrite_manifest, syscall_list_diff, text_diff
-    from saferun.seccomp_profile import render_seccomp_json
+    from saferun.engine.files import write_atomic
+    from saferun.learn.learning import rewrite_manifest, syscall_list_diff, text_diff
+    from saferun.profiles.seccomp import render_seccomp_json
 
     allowed = allowed_names(outcome.profile)
     click.echo(f"saferun: learned {len(outcome.learned)} calls; the enforcing profile allows "
@@ -429,8 +429,8 @@ def _report(path: Path, loaded: Manifest, outcome: LearnOutcome, *, write_manife
 
 
 def _report_verify(outcome: LearnOutcome) -> None:
-    from saferun.seccomp_profile import load_data
-    from saferun.why import explain
+    from saferun.learn.why import explain
+    from saferun.profiles.seccomp import load_data
 
     verified = outcome.verified
     assert verified is not None

@@ -19,11 +19,11 @@ def pin(manifest: Path, dry_run: bool) -> None:
     Exit 0 when pinned (or already pinned), 2 when the image has no registry digest or the
     manifest is invalid, 3 when the engine is unreachable.
     """
-    from saferun.engine import EngineSession
+    from saferun.app.pin import pinned_reference, rewrite_image
+    from saferun.engine.api import EngineSession
     from saferun.errors import ManifestError
-    from saferun.loader import load_manifest, read_manifest_bytes
-    from saferun.pin import pinned_reference, rewrite_image
-    from saferun.rules import image_parts
+    from saferun.inputs.loader import load_manifest, read_manifest_bytes
+    from saferun.policy.rules import image_parts
 
     with exit_on_error():
         image = load_manifest(manifest).app.image

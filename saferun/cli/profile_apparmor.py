@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from saferun.apparmor_host import compile_check, write_profile_file
-from saferun.apparmor_profile import profile_name_for, render_apparmor
 from saferun.cli.common import exit_on_error, warn
-from saferun.loader import load_manifest
+from saferun.engine.apparmor_parser import compile_check, write_profile_file
+from saferun.inputs.loader import load_manifest
+from saferun.profiles.apparmor import profile_name_for, render_apparmor
 
 
 @click.command()

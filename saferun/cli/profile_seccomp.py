@@ -9,18 +9,18 @@ from typing import Any
 
 import click
 
-from saferun.artifacts import write_atomic
 from saferun.cli.common import exit_on_error
+from saferun.engine.files import write_atomic
 from saferun.errors import ProfileError, UsageError
-from saferun.loader import load_manifest
-from saferun.seccomp_check import (
+from saferun.inputs.loader import load_manifest
+from saferun.profiles.seccomp import render_seccomp_json
+from saferun.profiles.seccomp_check import (
     CheckResult,
     diff_profiles,
     generate_checked,
     names_by_source,
     verify_high_risk,
 )
-from saferun.seccomp_profile import render_seccomp_json
 
 
 @click.command()

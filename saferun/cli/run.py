@@ -14,7 +14,7 @@ class _RunCommand(click.Command):
     """`saferun run` reads its whole command line itself, the way `docker run` does.
 
     click would read docker's flags wrongly (`-h` is --hostname, `-dit` bundles, everything
-    after the image is the container's), so one parser (saferun.dockerargs) reads both
+    after the image is the container's), so one parser (saferun.inputs.dockerargs) reads both
     saferun's own flags and every docker run flag.
     """
 
@@ -27,7 +27,7 @@ class _RunCommand(click.Command):
                               "[MANIFEST|IMAGE] [COMMAND [ARG...]]")
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from saferun.dockerrun import SAFERUN_FLAG_HELP
+        from saferun.inputs.dockerrun import SAFERUN_FLAG_HELP
 
         with formatter.section("saferun flags"):
             formatter.write_dl(list(SAFERUN_FLAG_HELP))
@@ -54,8 +54,8 @@ def run(args: tuple[str, ...]) -> None:
     """
     import os
 
-    from saferun.dockerrun import parse_run_args
-    from saferun.launch import dry_run_argv, dry_run_body, launch, prepare, request_from_args
+    from saferun.app.run import dry_run_argv, dry_run_body, launch, prepare, request_from_args
+    from saferun.inputs.dockerrun import parse_run_args
     from saferun.render.argv import shell_quote
 
     with exit_on_error(run=True):

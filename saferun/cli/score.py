@@ -23,8 +23,8 @@ def score(manifest: Path | None, line: str | None, container: str | None,
     10, and the table shows what each item adds. A root-equivalent finding (privileged,
     the Docker socket, a writable host / ...) scores 10. Exit 0, or 2 for an invalid input.
     """
-    from saferun.checking import check_all
-    from saferun.policy_output import score_output
+    from saferun.app.check import check_all
+    from saferun.policy.output import score_output
 
     given = [x for x in (manifest, line, container) if x is not None]
     if len(given) != 1:

@@ -23,10 +23,10 @@ def verify(containers: tuple[str, ...], every: bool, output_format: str, fail_on
     of the init process) are reported with the id of the rule they break, beside the
     policy findings. Exit 0 clean, 1 findings, 2 no such container, 3 engine unreachable.
     """
-    from saferun.policy_output import render
-    from saferun.report import exit_code
-    from saferun.rules import Severity
-    from saferun.verifying import verify_all
+    from saferun.app.verify import verify_all
+    from saferun.policy.output import render
+    from saferun.policy.report import exit_code
+    from saferun.policy.rules import Severity
 
     if not containers and not every:
         raise click.UsageError("name CONTAINERS or pass --all")

@@ -27,8 +27,8 @@ def why(container: str, manifest: Path | None, duration: float) -> None:
     """Name the manifest change that would allow each denial CONTAINER ran into."""
     with exit_on_error():
         from saferun.cli.learn import _docker
-        from saferun.learning import parse_docker_diff
-        from saferun.why import explain
+        from saferun.learn.learning import parse_docker_diff
+        from saferun.learn.why import explain
 
         found = _docker("inspect", container, check=False)
         if found.returncode != 0:
@@ -44,7 +44,7 @@ def why(container: str, manifest: Path | None, duration: float) -> None:
         learned = False
         if manifest is not None:
             denied, learned = _replay(manifest, duration)
-        from saferun.seccomp_profile import load_data
+        from saferun.profiles.seccomp import load_data
 
         findings = explain(denied_syscalls=denied, output=logs.stdout + logs.stderr, diff=diff,
                            writable=writable, capability_calls=load_data().capabilities,
@@ -60,9 +60,9 @@ def why(container: str, manifest: Path | None, duration: float) -> None:
 
 
 def _replay(manifest: Path, duration: float) -> tuple[tuple[str, ...], bool]:
-    from saferun.audit_recorder import check_recording_possible
     from saferun.cli.learn import Workload, check_runtime, diagnose, host_facts
-    from saferun.loader import load_manifest
+    from saferun.engine.audit import check_recording_possible
+    from saferun.inputs.loader import load_manifest
 
     loaded = load_manifest(manifest)
     check_runtime(loaded)

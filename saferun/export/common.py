@@ -18,9 +18,9 @@ from enum import StrEnum
 from typing import Any
 
 from saferun.errors import SaferunError
-from saferun.facts import HostFacts
-from saferun.manifest import Manifest
-from saferun.plan import LaunchOptions, RunPlan, build_plan
+from saferun.model.facts import HostFacts
+from saferun.model.manifest import Manifest
+from saferun.plan.planner import LaunchOptions, RunPlan, build_plan
 
 # The exported files run on another host: plan for one that can enforce everything, and let
 # each target say (as notes) what its own platform needs for that.
@@ -173,7 +173,7 @@ def _seccomp(manifest: Manifest, plan: RunPlan) -> SeccompChoice:
 
 
 def _apparmor(manifest: Manifest) -> AppArmorChoice:
-    from saferun.apparmor_profile import ApparmorAction, decide_apparmor
+    from saferun.profiles.apparmor import ApparmorAction, decide_apparmor
 
     decision = decide_apparmor(manifest, host_has_apparmor=True)
     if decision.action is ApparmorAction.UNCONFINED:

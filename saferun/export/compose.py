@@ -30,8 +30,8 @@ from saferun.export.common import (
     seccomp_file_name,
     unexpressed,
 )
-from saferun.plan import PortPlan
-from saferun.units import format_size
+from saferun.model.units import format_size
+from saferun.plan.planner import PortPlan
 
 COMPOSE_FILE = "compose.yaml"
 # Compose's pull_policy spelling of the manifest's app.pull; if_not_present is understood

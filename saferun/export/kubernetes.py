@@ -32,7 +32,7 @@ from saferun.export.common import (
     plan_notes,
     unexpressed,
 )
-from saferun.plan import RunPlan
+from saferun.plan.planner import RunPlan
 
 KUBERNETES_FILE = "kubernetes.yaml"
 DEFAULT_KUBE_VERSION = "1.30"

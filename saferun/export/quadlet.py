@@ -34,8 +34,8 @@ from saferun.export.common import (
     seccomp_file_name,
     unexpressed,
 )
-from saferun.plan import PortPlan
-from saferun.units import format_size
+from saferun.model.units import format_size
+from saferun.plan.planner import PortPlan
 
 # %E is systemd's configuration directory: /etc for system units, ~/.config for user units,
 # i.e. the directory that holds the .container file itself (…/containers/systemd).

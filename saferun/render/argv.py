@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-from saferun.plan import RunPlan
-from saferun.units import format_size
+from saferun.model.units import format_size
+from saferun.plan.planner import RunPlan
 
 
 def render_argv(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from saferun.plan import MountPlan, RunPlan
+from saferun.plan.planner import MountPlan, RunPlan
 
 ULIMIT_NAMES = {"nofile": "nofile", "nproc": "nproc"}
 

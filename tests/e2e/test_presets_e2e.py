@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from saferun.capabilities import CAPABILITY_BITS
-from saferun.loader import load_manifest, preset_names, preset_path
-from saferun.proc_probe import read_process
+from saferun.engine.proc import read_process
+from saferun.inputs.loader import load_manifest, preset_names, preset_path
+from saferun.model.capabilities import CAPABILITY_BITS
 from tests.e2e import preset_clients
 from tests.e2e.conftest import IN_CI, REPO, docker, inspect, saferun, write_manifest
 
@@ -115,8 +115,8 @@ def _assert_hardened(name: str, manifest: Path, preset: str) -> None:
 
 def _health_passes(name: str, manifest: Path) -> None:
     """The preset's health check passes inside the container, under the learned profile."""
-    from saferun.facts import OFFLINE_FACTS
-    from saferun.plan import LaunchOptions, build_plan
+    from saferun.model.facts import OFFLINE_FACTS
+    from saferun.plan.planner import LaunchOptions, build_plan
 
     plan = build_plan(load_manifest(manifest), OFFLINE_FACTS, LaunchOptions())
     assert plan.healthcheck is not None

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from saferun.capabilities import capability_mask
+from saferun.model.capabilities import capability_mask
 from tests.e2e.conftest import E2E_LABEL, docker, inspect, saferun
 
 pytestmark = pytest.mark.e2e

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from saferun.manifest import SeccompSection
-from saferun.seccomp_check import generate_checked
-from saferun.seccomp_profile import render_seccomp_json
+from saferun.model.manifest import SeccompSection
+from saferun.profiles.seccomp import render_seccomp_json
+from saferun.profiles.seccomp_check import generate_checked
 from tests.e2e.conftest import E2E_LABEL, docker, saferun, write_manifest
 from tests.e2e.seccomp_probe import (
     DANGEROUS,

@@ -19,18 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from saferun.apparmor_host import compile_check, parser_available
-from saferun.apparmor_profile import (
-    NETWORK_RULES,
-    decide_apparmor,
-    profile_name_for,
-    render_apparmor,
-)
-from saferun.capabilities import CAPABILITY_BITS
 from saferun.data import data_dir
+from saferun.engine.apparmor_parser import compile_check, parser_available
 from saferun.errors import ProfileError
-from saferun.loader import load_manifest
-from saferun.manifest import (
+from saferun.inputs.loader import load_manifest
+from saferun.model.capabilities import CAPABILITY_BITS
+from saferun.model.manifest import (
     AppArmorSection,
     AppSection,
     BindOrVolumeMount,
@@ -38,6 +32,12 @@ from saferun.manifest import (
     FilesystemSection,
     Manifest,
     TmpfsMount,
+)
+from saferun.profiles.apparmor import (
+    NETWORK_RULES,
+    decide_apparmor,
+    profile_name_for,
+    render_apparmor,
 )
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from saferun import apparmor_host
-from saferun.apparmor_host import (
+from saferun.engine import apparmor_parser as apparmor_host
+from saferun.engine.apparmor_parser import (
     compile_argv,
     compile_check,
     load_argv,

@@ -10,20 +10,20 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from saferun.apparmor_profile import (
-    ApparmorAction,
-    decide_apparmor,
-    profile_name_for,
-    render_apparmor,
-)
 from saferun.errors import ProfileError, RequirementUnmet
-from saferun.manifest import (
+from saferun.model.manifest import (
     AppArmorSection,
     AppSection,
     CapabilitiesSection,
     FilesystemSection,
     Manifest,
     TmpfsMount,
+)
+from saferun.profiles.apparmor import (
+    ApparmorAction,
+    decide_apparmor,
+    profile_name_for,
+    render_apparmor,
 )
 
 

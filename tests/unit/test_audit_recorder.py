@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from saferun.audit_recorder import (
+from saferun.engine.audit import (
     AUDIT_ARCH_X86_64,
     Capture,
     SeccompRecord,

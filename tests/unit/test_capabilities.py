@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from saferun.capabilities import (
+from saferun.model.capabilities import (
     CAPABILITY_BITS,
     DOCKER_DEFAULT_CAPS,
     capability_mask,

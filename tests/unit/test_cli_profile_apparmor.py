@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from saferun.apparmor_profile import profile_name_for, render_apparmor
 from saferun.cli import cli
 from saferun.cli import profile_apparmor as command
 from saferun.errors import ProfileError
-from saferun.loader import load_manifest
+from saferun.inputs.loader import load_manifest
+from saferun.profiles.apparmor import profile_name_for, render_apparmor
 
 MANIFEST = """\
 [app]

@@ -4,9 +4,15 @@ import json
 
 import pytest
 
-from saferun.daemon_config import HARDENED, hardened_config, merge_config, parse_config, render
-from saferun.doctor import CHECKS
 from saferun.errors import UsageError
+from saferun.policy.daemon_config import (
+    HARDENED,
+    hardened_config,
+    merge_config,
+    parse_config,
+    render,
+)
+from saferun.policy.host_checks import CHECKS
 
 
 def test_fresh_config_holds_every_hardened_key() -> None:

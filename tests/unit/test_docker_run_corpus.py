@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from saferun.dockerargs import split_command_line
-from saferun.dockerrun import (
+from saferun.errors import ManifestError
+from saferun.inputs.dockerargs import split_command_line
+from saferun.inputs.dockerrun import (
     UnsupportedFlag,
     base_for_image,
     build_manifest,
@@ -24,10 +25,9 @@ from saferun.dockerrun import (
     merge_document,
     parse_run_args,
 )
-from saferun.errors import ManifestError
-from saferun.facts import HostFacts
-from saferun.plan import build_plan
-from saferun.refusals import RULE_IDS, Refused
+from saferun.model.facts import HostFacts
+from saferun.model.refusals import RULE_IDS, Refused
+from saferun.plan.planner import build_plan
 from saferun.render.argv import render_argv
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "docker_run_corpus.toml"

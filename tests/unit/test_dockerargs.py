@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from saferun.dockerargs import (
+from saferun.inputs.dockerargs import (
     DOCKER_RUN,
     DOCKER_RUN_FLAGS,
     DockerArgsError,

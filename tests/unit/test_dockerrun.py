@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from saferun.dockerargs import DockerArgsError, split_command_line
-from saferun.dockerrun import (
+from saferun.errors import ManifestError, UsageError
+from saferun.inputs.dockerargs import DockerArgsError, split_command_line
+from saferun.inputs.dockerrun import (
     DropIn,
     UnsupportedFlag,
     base_for_image,
@@ -20,11 +21,10 @@ from saferun.dockerrun import (
     parse_publish,
     parse_run_args,
 )
-from saferun.errors import ManifestError, UsageError
-from saferun.facts import HostFacts
-from saferun.manifest import Manifest
-from saferun.plan import build_plan
-from saferun.refusals import RULE_IDS, Refused
+from saferun.model.facts import HostFacts
+from saferun.model.manifest import Manifest
+from saferun.model.refusals import RULE_IDS, Refused
+from saferun.plan.planner import build_plan
 from saferun.render.argv import render_argv
 from saferun.render.engine_api import render_create_body
 
@@ -415,7 +415,7 @@ def test_expose_and_storage_quota_map_to_manifest_fields() -> None:
 
 
 def test_storage_opt_other_than_size_is_refused_by_name() -> None:
-    from saferun.dockerrun import UnsupportedFlag
+    from saferun.inputs.dockerrun import UnsupportedFlag
 
     with pytest.raises(UnsupportedFlag, match="only size"):
         dropin("--storage-opt dm.basesize=20G busybox:1")

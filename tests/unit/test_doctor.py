@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from saferun.doctor import (
+from saferun.policy.host_checks import (
     CHECKS,
     FORMATTERS,
     SCHEMA,

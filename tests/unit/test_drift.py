@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from saferun.drift import config_drift, proof, runtime_drift
-from saferun.proc_probe import cap_names, facts_from_text, parse_mountinfo
-from saferun.spec import ContainerSpec, MountSpec
+from saferun.engine.proc import cap_names, facts_from_text, parse_mountinfo
+from saferun.policy.drift import config_drift, proof, runtime_drift
+from saferun.policy.spec import ContainerSpec, MountSpec
 
 EXPECTED = ContainerSpec(image="busybox:1", user="65534:65534", cap_drop=frozenset({"ALL"}),
                          cap_add=frozenset({"CAP_NET_BIND_SERVICE"}), read_only=True,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from saferun.facts import HostFacts
+from saferun.model.facts import HostFacts
 
 INFO = {
     "ServerVersion": "20.10.24",

@@ -3,8 +3,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from saferun.facts import HostFacts
-from saferun.host_audit import daemon_for_socket, file_stat, local_facts, parse_subuid, read_subuid
+from saferun.engine.host import daemon_for_socket, file_stat, local_facts, parse_subuid, read_subuid
+from saferun.model.facts import HostFacts
 
 
 def test_parse_subuid_takes_the_users_first_range() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from saferun.image_inspect import InspectError, summarise_save_stream
+from saferun.engine.image_files import InspectError, summarise_save_stream
 
 Entry = tuple[str, str, int, bytes]  # (name, kind: file|dir|sym|link, mode, content/target)
 

@@ -10,8 +10,7 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from saferun.errors import ManifestError
-from saferun.image_policy import (
+from saferun.app.image_policy import (
     ImageRefused,
     effective_policy,
     image_policy,
@@ -20,12 +19,13 @@ from saferun.image_policy import (
     refuse_registry,
     start_for_run,
 )
-from saferun.image_rules import FileFact, FilesystemSummary, ImageFacts, evaluate_image
-from saferun.manifest import Manifest, PolicySection
-from saferun.policy_output import render
-from saferun.report import TargetReport, exit_code
-from saferun.rules import Severity
-from saferun.score import exposure
+from saferun.errors import ManifestError
+from saferun.model.manifest import Manifest, PolicySection
+from saferun.policy.image_rules import FileFact, FilesystemSummary, ImageFacts, evaluate_image
+from saferun.policy.output import render
+from saferun.policy.report import TargetReport, exit_code
+from saferun.policy.rules import Severity
+from saferun.policy.score import exposure
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json")
                     .read_text())
@@ -138,7 +138,7 @@ def image_report() -> TargetReport:
                        filesystem=FilesystemSummary(setuid=(FileFact("/bin/su", 0o4755),)))
     policy = image_policy(section(registries=["docker.io"]))
     results = evaluate_image(facts, policy)
-    from saferun.report import Finding
+    from saferun.policy.report import Finding
 
     findings = tuple(Finding(r.rule.id, h.severity or r.rule.severity, h.detail)
                      for r in results for h in r.hits)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from saferun.image_rules import (
+from saferun.policy.image_rules import (
     GATE_RULES,
     IMAGE_RULES,
     IMAGE_RULES_TABLE,
@@ -23,7 +23,7 @@ from saferun.image_rules import (
     registry_allowed,
     tool_category,
 )
-from saferun.rules import RULES, Severity, all_rules, explain
+from saferun.policy.rules import RULES, Severity, all_rules, explain
 
 # An image that passes every image rule.
 CLEAN = ImageFacts(

@@ -7,7 +7,7 @@ import tomllib
 import pytest
 from pydantic import ValidationError
 
-from saferun.learning import (
+from saferun.learn.learning import (
     capability_candidates,
     diagnosing_manifest,
     enforcing_manifest,
@@ -22,8 +22,8 @@ from saferun.learning import (
     syscall_list_diff,
     text_diff,
 )
-from saferun.manifest import Manifest, SeccompSection
-from saferun.seccomp_profile import generate_seccomp, load_data
+from saferun.model.manifest import Manifest, SeccompSection
+from saferun.profiles.seccomp import generate_seccomp, load_data
 
 
 def _manifest(**sections: object) -> Manifest:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from saferun.errors import ManifestError
-from saferun.loader import find_manifest, load_manifest, locate_key
+from saferun.inputs.loader import find_manifest, load_manifest, locate_key
 
 TEXT = """\
 [app]

@@ -1,4 +1,4 @@
-"""`extends`: a manifest starts from a preset or another manifest (saferun.loader)."""
+"""`extends`: a manifest starts from a preset or another manifest (saferun.inputs.loader)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from saferun.errors import ManifestError
-from saferun.loader import (
+from saferun.inputs.loader import (
     PRESET_PLACEHOLDER_IMAGE,
     load_manifest,
     merge_documents,
@@ -174,7 +174,7 @@ def test_a_copy_of_a_preset_elsewhere_is_an_ordinary_manifest(tmp_path: Path) ->
 
 def test_saferun_run_records_every_extended_file_as_a_plan_input(tmp_path: Path) -> None:
     """The plan cache re-checks inputs on each hit: a base file must be one of them."""
-    from saferun.launch import load_for_run
+    from saferun.app.run import load_for_run
 
     write(tmp_path / "base.toml", 'extends = "redis"\n[resources]\npids = 20\n')
     child = write(tmp_path / "saferun.toml", 'extends = "./base.toml"\n' + APP)

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from saferun.manifest import Manifest
+from saferun.model.manifest import Manifest
 
 
 def make(**sections: Any) -> Manifest:

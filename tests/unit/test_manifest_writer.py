@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import tomllib
 
-from saferun.dockerargs import split_command_line
-from saferun.dockerrun import (
+from saferun.inputs.dockerargs import split_command_line
+from saferun.inputs.dockerrun import (
     base_for_image,
     build_manifest,
     from_docker_run,
     merge_document,
     parse_run_args,
 )
-from saferun.manifest import Manifest
-from saferun.manifest_writer import (
+from saferun.inputs.manifest_writer import (
     ImageFacts,
     propose_from_image,
     relative_sources,
     render_manifest,
 )
+from saferun.model.manifest import Manifest
 
 LINE = (
     "docker run -d --name web -p 8080:80 -p 127.0.0.1:9090:9090/udp -v data:/data "

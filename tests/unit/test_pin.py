@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from saferun.app.pin import pinned_reference, rewrite_image
 from saferun.errors import ManifestError
-from saferun.pin import pinned_reference, rewrite_image
 
 DIGEST = "sha256:" + "d" * 64
 TEXT = """# the web app

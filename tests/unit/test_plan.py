@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from saferun.errors import RequirementUnmet
-from saferun.facts import HostFacts
-from saferun.manifest import Manifest
-from saferun.plan import LaunchOptions, build_plan
+from saferun.model.facts import HostFacts
+from saferun.model.manifest import Manifest
+from saferun.plan.planner import LaunchOptions, build_plan
 
 FACTS = HostFacts(security_options=frozenset({"seccomp"}), runtimes=frozenset({"runc", "runsc"}))
 

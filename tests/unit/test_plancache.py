@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from saferun import plancache
+from saferun.app import plancache
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +107,7 @@ def test_no_cache_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_daemon_identity_only_for_the_default_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
-    from saferun import engine
+    from saferun.engine import api as engine
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/docker-userns.sock")
     assert engine.daemon_identity() is None

@@ -13,10 +13,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from saferun.checking import check_docker_run
-from saferun.policy_output import FORMATTERS, JSON_SCHEMA, OutputFormat, render, score_output
-from saferun.report import BY_IGNORE, Finding, TargetReport
-from saferun.rules import RULES_TABLE, Severity
+from saferun.app.check import check_docker_run
+from saferun.policy.output import FORMATTERS, JSON_SCHEMA, OutputFormat, render, score_output
+from saferun.policy.report import BY_IGNORE, Finding, TargetReport
+from saferun.policy.rules import RULES_TABLE, Severity
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json")
                     .read_text())

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from saferun.capabilities import CAPABILITY_BITS
-from saferun.manifest import Manifest
-from saferun.refusals import (
+from saferun.model.capabilities import CAPABILITY_BITS
+from saferun.model.manifest import Manifest
+from saferun.model.refusals import (
     ALLOWED_CAPABILITIES,
     LEGACY_KEYS,
     REFUSALS,

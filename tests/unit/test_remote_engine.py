@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from saferun import engine
-from saferun.errors import EngineUnavailable
-from saferun.remote_engine import (
+from saferun.engine import api as engine
+from saferun.engine.remote import (
     check_endpoint,
     endpoint_from_context,
     endpoint_from_env,
     tls_failure_fix,
 )
+from saferun.errors import EngineUnavailable
 
 ALL = frozenset({"ca.pem", "cert.pem", "key.pem"})
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from saferun.rules import (
+from saferun.policy.rules import (
     RULES,
     RULES_TABLE,
     SPEC_RULES,
@@ -17,7 +17,7 @@ from saferun.rules import (
     image_parts,
     image_tag_problem,
 )
-from saferun.spec import ContainerSpec, MountSpec, PortSpec, UlimitSpec
+from saferun.policy.spec import ContainerSpec, MountSpec, PortSpec, UlimitSpec
 
 # What `saferun run` starts by default, plus a user network, a health check and a digest.
 HARDENED = ContainerSpec(
@@ -111,7 +111,7 @@ def test_rules_are_well_formed() -> None:
 
 
 def test_refusal_ids_mean_the_same_thing() -> None:
-    from saferun.refusals import RULES as REFUSALS
+    from saferun.model.refusals import RULES as REFUSALS
 
     for rule in RULES_TABLE:
         if rule.refusal:

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from saferun.errors import RequirementUnmet
-from saferun.facts import HostFacts
-from saferun.manifest import Manifest
-from saferun.plan import build_plan
-from saferun.runtime_controls import (
+from saferun.model.facts import HostFacts
+from saferun.model.manifest import Manifest
+from saferun.model.runtimes import RUNTIME_ALIASES
+from saferun.plan.planner import build_plan
+from saferun.plan.runtime_controls import (
     CONTROLS,
     MATRIX,
     RUNTIMES,
@@ -21,7 +22,6 @@ from saferun.runtime_controls import (
     row_for,
     userns_notes,
 )
-from saferun.runtimes import RUNTIME_ALIASES
 
 REPO = Path(__file__).resolve().parents[2]
 FACTS = HostFacts(security_options=frozenset({"seccomp"}),

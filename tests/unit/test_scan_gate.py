@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from saferun.rules import Severity
-from saferun.scan_gate import (
+from saferun.policy.rules import Severity
+from saferun.policy.scan_gate import (
     ReportError,
     choose_scanner,
     failed_scanner,

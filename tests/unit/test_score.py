@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from saferun.checking import IDEAL_FACTS, check_docker_run
-from saferun.manifest import Manifest
-from saferun.plan import build_plan
-from saferun.report import judge
-from saferun.rules import evaluate
-from saferun.score import exposure, rating
-from saferun.spec import from_plan
+from saferun.app.check import IDEAL_FACTS, check_docker_run
+from saferun.model.manifest import Manifest
+from saferun.plan.planner import build_plan
+from saferun.policy.report import judge
+from saferun.policy.rules import evaluate
+from saferun.policy.score import exposure, rating
+from saferun.policy.spec import from_plan
 
 IMAGE = "saferun-test/busybox:1"
 

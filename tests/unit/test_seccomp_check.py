@@ -14,10 +14,11 @@ from click.testing import CliRunner
 
 from saferun.cli import cli
 from saferun.errors import ProfileError
-from saferun.facts import HostFacts
-from saferun.manifest import Manifest, SeccompSection
-from saferun.plan import build_plan
-from saferun.seccomp_check import (
+from saferun.model.facts import HostFacts
+from saferun.model.manifest import Manifest, SeccompSection
+from saferun.plan.planner import build_plan
+from saferun.profiles.seccomp import Condition, expand, generate_seccomp, load_data
+from saferun.profiles.seccomp_check import (
     BPF_MAX_INSTRUCTIONS,
     check_profile,
     compile_bpf,
@@ -26,7 +27,6 @@ from saferun.seccomp_check import (
     resolve_names,
     verify_high_risk,
 )
-from saferun.seccomp_profile import Condition, expand, generate_seccomp, load_data
 
 ALL_ARCHES = (
     pyseccomp.Arch.X86_64,

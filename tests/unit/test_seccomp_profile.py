@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from saferun.data import data_dir
 from saferun.errors import ProfileError
-from saferun.manifest import Manifest, SeccompSection
-from saferun.seccomp_profile import (
+from saferun.model.manifest import Manifest, SeccompSection
+from saferun.profiles.seccomp import (
     Group,
     expand,
     generate_seccomp,
@@ -162,7 +162,7 @@ def test_safe_and_dangerous_groups_do_not_overlap() -> None:
 
 def test_capability_and_guard_data_use_known_names() -> None:
     data = load_data()
-    from saferun.capabilities import CAPABILITY_BITS
+    from saferun.model.capabilities import CAPABILITY_BITS
 
     assert set(data.capabilities) <= set(CAPABILITY_BITS)
     for guard in data.guards.values():

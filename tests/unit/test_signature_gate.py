@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from saferun.signature_gate import (
+from saferun.policy.signature_gate import (
     CONTENT_TRUST_ENV,
     content_trust,
     cosign_argv,

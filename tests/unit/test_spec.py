@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from saferun.checking import IDEAL_FACTS, check_docker_run, check_manifest
-from saferun.dockerargs import parse_docker_run, split_command_line
-from saferun.manifest import Manifest
-from saferun.plan import build_plan
-from saferun.spec import (
+from saferun.app.check import IDEAL_FACTS, check_docker_run, check_manifest
+from saferun.inputs.dockerargs import parse_docker_run, split_command_line
+from saferun.model.manifest import Manifest
+from saferun.plan.planner import build_plan
+from saferun.policy.spec import (
     ALL_CAPS,
     MountSpec,
     PortSpec,
@@ -104,7 +104,7 @@ def test_symlink_to_the_docker_socket_is_caught_in_a_docker_run_line(tmp_path: P
 
 
 def test_check_reuses_a_compiled_seccomp_outcome_without_changing_results(tmp_path: Path) -> None:
-    from saferun.checking import _SECCOMP_SEEN
+    from saferun.app.check import _SECCOMP_SEEN
 
     _SECCOMP_SEEN.clear()
     text = '[app]\nname = "a"\nimage = "busybox:1"\n\n[seccomp]\nallow = ["@clock"]\n'

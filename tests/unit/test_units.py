@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from saferun.units import format_size, parse_cpus, parse_duration, parse_size
+from saferun.model.units import format_size, parse_cpus, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from saferun.learning import parse_docker_diff
-from saferun.seccomp_profile import load_data
-from saferun.why import erofs_paths, explain, explain_output, explain_syscalls
+from saferun.learn.learning import parse_docker_diff
+from saferun.learn.why import erofs_paths, explain, explain_output, explain_syscalls
+from saferun.profiles.seccomp import load_data
 
 # Real output of saferun-test/nginx:1 under a read-only root without a tmpfs for its cache.
 NGINX_EROFS = ('2026/11/29 05:29:53 [emerg] 1#1: mkdir() "/var/lib/nginx/body" failed '

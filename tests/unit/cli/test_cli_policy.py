@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from saferun.cli import cli
-from saferun.rules import RULES_TABLE
+from saferun.policy.rules import RULES_TABLE
 
 GOOD = '[app]\nname = "web"\nimage = "busybox:1"\n'
 

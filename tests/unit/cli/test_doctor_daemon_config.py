@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from saferun import host_audit
 from saferun.cli import cli
+from saferun.engine import host as host_audit
 from saferun.errors import EngineUnavailable
 from tests.unit.test_doctor import FAILING, GOOD
 

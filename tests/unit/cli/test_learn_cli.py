@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from saferun import audit_recorder
 from saferun.cli import cli
+from saferun.engine import audit as audit_recorder
 
 
 def _manifest(tmp_path: Path, extra: str = "") -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 
 from saferun.data import data_dir
 from saferun.export import ExportInput, ExportResult, KubeKind, Target, export
-from saferun.loader import load_manifest
+from saferun.inputs.loader import load_manifest
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 VARIED = sorted((DATA / "export").glob("*.toml"))

@@ -8,8 +8,8 @@ import pytest
 
 from saferun.export import ExportInput, Target, export
 from saferun.export.common import DROPIN_FIELDS, dropin, go_duration, prepare
-from saferun.manifest import Manifest
-from saferun.units import format_size
+from saferun.model.manifest import Manifest
+from saferun.model.units import format_size
 from tests.unit.export.cases import VARIANTS, VARIED, run
 
 REASON = "needed by this test manifest"

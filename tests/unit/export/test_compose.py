@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 import yaml
 
-from saferun.apparmor_profile import render_apparmor
 from saferun.export import ExportError, ExportInput, Target, export
 from saferun.export.common import EXPORT_FACTS
-from saferun.manifest import Manifest
-from saferun.plan import build_plan
+from saferun.model.manifest import Manifest
+from saferun.plan.planner import build_plan
+from saferun.profiles.apparmor import render_apparmor
 
 
 def manifest(**sections: Any) -> Manifest:

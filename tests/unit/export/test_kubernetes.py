@@ -10,8 +10,8 @@ import yaml
 
 from saferun.export import ExportError, ExportInput, KubeKind, Target, export
 from saferun.export.kubernetes import k8s_name, parse_kube_version
-from saferun.loader import load_manifest
-from saferun.manifest import Manifest
+from saferun.inputs.loader import load_manifest
+from saferun.model.manifest import Manifest
 from tests.unit.export import pss
 from tests.unit.export.cases import CASES, PSS_EXPECTED_FAILURES, run
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from saferun.export import ExportError, ExportInput, Target, export
-from saferun.manifest import Manifest
+from saferun.model.manifest import Manifest
 from tests.unit.export.cases import CASES, run
 
 # [Container] keys of podman-systemd.unit(5) (Podman 5.x, docs/source/markdown/

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from saferun.facts import HostFacts
-from saferun.manifest import Manifest
-from saferun.plan import LaunchOptions, build_plan
+from saferun.model.facts import HostFacts
+from saferun.model.manifest import Manifest
+from saferun.plan.planner import LaunchOptions, build_plan
 from saferun.render.argv import render_argv, shell_quote
 
 FACTS = HostFacts(security_options=frozenset({"seccomp", "apparmor"}), runtimes=frozenset({"runc"}))

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from saferun.facts import HostFacts
-from saferun.manifest import Manifest
-from saferun.plan import build_plan
+from saferun.model.facts import HostFacts
+from saferun.model.manifest import Manifest
+from saferun.plan.planner import build_plan
 from saferun.render.engine_api import render_create_body
 
 FACTS = HostFacts(security_options=frozenset({"seccomp", "apparmor"}), runtimes=frozenset({"runc"}))

@@ -1,0 +1,255 @@
+"""`saferun run`: read the manifest, ask the daemon, plan, render, and hand over to docker."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from saferun.errors import ManifestError
+from saferun.model.facts import OFFLINE_FACTS, HostFacts
+from saferun.plan.planner import LaunchOptions, RunPlan, build_plan
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the command line asked for."""
+
+    target: str | None  # manifest path, or an image reference (drop-in use)
+    options: LaunchOptions
+    offline: bool = False
+    # The docker run flags of the command line (saferun.inputs.dockerrun.DropIn), merged over the
+    # manifest or the image's defaults; None: the manifest alone.
+    dropin: Any = None
+    target_is_manifest: bool = True
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    plan: RunPlan
+    facts: HostFacts
+    image_present: bool | None
+    info: dict[str, Any] | None = None  # the daemon's /info, for the plan cache
+    inputs: tuple[str, ...] = ()  # paths whose content or resolution planning depended on
+    env: tuple[tuple[str, str], ...] = ()  # for docker run (image policy: content trust)
+    # False when an image gate read state outside the inputs (scanner DB, signatures, the
+    # image itself): such a launch must decide again next time, so it is not cached.
+    cacheable: bool = True
+
+
+def load_for_run(target: str | None) -> tuple[Any, str, str, tuple[str, ...]]:
+    """Return (manifest, manifest_dir, sha256, extended files) for a manifest path. The
+    extended files (presets, base manifests) are inputs of the plan."""
+    from saferun.inputs.loader import validate_document
+
+    path, resolved, where = _read_manifest_file(target)
+    return (validate_document(resolved, str(path)), *where)
+
+
+def _read_manifest_file(target: str | None) -> tuple[Path, Any, tuple[str, str, tuple[str, ...]]]:
+    """The manifest file with what it extends, and (its folder, its sha256, extended files)."""
+    from saferun.inputs.loader import find_manifest, read_document, read_manifest_bytes
+
+    path = find_manifest(target)
+    data = read_manifest_bytes(path)
+    resolved = read_document(path)
+    where = (
+        str(path.resolve().parent),
+        hashlib.sha256(data).hexdigest(),
+        tuple(str(p) for p in resolved.extended),
+    )
+    return path, resolved, where
+
+
+def _looks_like_image(target: str) -> bool:
+    return not target.endswith(".toml") and not os.path.exists(target)
+
+
+def prepare(request: RunRequest) -> PreparedRun:
+    from saferun.engine.api import EngineSession, local_socket_path
+    from saferun.engine.host import local_facts
+    from saferun.policy.rules import check_image_policy
+
+    if request.dropin is not None:
+        manifest, manifest_dir, digest, extended = load_dropin(request)
+    else:
+        manifest, manifest_dir, digest, extended = load_for_run(request.target)
+    check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
+    pending = None
+    if os.environ.get("SAFERUN_POLICY") or _asks_image_policy(manifest.policy):
+        from saferun.app.image_policy import start_for_run, team_policy_path
+
+        pending = start_for_run(manifest.app.image, manifest, manifest_dir, team_policy_path())
+    options = replace(request.options, manifest_dir=manifest_dir, manifest_sha256=digest)
+    if request.offline:
+        plan = build_plan(manifest, OFFLINE_FACTS, options)
+        check_mount_sources(manifest, plan)
+        if pending is not None:
+            plan = _with_image_decision(plan, pending.finish(engine=False).label)
+        return PreparedRun(plan, OFFLINE_FACTS, None)
+    session = EngineSession()
+    try:
+        info = session.info()
+        facts = local_facts(HostFacts.from_info(info), local=local_socket_path() is not None)
+        plan = build_plan(manifest, facts, options)
+        check_mount_sources(manifest, plan)
+        present = session.image_present(plan.image)
+    finally:
+        session.close()
+    inputs = (
+        request.target or "saferun.toml",
+        *extended,
+        *(m.source for m in plan.mounts if m.kind == "bind"),
+    )
+    if pending is None:
+        return PreparedRun(plan, facts, present, info, inputs)
+    decision = pending.finish(engine=True)
+    plan = _with_image_decision(plan, decision.label, decision.warnings)
+    return PreparedRun(
+        plan,
+        facts,
+        present,
+        info,
+        (*inputs, *decision.inputs),
+        decision.env,
+        cacheable=not decision.external,
+    )
+
+
+def _asks_image_policy(policy: Any) -> bool:
+    """A [policy] beyond the tag check: registries, image checks, scan or signature gates."""
+    return bool(
+        policy.registries
+        or policy.scan is not None
+        or policy.signature is not None
+        or policy.image.check != "reference"
+    )
+
+
+def _with_image_decision(plan: RunPlan, label: str, warnings: tuple[str, ...] = ()) -> RunPlan:
+    """Keep the image policy's decision on the container (io.saferun.image-policy)."""
+    from saferun.app.image_policy import LABEL
+
+    labels = tuple(sorted({**dict(plan.labels), LABEL: label}.items()))
+    return replace(plan, labels=labels, warnings=(*plan.warnings, *warnings))
+
+
+def request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
+    """`saferun run [flags] [MANIFEST|IMAGE] [CMD...]` -> what to load and how to start it.
+
+    `-f FILE` names the manifest and makes the positional word an image override. Without
+    it, a positional word that is a file (or ends in .toml) is a manifest, anything else an
+    image; with no word at all ./saferun.toml is used.
+    """
+    from saferun.inputs.dockerrun import from_docker_run
+
+    dropin = from_docker_run(parsed, cwd=cwd)
+    manifest_file = parsed.last("file")
+    if manifest_file is not None:
+        return RunRequest(manifest_file, dropin.options, offline, dropin, True)
+    if parsed.image is None or not _looks_like_image(parsed.image):
+        command = dropin.options.command
+        if command and command[0] == "--":  # `saferun run MANIFEST -- CMD`
+            command = command[1:] or None
+        dropin = replace(dropin, image=None, options=replace(dropin.options, command=command))
+        return RunRequest(parsed.image, dropin.options, offline, dropin, True)
+    return RunRequest(parsed.image, dropin.options, offline, dropin, False)
+
+
+def load_dropin(request: RunRequest) -> tuple[Any, str, str, tuple[str, ...]]:
+    """The command line's flags merged over a manifest file (with what it extends) or a bare
+    image's defaults; the extended files are returned as inputs of the plan."""
+    from saferun.inputs.dockerrun import base_for_image, build_manifest, merge_document
+    from saferun.model.manifest import IMAGE_PATTERN
+
+    dropin = request.dropin
+    if not request.target_is_manifest:
+        image = str(request.target)
+        if not re.match(IMAGE_PATTERN, image):
+            raise ManifestError(f"'{image}' is neither a manifest file nor a valid image reference")
+        base = base_for_image(image, dropin.options.name)
+        return build_manifest(merge_document(base, dropin)), os.getcwd(), "", ()
+    path, resolved, where = _read_manifest_file(request.target)
+    manifest = build_manifest(
+        merge_document(resolved.document, dropin), source=str(path), text=resolved.text
+    )
+    return (manifest, *where)
+
+
+def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
+    """Resolve every bind source's symlinks here, at the edge, and judge the real paths.
+
+    The manifest already refused sensitive paths as written; a harmless-looking ./data that
+    is a symlink to /etc is caught only by its real path.
+    """
+    from saferun.inputs.dockerrun import check_resolved_mounts
+
+    resolved = [
+        (m.source, os.path.realpath(m.source)) if m.kind == "bind" else None for m in plan.mounts
+    ]
+    check_resolved_mounts(manifest, resolved)
+
+
+def dry_run_argv(plan: RunPlan) -> list[str]:
+    from saferun.engine.files import store_profile
+    from saferun.render.argv import render_argv
+
+    path = store_profile(plan.seccomp_profile, ".json") if plan.seccomp_profile else None
+    return render_argv(plan, seccomp_path=str(path) if path else None)
+
+
+def dry_run_body(plan: RunPlan) -> dict[str, Any]:
+    from saferun.render.engine_api import render_create_body
+
+    from_host = tuple((name, os.environ[name]) for name in plan.env_from_host if name in os.environ)
+    return render_create_body(
+        plan, env_from_files=read_env_files(plan.env_files), env_from_host=from_host
+    )
+
+
+def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """docker's env-file format: KEY=VALUE per line, # comments, bare KEY takes our env."""
+    lines: list[str] = []
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ManifestError(f"app.env_files: cannot read {path}: {exc.strerror}") from None
+        for raw in text.splitlines():
+            line = raw.lstrip()
+            if not line or line.startswith("#"):
+                continue
+            if "=" in line:
+                lines.append(line)
+            elif line in os.environ:
+                lines.append(f"{line}={os.environ[line]}")
+    return tuple(lines)
+
+
+def launch(prepared: PreparedRun) -> None:
+    """Hand over to `docker run`; does not return."""
+    from saferun.app import plancache
+    from saferun.engine.api import SECCOMP_FD_PATH, exec_docker_run
+    from saferun.render.argv import render_argv
+
+    plan = prepared.plan
+    if plan.apparmor_profile is not None:
+        from saferun.engine.apparmor_parser import load_profile
+
+        load_profile(plan.apparmor_profile[1])  # load or replace, before docker refers to it
+    seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
+    argv = render_argv(plan, seccomp_path=seccomp_path)
+    if prepared.info is not None and prepared.image_present and prepared.cacheable:
+        plancache.store(
+            inputs=[plancache.describe_input(path) for path in prepared.inputs],
+            info=prepared.info,
+            docker_argv=argv,
+            seccomp_profile=plan.seccomp_profile,
+            warnings=list(plan.warnings),
+            apparmor_profile=plan.apparmor_profile[0] if plan.apparmor_profile else None,
+        )
+    os.environ.update(dict(prepared.env))  # inherited by docker (DOCKER_CONTENT_TRUST=1)
+    exec_docker_run(argv, plan.seccomp_profile)

@@ -1,0 +1,375 @@
+"""The one module that talks to the Docker engine.
+
+Start-up cost matters: `saferun run` sits in front of every container start. Importing the
+docker SDK costs about 110 ms (requests, urllib3), a third of a container start, so the
+two calls on the launch path (`GET /info` and `GET /images/{ref}/json`) go over the local
+unix socket with the standard library. Any other endpoint (tcp://, ssh://, a docker
+context) is asked through the docker CLI, which resolves hosts, contexts and TLS exactly as
+the `docker run` that follows will. The SDK is imported lazily for everything else.
+Even `http.client` costs 15 ms to import (it pulls in the email package), so the two GETs
+speak HTTP/1.0 directly: one request per connection, no chunking, body until close.
+"""
+
+from __future__ import annotations
+
+import os
+
+from saferun.errors import EngineUnavailable, SaferunError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
+
+if TYPE_CHECKING:
+    from typing import Any
+
+API_VERSION = "v1.41"
+DEFAULT_SOCKET = "/var/run/docker.sock"
+TIMEOUT_S = 10.0
+_MAX_RESPONSE = 64 << 20
+# Characters of a validated image reference; none needs escaping in an API path.
+_API_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
+
+
+def _unix_get(socket_path: str, path: str) -> tuple[int, bytes]:
+    """GET over a unix socket with HTTP/1.0; returns (status, body)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(TIMEOUT_S)
+        sock.connect(socket_path)
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        chunks, size = [], 0
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > _MAX_RESPONSE:
+                raise OSError("response too large")
+    head, sep, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].split()
+    if not sep or len(status_line) < 2 or not status_line[0].startswith(b"HTTP/"):
+        raise OSError("malformed HTTP response")
+    return int(status_line[1]), body
+
+
+def local_socket_path() -> str | None:
+    """The unix socket of the engine docker would use, or None when the CLI must resolve it."""
+    if os.environ.get("DOCKER_CONTEXT"):
+        return None
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        if _cli_context_is_custom():
+            return None
+        return DEFAULT_SOCKET
+    if host.startswith("unix://"):
+        return host[len("unix://") :]
+    return None
+
+
+def _cli_context_is_custom() -> bool:
+    config_dir = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+    try:
+        with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return False
+    if '"currentContext"' not in text:  # the common case, without importing json
+        return False
+    import json
+
+    try:
+        context = json.loads(text).get("currentContext", "")
+    except (ValueError, AttributeError):
+        return False
+    return bool(context) and context != "default"
+
+
+DEFAULT_PIDFILE = "/var/run/docker.pid"
+DAEMON_CONFIGS = ("/etc/docker/daemon.json",)
+
+
+def daemon_identity() -> str | None:
+    """Stat of the local daemon's socket, pidfile and daemon.json, or None if unknown.
+
+    Facts that need a daemon restart to change (security options, cgroup support) cannot
+    change while these stay the same: a restart rewrites the pidfile, and `kill -HUP`
+    reloads only daemon.json. Runtimes can change on reload; that shows in daemon.json too,
+    and a removed runtime makes `docker run` itself fail. Without a pidfile (rootless, a
+    custom --pidfile) the caller asks the daemon instead.
+    """
+    socket_path = local_socket_path()
+    if socket_path is None or os.path.realpath(socket_path) != os.path.realpath(DEFAULT_SOCKET):
+        return None  # the default pidfile and daemon.json belong to the default daemon only
+    parts = []
+    for path in (socket_path, DEFAULT_PIDFILE, *DAEMON_CONFIGS):
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            if path in (socket_path, DEFAULT_PIDFILE):
+                return None
+            parts.append(f"{path}:-")
+            continue
+        parts.append(
+            f"{path}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+        )
+    return "|".join(parts)
+
+
+class EngineSession:
+    """A short-lived connection for the launch path's few API calls."""
+
+    def __init__(self) -> None:
+        self._socket = local_socket_path()
+        if self._socket is None:
+            check_remote_endpoint()  # tcp:// needs mutual TLS; see saferun.engine.remote
+
+    def _get(self, path: str) -> tuple[int, bytes]:
+        assert self._socket is not None
+        try:
+            return _unix_get(self._socket, f"/{API_VERSION}{path}")
+        except (OSError, ValueError) as exc:
+            raise _unreachable(f"unix://{self._socket}", str(exc) or type(exc).__name__) from None
+
+    def _get_json(self, path: str, *, missing_ok: bool = False) -> Any:
+        """GET an API path over the local socket and parse it; None on 404 if missing_ok."""
+        import json
+
+        status, body = self._get(path)
+        if status == 404 and missing_ok:
+            return None
+        if status != 200:
+            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
+        return json.loads(body)
+
+    def info(self) -> dict[str, Any]:
+        """`docker info` as JSON."""
+        import json
+
+        if self._socket is None:
+            info = json.loads(_cli(["info", "--format", "{{json .}}"]))
+            if info.get("ServerErrors") or not info.get("ServerVersion"):
+                # The CLI can exit 0 with only client-side info (e.g. plain HTTP to a TLS port).
+                errors = info.get("ServerErrors") or ["no server information"]
+                raise _unreachable(
+                    os.environ.get("DOCKER_HOST") or "the current docker context",
+                    "; ".join(str(e) for e in errors),
+                )
+            return dict(info)
+        return dict(self._get_json("/info"))
+
+    def image_present(self, reference: str) -> bool:
+        if self._socket is None:
+            try:
+                _cli(["image", "inspect", "--format", "{{.Id}}", reference])
+                return True
+            except SaferunError:
+                return False
+        status, _ = self._get(f"/images/{_api_name(reference, 'image reference')}/json")
+        return status == 200
+
+    def image_inspect(self, reference: str) -> dict[str, Any] | None:
+        """`docker image inspect` as JSON (for `saferun init --image`), or None if absent."""
+        if self._socket is None:
+            return _cli_json(["image", "inspect", "--format", "{{json .}}", reference])
+        path = f"/images/{_api_name(reference, 'image reference')}/json"
+        found = self._get_json(path, missing_ok=True)
+        return dict(found) if found is not None else None
+
+    def image_history(self, reference: str) -> list[dict[str, Any]]:
+        """`docker image history` as JSON, newest step first (for saferun image check)."""
+        import json
+
+        if self._socket is None:
+            text = _cli(["image", "history", "--no-trunc", "--format", "{{json .}}", reference])
+            return [dict(json.loads(line)) for line in text.splitlines() if line.strip()]
+        path = f"/images/{_api_name(reference, 'image reference')}/history"
+        return [dict(item) for item in self._get_json(path)]
+
+    def container_inspect(self, name: str) -> dict[str, Any] | None:
+        """`docker inspect CONTAINER` as JSON (for `saferun verify`/`check --container`)."""
+        if self._socket is None:
+            return _cli_json(["container", "inspect", "--format", "{{json .}}", name])
+        found = self._get_json(f"/containers/{_api_name(name, 'container name')}/json",
+                               missing_ok=True)
+        return dict(found) if found is not None else None
+
+    def running_containers(self) -> list[str]:
+        """Names of the running containers (`docker ps`)."""
+        if self._socket is None:
+            return _cli(["ps", "--format", "{{.Names}}"]).split()
+        containers = self._get_json("/containers/json")
+        return sorted(str(c["Names"][0]).lstrip("/") for c in containers if c.get("Names"))
+
+    def close(self) -> None:
+        """Nothing to release: each request used its own connection."""
+
+
+def image_save_stream(reference: str) -> Any:
+    """A context manager yielding `docker save REFERENCE` as a readable byte stream.
+
+    The tar is never held in memory or written to disk: over the local socket it is the
+    body of `GET /images/{name}/get` read as it arrives; otherwise the docker CLI's stdout.
+    saferun.engine.image_files reads it with tarfile in stream mode.
+    """
+    import contextlib
+
+    @contextlib.contextmanager
+    def local(socket_path: str) -> Any:
+        import socket
+
+        _api_name(reference, "image reference")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(120.0)
+            try:
+                sock.connect(socket_path)
+                sock.sendall(f"GET /{API_VERSION}/images/{reference}/get HTTP/1.0\r\n"
+                             "Host: docker\r\n\r\n".encode("ascii"))
+                stream = sock.makefile("rb")
+                status_line = stream.readline(1024).split()
+                while stream.readline(8192) not in (b"\r\n", b"\n", b""):
+                    pass
+            except OSError as exc:
+                raise _unreachable(f"unix://{socket_path}", str(exc)) from None
+            if len(status_line) < 2 or status_line[1] != b"200":
+                detail = stream.read(300).decode("utf-8", "replace").strip()
+                raise SaferunError(f"cannot export image {reference!r} from the engine: "
+                                   f"{detail or status_line!r}")
+            yield stream
+        finally:
+            sock.close()
+
+    @contextlib.contextmanager
+    def via_cli() -> Any:
+        import subprocess
+
+        process = subprocess.Popen([docker_cli(), "save", reference], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        try:
+            yield process.stdout
+        except BaseException:
+            process.kill()
+            process.communicate()
+            raise
+        _, err = process.communicate()
+        if process.returncode != 0:
+            raise _unreachable(os.environ.get("DOCKER_HOST") or "the current docker context",
+                               err.decode("utf-8", "replace").strip()[-300:])
+
+    socket_path = local_socket_path()
+    return local(socket_path) if socket_path is not None else via_cli()
+
+
+def _api_name(value: str, what: str) -> str:
+    """A validated reference or name, safe to put in an API path as it is."""
+    if not value or value.startswith("-") or not _API_SAFE.issuperset(value):
+        raise SaferunError(f"invalid {what} {value!r}")
+    return value
+
+
+def _cli_json(args: list[str]) -> dict[str, Any] | None:
+    """A docker CLI `inspect --format '{{json .}}'` result, or None when it fails (absent)."""
+    import json
+
+    try:
+        return dict(json.loads(_cli(args)))
+    except SaferunError:
+        return None
+
+
+def _unreachable(endpoint: str, detail: str) -> EngineUnavailable:
+    fix = None
+    if not endpoint.startswith("unix://"):
+        from saferun.engine.remote import tls_failure_fix
+
+        fix = tls_failure_fix(detail)
+    return EngineUnavailable(
+        f"cannot reach the Docker engine at {endpoint}: {detail}",
+        fix=fix
+        or "start the daemon (e.g. `systemctl start docker`, or `dockerd &` as root), "
+        "or point DOCKER_HOST at a running engine",
+    )
+
+
+def check_remote_endpoint() -> None:
+    """Refuse tcp:// without mutual TLS (DOCKER_HOST or the docker context in use)."""
+    from saferun.engine import remote
+
+    env = os.environ
+    if env.get("DOCKER_HOST") and not env.get("DOCKER_CONTEXT"):
+        probe = remote.endpoint_from_env(env, frozenset())
+        present = frozenset(
+            f for f in remote.TLS_FILES if os.path.isfile(os.path.join(probe.cert_dir, f))
+        )
+        remote.check_endpoint(remote.endpoint_from_env(env, present), env)
+        return
+    name = env.get("DOCKER_CONTEXT") or ""
+    import json
+
+    inspected = json.loads(_cli(["context", "inspect", *([name] if name else [])]))
+    if inspected:
+        context = inspected[0]
+        endpoint = remote.endpoint_from_context(str(context.get("Name", name)), context)
+        remote.check_endpoint(endpoint, env)
+
+
+def docker_cli() -> str:
+    """Find docker on PATH (shutil.which, without importing shutil on the launch path)."""
+    path = None
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", "docker")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            path = candidate
+            break
+    if path is None:
+        raise EngineUnavailable(
+            "the docker command-line client is not installed or not on PATH",
+            fix="install the Docker CLI (Debian: apt-get install docker.io)",
+        )
+    return path
+
+
+def _cli(args: list[str]) -> str:
+    import subprocess
+
+    result = subprocess.run([docker_cli(), *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise _unreachable(
+            os.environ.get("DOCKER_HOST") or "the current docker context",
+            detail[-1] if detail else f"exit {result.returncode}",
+        )
+    return result.stdout
+
+
+def exec_docker_run(argv: list[str], seccomp_profile: str | None) -> None:
+    """Replace this process with `docker run`: its TTY, signals and exit code become ours.
+
+    A generated seccomp profile is handed over in an anonymous memory file inherited by
+    docker (/proc/self/fd/N): no path on disk, so no window in which another user could swap
+    it. `argv` must contain the placeholder SECCOMP_FD_PATH where the path goes.
+    """
+    if seccomp_profile is not None:
+        fd = os.memfd_create("saferun-seccomp", 0)
+        os.write(fd, seccomp_profile.encode())
+        os.set_inheritable(fd, True)
+        argv = [a.replace(SECCOMP_FD_PATH, f"/proc/self/fd/{fd}") for a in argv]
+    argv[0] = docker_cli()
+    os.execv(argv[0], argv)
+
+
+SECCOMP_FD_PATH = "@saferun-seccomp-fd@"
+
+
+def docker_client() -> Any:
+    """The docker SDK client, for the commands that need more than the launch path."""
+    import docker  # lazily: see the module docstring
+
+    if local_socket_path() is None:
+        check_remote_endpoint()
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise _unreachable(
+            os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}", str(exc)
+        ) from None
+    return client

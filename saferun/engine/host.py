@@ -1,0 +1,179 @@
+"""The edge that gathers host facts: stat, /proc, /sys and `GET /info`, nothing else.
+
+Two users: `saferun doctor` (gather_audit -> a HostAudit judged by saferun.policy.host_checks) and
+`saferun run` (local_facts: /dev/kvm and /etc/subuid, added to HostFacts for the planner).
+Only files of the local host are read, and only when the engine is on this host (a unix
+socket): for a remote daemon they would describe the wrong machine.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from saferun.model.facts import HostFacts
+    from saferun.policy.host_checks import FileStat, HostAudit
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+SUBUID = "/etc/subuid"
+REMAP_USER = "dockremap"  # the user `--userns-remap=default` creates and uses
+LSM_FILE = "/sys/kernel/security/lsm"
+APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"
+SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
+KVM = "/dev/kvm"
+
+
+def local_facts(facts: HostFacts, *, local: bool) -> HostFacts:
+    """Add what only the local host can tell: /dev/kvm and the dockremap subuid range."""
+    if not local:
+        return facts
+    try:
+        kvm = stat.S_ISCHR(os.stat(KVM).st_mode)
+    except OSError:
+        kvm = False
+    subuid = read_subuid(SUBUID, REMAP_USER) if facts.userns_remap else None
+    return replace(facts, kvm_available=kvm, subuid_range=subuid)
+
+
+def read_subuid(path: str, user: str) -> tuple[int, int] | None:
+    """The first `user:start:count` line of /etc/subuid (dockerd uses the first range)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    return parse_subuid(text, user)
+
+
+def parse_subuid(text: str, user: str) -> tuple[int, int] | None:
+    for line in text.splitlines():
+        parts = line.strip().split(":")
+        if len(parts) == 3 and parts[0] == user and parts[1].isdigit() and parts[2].isdigit():
+            return int(parts[1]), int(parts[2])
+    return None
+
+
+def file_stat(path: str) -> FileStat | None:
+    """lstat of `path` with owner/group names; None when it does not exist."""
+    import grp
+    import pwd
+
+    from saferun.policy.host_checks import FileStat
+
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    try:
+        user: str | None = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        user = None
+    try:
+        group: str | None = grp.getgrgid(info.st_gid).gr_name
+    except KeyError:
+        group = None
+    return FileStat(path, info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), user, group)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def dockerd_processes() -> list[tuple[int, tuple[str, ...]]]:
+    """(pid, argv) of every dockerd on this host, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        argv = tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+        if argv and os.path.basename(argv[0]) == "dockerd":
+            found.append((int(entry), argv))
+    return sorted(found)
+
+
+def daemon_for_socket(processes: list[tuple[int, tuple[str, ...]]],
+                      socket_path: str) -> tuple[str, ...] | None:
+    """The dockerd whose -H/--host serves `socket_path` (no -H means the default socket)."""
+    from saferun.policy.host_checks import daemon_flag_values
+
+    wanted = os.path.realpath(socket_path)
+    for _, argv in processes:
+        hosts = daemon_flag_values(argv, "host")
+        paths = [h[len("unix://"):] for h in hosts if h.startswith("unix://")]
+        if not hosts:
+            paths = ["/var/run/docker.sock"]
+        if any(os.path.realpath(p) == wanted for p in paths):
+            return argv
+    return None
+
+
+def gather_audit() -> HostAudit:
+    """Everything `saferun doctor` judges. Raises EngineUnavailable when /info fails."""
+    import json
+
+    from saferun.engine.api import EngineSession, local_socket_path
+    from saferun.policy.host_checks import HostAudit, daemon_flag_values
+
+    session = EngineSession()
+    try:
+        info = session.info()
+    finally:
+        session.close()
+    socket_path = local_socket_path()
+    if socket_path is None:
+        endpoint = os.environ.get("DOCKER_HOST") or "the current docker context"
+        return HostAudit(info=info, local=False, endpoint=endpoint)
+
+    args = daemon_for_socket(dockerd_processes(), socket_path)
+    config_values = daemon_flag_values(args or (), "config-file")
+    config_path = config_values[-1] if config_values else DAEMON_JSON
+    config: dict[str, Any] = {}
+    error = None
+    text = _read(config_path)
+    if text is not None and text.strip():
+        try:
+            loaded = json.loads(text)
+            if isinstance(loaded, dict):
+                config = loaded
+            else:
+                error = "not a JSON object"
+        except ValueError as exc:
+            error = f"invalid JSON: {exc}"
+    tls_files = {}
+    for role, flag in (("ca", "tlscacert"), ("cert", "tlscert"), ("key", "tlskey")):
+        values = daemon_flag_values(args or (), flag)
+        path = values[-1] if values else config.get(flag)
+        if path:
+            tls_files[role] = file_stat(str(path))
+    lsm_text = _read(LSM_FILE)
+    apparmor = _read(APPARMOR_ENABLED)
+    status = _read("/proc/self/status") or ""
+    return HostAudit(
+        info=info,
+        local=True,
+        endpoint=f"unix://{socket_path}",
+        socket=file_stat(socket_path),
+        daemon_args=args,
+        daemon_json_path=config_path,
+        daemon_json=file_stat(config_path),
+        daemon_config=config,
+        daemon_config_error=error,
+        tls_files=tls_files,
+        kernel_lsms=tuple(lsm_text.strip().split(",")) if lsm_text is not None else None,
+        apparmor_enabled=apparmor.strip().upper().startswith("Y") if apparmor is not None
+        else False,
+        selinux_enabled=os.path.exists(SELINUX_ENFORCE),
+        kernel_seccomp="\nSeccomp:" in "\n" + status,
+    )

@@ -1,0 +1,760 @@
+"""A parsed `docker run` line -> the manifest model plus this start's session options.
+
+One model for every input: the flags become a manifest document (a dict shaped like the
+TOML), merged over a base (a manifest file, or just the image), and validated by the same
+`Manifest` the TOML path uses. So hardened defaults, refusal rules and planning exist once:
+`saferun run -p 8080:80 nginx` gets the user, capability, filesystem and limit defaults a
+manifest gets, and `--privileged` is refused by the same rule as `privileged = true`.
+
+Every docker flag is either mapped to a manifest field, mapped to a session option
+(`LaunchOptions`), or refused with a clear "not supported" error. None is dropped.
+
+Pure: the working directory (for relative bind sources) is passed in; the environment is
+never read (`-e NAME` becomes `env_from_host`, resolved by docker at start).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import posixpath
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from saferun.errors import ManifestError, UsageError
+from saferun.inputs.dockerargs import DOCKER_RUN, DockerArgsError, Flag, ParsedRun, parse_docker_run
+from saferun.model.refusals import RULE_IDS, Refused, Violation
+from saferun.plan.planner import LaunchOptions
+
+# saferun's own options of `saferun run`, read by the same parser as docker's.
+SAFERUN_RUN_FLAGS: tuple[Flag, ...] = (
+    Flag("dry-run", None, "bool", False, "bool"),
+    Flag("format", None, "value", False, "string"),
+    Flag("offline", None, "bool", False, "bool"),
+    Flag("allow", None, "value", True, "list"),
+    Flag("file", "f", "value", False, "string"),
+)
+SAFERUN_FLAG_HELP: tuple[tuple[str, str], ...] = (
+    ("-f, --file MANIFEST", "Start from this manifest; docker flags then refine it."),
+    ("--allow RULE=REASON", "Allow one refusal rule for this start, with a written reason "
+                            "(kept in the io.saferun.exceptions label). Repeatable."),
+    ("--dry-run", "Print what would run instead of running it."),
+    ("--format argv|json", "--dry-run output: the docker run command, or the Engine API body."),
+    ("--offline", "With --dry-run: plan for a typical daemon without asking one."),
+    ("--help", "Show this message (docker's -h is --hostname)."),
+)
+RUN_TABLE = DOCKER_RUN.extended(SAFERUN_RUN_FLAGS)
+
+# Flags saferun has no manifest field for yet. Refused by name rather than dropped.
+UNSUPPORTED: dict[str, str] = {
+    **{name: "CPU/IO tuning has no manifest field yet; use --cpus and --memory" for name in (
+        "blkio-weight", "blkio-weight-device", "cpu-count", "cpu-percent", "cpu-period",
+        "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpu-shares", "cpuset-cpus",
+        "cpuset-mems", "device-read-bps", "device-read-iops", "device-write-bps",
+        "device-write-iops", "io-maxbandwidth", "io-maxiops", "memory-reservation",
+        "memory-swappiness", "kernel-memory", "oom-score-adj")},
+    "oom-kill-disable": "a container that cannot be OOM-killed can exhaust host memory",
+    "annotation": "OCI annotations reach the runtime unvalidated",
+    "cgroup-parent": "the cgroup parent decides which host limits apply",
+    "domainname": "no manifest field yet",
+    "group-add": "supplementary groups have no manifest field yet",
+    "health-start-interval": "needs Docker API 1.44",
+    "ip": "static addresses have no manifest field yet",
+    "ip6": "static addresses have no manifest field yet",
+    "isolation": "Windows only",
+    "label-file": "use -l/--label (or [app] labels in a manifest)",
+    "link": "legacy links: use a user-defined network (--network NAME)",
+    "link-local-ip": "no manifest field yet",
+    "mac-address": "no manifest field yet",
+    "no-healthcheck": "no manifest field yet",
+    "publish-all": "-P publishes every exposed port on all interfaces; list ports with -p",
+    "volume-driver": "volume drivers have no manifest field yet",
+    "volumes-from": "inherits another container's mounts unchecked; mount them explicitly",
+    "help": "use `saferun run --help`",
+}
+
+# How each rule is usually asked for on a docker command line, for error messages.
+RULE_FLAGS: dict[str, str] = {
+    "privileged": "--privileged", "cap-add-all": "--cap-add ALL", "cap-not-allowed": "--cap-add",
+    "host-pid": "--pid host", "host-ipc": "--ipc host", "host-uts": "--uts host",
+    "host-network": "--network host", "host-userns": "--userns host",
+    "host-cgroupns": "--cgroupns host", "seccomp-unconfined": "--security-opt seccomp=unconfined",
+    "apparmor-unconfined": "--security-opt apparmor=unconfined",
+    "systempaths-unconfined": "--security-opt systempaths=unconfined",
+    "label-disable": "--security-opt label=disable", "docker-socket-mount": "-v/--mount",
+    "sensitive-host-mount": "-v/--mount", "device": "--device", "gpus": "--gpus",
+    "unsafe-sysctl": "--sysctl", "shared-propagation": "-v/--mount propagation",
+    "run-as-root": "--user", "writable-root": "--read-only=false", "restart-always": "--restart",
+}
+
+_SESSION_VALUE_PATTERNS = {
+    "attach": r"^(?i:stdin|stdout|stderr)$",
+    "detach-keys": r"^[a-z0-9@\[\\\]^_,-]+$",
+    "cidfile": r"^[^\0\n\r]+$",
+}
+_RUNTIMES = {"runc": "runc", "io.containerd.runc.v2": "runc", "runsc": "gvisor", "gvisor": "gvisor",
+             "kata": "kata", "kata-runtime": "kata", "io.containerd.kata.v2": "kata"}
+_ULIMITS = ("nofile", "nproc")
+
+
+class UnsupportedFlag(UsageError):
+    """A docker flag saferun cannot express yet: refused by name, never dropped."""
+
+
+@dataclass(frozen=True)
+class DropIn:
+    """What a command line asks for: a manifest fragment plus this start's options."""
+
+    overrides: dict[str, Any]
+    options: LaunchOptions
+    image: str | None
+    cap_drop: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def parse_run_args(argv: Sequence[str]) -> ParsedRun:
+    """`saferun run` words -> parsed flags (saferun's and docker's), target, command."""
+    return parse_docker_run(argv, RUN_TABLE)
+
+
+def from_docker_run(parsed: ParsedRun, *, cwd: str) -> DropIn:
+    """Map every flag of a parsed line; raise UnsupportedFlag for flags without a home."""
+    for name in parsed.given():
+        if name in UNSUPPORTED:
+            raise UnsupportedFlag(
+                f"docker run flag --{name} is not supported by saferun: {UNSUPPORTED[name]}",
+                fix=f"remove --{name}; saferun refuses flags it cannot honour rather than "
+                "ignoring them",
+            )
+    doc: dict[str, Any] = {}
+    notes: list[str] = []
+    _map_app(parsed, doc, cwd)
+    _map_security(parsed, doc, notes)
+    _map_resources(parsed, doc)
+    _map_network(parsed, doc)
+    _map_filesystem(parsed, doc, cwd, notes)
+    _map_misc(parsed, doc)
+    allow = _parse_allow(parsed.values("allow"))
+    if allow:
+        doc["allow"] = allow
+    options = LaunchOptions(
+        detach=bool(parsed.flag("detach")),
+        remove=bool(parsed.flag("rm")),
+        interactive=bool(parsed.flag("interactive")),
+        tty=bool(parsed.flag("tty")),
+        name=_name(parsed.last("name")),
+        command=parsed.command or None,
+        client_flags=_client_flags(parsed),
+    )
+    cap_drop = tuple(_cap(v) for v in parsed.values("cap-drop"))
+    return DropIn(doc, options, parsed.image, cap_drop, tuple(notes))
+
+
+def base_for_image(image: str, name: str | None) -> dict[str, Any]:
+    """The base document of a bare image: the same hardened defaults as any manifest."""
+    if name is None:
+        base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
+        name = re.sub(r"[^a-zA-Z0-9_.-]", "-", base).strip("-._") or "app"
+    return {"app": {"name": name, "image": image}}
+
+
+def merge_document(base: dict[str, Any], dropin: DropIn) -> dict[str, Any]:
+    """Flags over a manifest document: scalars replace, tables merge, lists extend.
+
+    Mounts and tmpfs entries replace a base entry with the same target; --cap-drop removes
+    from the allowlist. Anything that loosens a protection still has to pass the model's
+    refusal rules, so a flag can tighten freely but loosen only with an [allow] reason.
+    """
+    merged = copy.deepcopy(base)
+    overrides = copy.deepcopy(dropin.overrides)
+    fs_over = overrides.pop("filesystem", {})
+    caps_over = overrides.pop("capabilities", {})
+    _deep_merge(merged, overrides)
+    if dropin.image is not None:
+        merged.setdefault("app", {})["image"] = dropin.image
+    fs = merged.setdefault("filesystem", {})
+    if "read_only" in fs_over:
+        fs["read_only"] = fs_over["read_only"]
+    # A flag wins over the base for its target, whatever the kind (e.g. -v data:/tmp
+    # replaces the default /tmp tmpfs).
+    flag_mounts, flag_tmpfs = fs_over.get("mounts", []), fs_over.get("tmpfs", [])
+    taken = {_target(m) for m in [*flag_mounts, *flag_tmpfs]}
+    base_mounts = [m for m in fs.get("mounts", []) if _target(m) not in taken]
+    base_tmpfs = [t for t in fs.get("tmpfs", [{"target": "/tmp"}]) if _target(t) not in taken]
+    fs["mounts"] = _last_per_target([*base_mounts, *flag_mounts])
+    fs["tmpfs"] = _last_per_target([*base_tmpfs, *flag_tmpfs])
+    caps = merged.setdefault("capabilities", {})
+    added = [*caps.get("add", []), *caps_over.get("add", [])]
+    dropped = set(dropin.cap_drop)
+    if "ALL" in added and dropped - {"ALL"}:  # --cap-add ALL --cap-drop MKNOD: all but MKNOD
+        from saferun.model.capabilities import CAPABILITY_BITS
+
+        added = [c for c in added if c != "ALL"] + sorted(CAPABILITY_BITS)
+    if "ALL" not in dropped or caps_over.get("add"):
+        added = [c for c in added if _cap(c) not in dropped or c in caps_over.get("add", [])]
+    else:
+        added = list(caps_over.get("add", []))
+    caps["add"] = list(dict.fromkeys(added))
+    return merged
+
+
+def build_manifest(document: dict[str, Any], *, source: str = "command line", text: str = "",
+                   hints: dict[str, str] | None = None) -> Any:
+    """Validate the merged document as the one Manifest model; refusals name their rule.
+
+    `text` is the manifest file's TOML, when there is one, so errors can name its lines.
+    """
+    from pydantic import ValidationError
+
+    from saferun.inputs.loader import format_validation_error
+    from saferun.model.manifest import Manifest
+
+    try:
+        manifest = Manifest.model_validate(document, context={"refusals": "defer"})
+    except ValidationError as exc:
+        raise ManifestError(format_validation_error(exc, text, source)) from None
+    found = manifest.violations()
+    if found:
+        raise Refused(found, hints={**RULE_FLAGS, **(hints or {})})
+    return manifest
+
+
+def check_resolved_mounts(manifest: Any, resolved: Sequence[tuple[str, str] | None]) -> None:
+    """Refuse bind mounts whose real (symlink-resolved) source is sensitive; pure.
+
+    `resolved` is aligned with manifest.filesystem.mounts (the plan keeps their order):
+    (absolute source as planned, its real path) for a bind mount, None for a volume. The
+    caller resolved the paths at the edge.
+    """
+    from saferun.model.refusals import resolved_mount_violations
+
+    items = []
+    for index, (mount, pair) in enumerate(zip(manifest.filesystem.mounts, resolved, strict=True)):
+        if mount.type == "bind" and pair is not None:
+            items.append((f"filesystem.mounts.{index}.source", pair[0], pair[1], mount.read_only))
+    found = [v for v in resolved_mount_violations(items) if not manifest.allowed(v.rule)]
+    if found:
+        raise Refused(found, hints=RULE_FLAGS)
+
+
+# --- mapping, one section at a time ----------------------------------------------------
+
+def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
+    app: dict[str, Any] = {}
+    env: dict[str, str] = {}
+    from_host: list[str] = []
+    for item in p.values("env"):
+        key, has_value, value = item.partition("=")
+        if not key:
+            raise DockerArgsError(
+                f'invalid argument "{item}" for "-e, --env" flag: variable name is empty')
+        if has_value:
+            env[key] = value
+            if key in from_host:
+                from_host.remove(key)
+        elif key not in from_host:
+            from_host.append(key)
+            env.pop(key, None)
+    if env:
+        app["env"] = env
+    if from_host:
+        app["env_from_host"] = from_host
+    if p.values("env-file"):
+        app["env_files"] = [_abs(path, cwd) for path in p.values("env-file")]
+    labels: dict[str, str] = {}
+    for item in p.values("label"):
+        key, _, value = item.partition("=")
+        labels[key] = value
+    if labels:
+        app["labels"] = labels
+    user = p.last("user")
+    if user is not None:
+        app["user"] = _user(user)
+    entrypoint = p.last("entrypoint")
+    if entrypoint is not None:
+        app["entrypoint"] = [entrypoint] if entrypoint else []
+    simple = {"workdir": "workdir", "hostname": "hostname", "platform": "platform",
+              "stop-signal": "stop_signal", "pull": "pull"}
+    for flag, key in simple.items():
+        given = p.last(flag)
+        if given is not None:
+            app[key] = given
+    if p.last("stop-timeout") is not None:
+        app["stop_timeout"] = _int(p.last("stop-timeout"), "--stop-timeout")
+    if p.flag("init") is not None:
+        app["init"] = bool(p.flag("init"))
+    if app:
+        doc["app"] = app
+
+
+def _map_security(p: ParsedRun, doc: dict[str, Any], notes: list[str]) -> None:
+    sec: dict[str, Any] = {}
+    if p.flag("privileged"):
+        sec["privileged"] = True
+    if p.flag("use-api-socket"):
+        if "docker-socket-mount" not in _parse_allow(p.values("allow")):
+            raise Refused([Violation("docker-socket-mount", "--use-api-socket", "true")],
+                          hints=RULE_FLAGS)
+        raise UnsupportedFlag("--use-api-socket is not supported even when allowed",
+                              fix="mount the socket explicitly: -v /var/run/docker.sock:"
+                              "/var/run/docker.sock with --allow docker-socket-mount=...")
+    for flag, key, allowed in (("pid", "pid", {"host"}), ("uts", "uts", {"host"}),
+                               ("userns", "userns_mode", {"host"}),
+                               ("ipc", "ipc", {"private", "shareable", "none", "host"}),
+                               ("cgroupns", "cgroupns", {"private", "host"})):
+        value = p.last(flag)
+        if value is None or value == "":
+            continue
+        if value not in allowed:
+            raise UnsupportedFlag(
+                f"--{flag} {value}: saferun supports only {', '.join(sorted(allowed))} here "
+                "(sharing another container's namespace is not supported)")
+        sec[key] = value
+    if p.values("device"):
+        sec["devices"] = p.values("device")
+    if p.values("device-cgroup-rule"):
+        sec["device_cgroup_rules"] = p.values("device-cgroup-rule")
+    if p.last("gpus") is not None:
+        sec["gpus"] = p.last("gpus")
+    sysctls: dict[str, str] = {}
+    for item in p.values("sysctl"):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DockerArgsError(f'invalid argument "{item}" for "--sysctl" flag: '
+                                  "sysctl must be KEY=VALUE")
+        sysctls[key] = value
+    if sysctls:
+        sec["sysctls"] = sysctls
+    runtime = p.last("runtime")
+    if runtime is not None:
+        if runtime not in _RUNTIMES:
+            raise UnsupportedFlag(
+                f"--runtime {runtime}: saferun knows runc, runsc (gVisor) and kata",
+                fix="use one of: " + ", ".join(sorted(_RUNTIMES)))
+        sec["runtime"] = _RUNTIMES[runtime]
+    for option in p.values("security-opt"):
+        _security_opt(option, sec, doc, notes)
+    if sec:
+        doc["security"] = {**doc.get("security", {}), **sec}
+
+
+def _security_opt(
+    option: str, sec: dict[str, Any], doc: dict[str, Any], notes: list[str]
+) -> None:
+    key, sep, value = option.partition("=")
+    if not sep:
+        key, sep, value = option.partition(":")
+    if key == "no-new-privileges":
+        if sep and value.lower() not in ("true", "1"):
+            raise UsageError("--security-opt no-new-privileges=false: no-new-privileges is always "
+                             "on in saferun and cannot be turned off")
+        return
+    if key == "seccomp" and value == "unconfined":
+        doc.setdefault("seccomp", {})["profile"] = "unconfined"
+    elif key == "seccomp":
+        raise UnsupportedFlag(
+            f"--security-opt seccomp={value}: saferun generates the seccomp profile itself",
+            fix="describe the needed syscalls in a manifest's [seccomp] allow list")
+    elif key == "apparmor" and value == "docker-default":
+        # Not a weakening to refuse, nor a profile saferun may name (the runtime owns it):
+        # the generated per-app profile denies everything docker-default denies, and more.
+        notes.append("--security-opt apparmor=docker-default: saferun applies its generated "
+                     "per-app profile instead, which denies all that docker-default denies")
+    elif key == "apparmor" and value == "unconfined":
+        doc.setdefault("apparmor", {})["mode"] = "off"
+    elif key == "apparmor" and re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", value):
+        doc.setdefault("apparmor", {}).update({"mode": "profile", "profile": value})
+    elif key == "label" and value == "disable":
+        sec["label"] = "disable"
+    elif key == "systempaths" and value == "unconfined":
+        sec["systempaths"] = "unconfined"
+    elif key == "label":
+        raise UnsupportedFlag(f"--security-opt {option}: custom SELinux labels are not supported")
+    else:
+        raise DockerArgsError(f"invalid --security-opt: {option!r}")
+
+
+def _map_resources(p: ParsedRun, doc: dict[str, Any]) -> None:
+    res: dict[str, Any] = {}
+    for flag, key in (("memory", "memory"), ("memory-swap", "memory_swap"), ("cpus", "cpus"),
+                      ("shm-size", "shm_size")):
+        value = p.last(flag)
+        if value is not None:
+            res[key] = value
+    for item in p.values("storage-opt"):
+        key, sep, size = item.partition("=")
+        if key != "size" or not sep:
+            raise UnsupportedFlag(f"--storage-opt {item}: saferun supports only size=<quota>")
+        res["storage_size"] = size
+    if p.last("pids-limit") is not None:
+        res["pids"] = _int(p.last("pids-limit"), "--pids-limit")
+    for item in p.values("ulimit"):
+        name, sep, limits = item.partition("=")
+        if name not in _ULIMITS:
+            raise UnsupportedFlag(f"--ulimit {item}: saferun supports the ulimits "
+                                  f"{', '.join(_ULIMITS)}")
+        soft, _, hard = limits.partition(":")
+        if not sep or not soft:
+            raise DockerArgsError(f'invalid argument "{item}" for "--ulimit" flag')
+        res[name] = {"soft": _int(soft, "--ulimit"), "hard": _int(hard or soft, "--ulimit")}
+    if res:
+        doc["resources"] = res
+
+
+def _map_network(p: ParsedRun, doc: dict[str, Any]) -> None:
+    net: dict[str, Any] = {}
+    networks = p.values("network")
+    if len(networks) > 1:
+        raise UnsupportedFlag("more than one --network: saferun connects one network at start",
+                              fix="connect more with `docker network connect` after the start")
+    if networks:
+        mode = networks[0]
+        if "=" in mode or "," in mode:
+            raise UnsupportedFlag(f"--network {mode}: the advanced network syntax is not supported",
+                                  fix="give the network name only")
+        net["mode"] = "bridge" if mode == "default" else mode
+    ports = [port for value in p.values("publish") for port in parse_publish(value)]
+    if ports:
+        net["ports"] = ports
+    for flag, key in (("network-alias", "aliases"), ("dns", "dns"), ("dns-search", "dns_search"),
+                      ("dns-option", "dns_options"), ("expose", "expose")):
+        if p.values(flag):
+            net[key] = p.values(flag)
+    hosts = []
+    for item in p.values("add-host"):
+        name, sep, address = item.partition("=") if "=" in item else item.partition(":")
+        hosts.append(f"{name}:{address.strip('[]')}" if sep else item)
+    if hosts:
+        net["extra_hosts"] = hosts
+    if net:
+        doc["network"] = net
+
+
+def _map_filesystem(p: ParsedRun, doc: dict[str, Any], cwd: str, notes: list[str]) -> None:
+    fs: dict[str, Any] = {}
+    read_only = p.flag("read-only")
+    if read_only is not None:
+        fs["read_only"] = read_only
+    mounts: list[dict[str, Any]] = []
+    tmpfs: list[dict[str, Any]] = []
+    for value in p.values("volume"):
+        mounts.append(parse_volume(value, cwd, notes))
+    for value in p.values("mount"):
+        kind, spec = parse_mount(value, cwd, notes)
+        (tmpfs if kind == "tmpfs" else mounts).append(spec)
+    for value in p.values("tmpfs"):
+        tmpfs.append(parse_tmpfs(value))
+    if mounts:
+        fs["mounts"] = mounts
+    if tmpfs:
+        fs["tmpfs"] = tmpfs
+    if fs:
+        doc["filesystem"] = fs
+
+
+def _map_misc(p: ParsedRun, doc: dict[str, Any]) -> None:
+    caps = [_cap(v) for v in p.values("cap-add")]
+    if caps:
+        doc["capabilities"] = {"add": caps}
+    restart = p.last("restart")
+    if restart is not None:
+        policy, _, retries = restart.partition(":")
+        section: dict[str, Any] = {"policy": policy}
+        if retries:
+            section["max_retries"] = _int(retries, "--restart")
+        doc["restart"] = section
+    logging: dict[str, Any] = {}
+    if p.last("log-driver") is not None:
+        logging["driver"] = p.last("log-driver")
+    options = {}
+    for item in p.values("log-opt"):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DockerArgsError(
+                f'invalid argument "{item}" for "--log-opt" flag: must be KEY=VALUE')
+        options[key] = value
+    if options:
+        logging["options"] = options
+    if logging:
+        doc["logging"] = logging
+    health = _healthcheck(p)
+    if health:
+        doc["healthcheck"] = health
+
+
+def _healthcheck(p: ParsedRun) -> dict[str, Any]:
+    health: dict[str, Any] = {}
+    command = p.last("health-cmd")
+    if command is not None:
+        words = shlex.split(command)
+        simple = bool(words) and shlex.join(words) == command
+        health["command"] = words if simple else ["sh", "-c", command]
+    for flag, key in (("health-interval", "interval"), ("health-timeout", "timeout"),
+                      ("health-start-period", "start_period")):
+        if p.last(flag) is not None:
+            health[key] = p.last(flag)
+    if p.last("health-retries") is not None:
+        health["retries"] = _int(p.last("health-retries"), "--health-retries")
+    if health and "command" not in health:
+        raise UnsupportedFlag("--health-* options without --health-cmd: saferun needs the "
+                              "check's command to set its timing",
+                              fix="add --health-cmd, or drop the --health-* options")
+    return health
+
+
+# --- value grammars ---------------------------------------------------------------------
+
+def parse_publish(value: str) -> list[dict[str, Any]]:
+    """`[ip:][host:]container[/proto]` with ranges -> PortMapping documents.
+
+    Without an address saferun binds 127.0.0.1 (docker binds every interface): publishing
+    to the network is an explicit `-p 0.0.0.0:80:80`.
+    """
+    spec, _, protocol = value.partition("/")
+    protocol = protocol or "tcp"
+    if spec.startswith("["):
+        address, sep, rest = spec[1:].partition("]:")
+        if not sep:
+            raise DockerArgsError(f"invalid publish spec: {value!r}")
+        host_part, _, container_part = rest.rpartition(":")
+        if ":" in host_part:
+            raise DockerArgsError(f"invalid publish spec: {value!r}")
+    else:
+        parts = spec.split(":")
+        if len(parts) > 3 or not parts[-1]:
+            raise DockerArgsError(
+                f"invalid publish spec: {value!r} (use [ip:][hostPort:]containerPort)")
+        container_part = parts[-1]
+        host_part = parts[-2] if len(parts) > 1 else ""
+        address = parts[0] if len(parts) == 3 else ""
+    containers = _port_range(container_part, value)
+    hosts = _port_range(host_part, value) if host_part else []
+    if hosts and len(hosts) != len(containers):
+        raise UnsupportedFlag(f"-p {value}: a host port range must match the container range "
+                              "one to one in saferun")
+    result = []
+    for index, container in enumerate(containers):
+        entry: dict[str, Any] = {"container": container, "protocol": protocol}
+        if hosts:
+            entry["host"] = hosts[index]
+        entry["host_ip"] = address or "127.0.0.1"
+        result.append(entry)
+    return result
+
+
+def _port_range(text: str, whole: str) -> list[int]:
+    start, sep, end = text.partition("-")
+    try:
+        first, last = int(start), int(end) if sep else int(start)
+    except ValueError:
+        raise DockerArgsError(f"invalid publish spec: {whole!r} (invalid port {text!r})") from None
+    if not 0 <= first <= last <= 65535:
+        raise DockerArgsError(f"invalid publish spec: {whole!r} (invalid range {text!r})")
+    return list(range(first, last + 1))
+
+
+_PROPAGATION = {"rprivate", "private", "rslave", "slave", "rshared", "shared"}
+_CONSISTENCY = {"consistent", "cached", "delegated"}
+
+
+def parse_volume(value: str, cwd: str, notes: list[str]) -> dict[str, Any]:
+    """`-v SOURCE:TARGET[:OPTIONS]`; docker's default is read-write, so say it."""
+    parts = value.split(":")
+    if len(parts) == 1 or (len(parts) == 2 and not parts[1].startswith("/")):
+        raise UnsupportedFlag(f"-v {value}: anonymous volumes are not supported",
+                              fix=f"name the volume, e.g. -v data:{parts[0]}")
+    if len(parts) > 3:
+        raise DockerArgsError(f"invalid volume specification: {value!r}")
+    source, target = parts[0], parts[1]
+    options = parts[2].split(",") if len(parts) == 3 and parts[2] else []
+    spec: dict[str, Any] = {"read_only": False}
+    for option in options:
+        if option in ("ro", "readonly"):
+            spec["read_only"] = True
+        elif option == "rw":
+            spec["read_only"] = False
+        elif option in ("z", "Z"):
+            spec["relabel"] = option
+        elif option in _PROPAGATION:
+            spec["propagation"] = option
+        elif option in _CONSISTENCY:
+            notes.append(f"-v {value}: '{option}' only matters on Docker Desktop for Mac; "
+                         "it has no effect on Linux")
+        elif option == "nocopy":
+            raise UnsupportedFlag(f"-v {value}: the nocopy option is not supported")
+        else:
+            raise DockerArgsError(f"invalid mode: {option}")
+    kind = "bind" if source.startswith(("/", ".")) else "volume"
+    return {"type": kind, "source": _abs(source, cwd) if kind == "bind" else source,
+            "target": target, **spec}
+
+
+def parse_mount(value: str, cwd: str, notes: list[str]) -> tuple[str, dict[str, Any]]:
+    """`--mount type=...,source=...,target=...,...` (docker reads it as one CSV record)."""
+    try:
+        fields = next(csv.reader([value]))
+    except (csv.Error, StopIteration):
+        raise DockerArgsError(f"invalid --mount value: {value!r}") from None
+    opts: dict[str, str] = {}
+    for item in fields:
+        key, sep, val = item.partition("=")
+        key = key.strip().lower()
+        if not sep and key in ("readonly", "ro"):
+            val = "true"
+        elif not sep:
+            raise DockerArgsError(f"invalid field '{item}' must be a key=value pair")
+        opts[key] = val
+    kind = opts.pop("type", "volume")
+    source = opts.pop("source", opts.pop("src", None))
+    target = opts.pop("target", opts.pop("destination", opts.pop("dst", None)))
+    if not target:
+        raise DockerArgsError("invalid argument for --mount: target is required")
+    read_only = opts.pop("readonly", opts.pop("ro", "false")).lower() in ("true", "1")
+    if "consistency" in opts:
+        notes.append(f"--mount {value}: consistency only matters on Docker Desktop for Mac")
+        opts.pop("consistency")
+    if kind == "tmpfs":
+        spec: dict[str, Any] = {"target": target}
+        if "tmpfs-size" in opts:
+            size = opts.pop("tmpfs-size")
+            spec["size"] = int(size) if size.isdigit() else size
+        if "tmpfs-mode" in opts:
+            spec["mode"] = opts.pop("tmpfs-mode").lstrip("0").rjust(3, "0")
+        if read_only or source:
+            raise UnsupportedFlag(f"--mount {value}: read-only or sourced tmpfs is not supported")
+        _no_more(opts, value)
+        return "tmpfs", spec
+    if kind not in ("bind", "volume"):
+        raise UnsupportedFlag(f"--mount {value}: mount type '{kind}' is not supported")
+    if not source:
+        raise UnsupportedFlag(f"--mount {value}: anonymous volumes are not supported",
+                              fix="give the volume a source name")
+    spec = {"type": kind, "source": _abs(source, cwd) if kind == "bind" else source,
+            "target": target, "read_only": read_only}
+    if kind == "bind" and "bind-propagation" in opts:
+        spec["propagation"] = opts.pop("bind-propagation")
+    _no_more(opts, value)
+    return kind, spec
+
+
+def _no_more(opts: dict[str, str], value: str) -> None:
+    if opts:
+        raise UnsupportedFlag(f"--mount {value}: option '{sorted(opts)[0]}' is not supported")
+
+
+def parse_tmpfs(value: str) -> dict[str, Any]:
+    """`--tmpfs /path[:options]` with docker's mount options."""
+    target, _, options = value.partition(":")
+    spec: dict[str, Any] = {"target": target}
+    for option in filter(None, options.split(",")):
+        key, _, val = option.partition("=")
+        if key == "size":
+            spec["size"] = int(val) if val.isdigit() else val
+        elif key == "mode":
+            spec["mode"] = val
+        elif key in ("exec", "suid", "dev"):
+            spec[key] = True
+        elif key in ("noexec", "nosuid", "nodev"):
+            spec[key[2:]] = False
+        elif key == "rw":
+            continue
+        else:
+            raise UnsupportedFlag(f"--tmpfs {value}: option '{option}' is not supported")
+    return spec
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+def _parse_allow(items: list[str]) -> dict[str, str]:
+    allow = {}
+    for item in items:
+        rule, sep, reason = item.partition("=")
+        if rule not in RULE_IDS:
+            raise UsageError(f"--allow {item}: unknown rule '{rule}'",
+                             fix="known rules: " + ", ".join(RULE_IDS))
+        if not sep or not reason.strip():
+            raise UsageError(f"--allow {rule}: a written reason is required "
+                             f'(--allow {rule}="why this app needs it")')
+        allow[rule] = reason
+    return allow
+
+
+def _client_flags(p: ParsedRun) -> tuple[str, ...]:
+    flags: list[str] = []
+    for name in ("attach", "detach-keys", "cidfile"):
+        given = p.values(name)
+        for value in given if name == "attach" else given[-1:]:
+            if not re.match(_SESSION_VALUE_PATTERNS[name], value):
+                raise DockerArgsError(f"invalid argument {value!r} for --{name}")
+            flags += [f"--{name}", value]
+    for name in ("sig-proxy", "disable-content-trust"):
+        switch = p.flag(name)
+        if switch is not None:
+            flags.append(f"--{name}={'true' if switch else 'false'}")
+    if p.flag("quiet"):
+        flags.append("--quiet")
+    return tuple(flags)
+
+
+def _user(value: str) -> str:
+    user, sep, group = value.partition(":")
+    user = "0" if user == "root" else user
+    group = "0" if group == "root" else group
+    if not user.isdigit() or (sep and not group.isdigit()):
+        raise UsageError(
+            f"--user {value}: saferun needs a numeric uid[:gid]; a name is resolved inside the "
+            "image, where it may turn out to be root",
+            fix="look the ids up (docker run --rm --entrypoint id IMAGE NAME) and pass them, "
+            "e.g. --user 1000:1000")
+    return f"{user}:{group}" if sep else user
+
+
+def _cap(value: str) -> str:
+    upper = value.strip().upper()
+    if upper in ("ALL", "CAP_ALL"):
+        return "ALL"
+    return upper if upper.startswith("CAP_") else f"CAP_{upper}"
+
+
+def _int(value: str | None, flag: str) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise DockerArgsError(
+            f'invalid argument "{value}" for "{flag}" flag: not an integer') from None
+
+
+def _name(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", value):
+        raise DockerArgsError(f"Invalid container name ({value}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                              "are allowed")
+    return value
+
+
+def _abs(path: str, cwd: str) -> str:
+    return posixpath.normpath(posixpath.join(cwd, path))
+
+
+def _target(entry: dict[str, Any]) -> str:
+    return str(entry.get("target", "")).rstrip("/") or "/"
+
+
+def _last_per_target(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_target: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        by_target.pop(_target(entry), None)
+        by_target[_target(entry)] = entry
+    return list(by_target.values())
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> None:
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        elif isinstance(value, list) and isinstance(base.get(key), list):
+            base[key] = [*base[key], *(v for v in value if v not in base[key])]
+        else:
+            base[key] = value

@@ -1,0 +1,306 @@
+"""Read a manifest file (the I/O edge) and turn pydantic's errors into one readable paragraph.
+
+Each problem names the file, the line where it can be found, the key path and the value.
+
+A manifest may start from a preset or another manifest with `extends = "nginx"` (a preset
+in profiles/) or `extends = "../base.toml"` (a path relative to the manifest). The TOML
+documents are merged before validation, so the one model judges the result: tables merge
+key by key, anything else in the child (scalars, arrays, arrays of tables) replaces the
+parent's. A preset file read on its own gets a placeholder app, so it can be checked,
+exported and compiled like any manifest.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saferun.errors import ManifestError
+
+DEFAULT_MANIFEST = "saferun.toml"
+# `extends` names a preset when it is a bare word; anything with a slash or a .toml suffix
+# is a path. Preset names are also the files' stems in profiles/.
+PRESET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MAX_EXTENDS_DEPTH = 8
+# What a preset read on its own validates with: its name, and an image that cannot be
+# pulled by mistake (the .invalid domain never resolves).
+PRESET_PLACEHOLDER_IMAGE = "preset.invalid/{name}:placeholder"
+
+
+@dataclass(frozen=True)
+class ResolvedDocument:
+    """A manifest's TOML document with every `extends` merged in, before validation.
+
+    `extended` lists the files merged in (nearest first), so callers can record them as
+    inputs: editing a preset changes what the manifest means.
+    """
+
+    document: dict[str, Any]
+    text: str
+    extended: tuple[Path, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()  # (file, text) of each extended file
+
+
+def preset_dir() -> Path:
+    from saferun.data import data_dir
+
+    return data_dir("profiles")
+
+
+def preset_names() -> list[str]:
+    """The presets shipped in profiles/, by name."""
+    try:
+        return sorted(p.stem for p in preset_dir().glob("*.toml"))
+    except FileNotFoundError:
+        return []
+
+
+def preset_path(name: str) -> Path:
+    """The file of a preset, or a ManifestError that lists the presets there are."""
+    available = preset_names()
+    if re.match(PRESET_NAME_PATTERN, name) and name in available:
+        return preset_dir() / f"{name}.toml"
+    raise ManifestError(
+        f"extends = {name!r}: there is no such preset (available: "
+        f"{', '.join(available) or 'none'})",
+        fix="name one of the presets in profiles/, or give a path to a manifest such as "
+        "\"./base.toml\" (see docs/presets.md)",
+    )
+
+
+def is_preset_file(path: Path) -> bool:
+    """Whether `path` is one of the shipped presets (a partial manifest without an app)."""
+    try:
+        return path.resolve().parent == preset_dir().resolve() and path.suffix == ".toml"
+    except FileNotFoundError:
+        return False
+
+
+def merge_documents(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """`child` over `parent`: tables merge key by key, every other value replaces (pure).
+
+    Arrays replace rather than extend so that a child can also remove entries, e.g. swap
+    a preset's tmpfs data directory for a volume by restating `filesystem.tmpfs`.
+    """
+    merged = copy.deepcopy(parent)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_documents(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _parse_toml(data: bytes, source: str) -> tuple[dict[str, Any], str]:
+    try:
+        text = data.decode("utf-8")
+        return tomllib.loads(text), text
+    except UnicodeDecodeError:
+        raise ManifestError(f"{source}: the manifest is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{source}: invalid TOML: {exc}") from None
+
+
+def _extends_target(value: Any, source: str, base_dir: Path) -> Path:
+    """Where an `extends` value points: a preset by name, or a file relative to base_dir."""
+    if not isinstance(value, str) or not value or any(ord(c) < 32 for c in value):
+        raise ManifestError(f"{source}: extends = {value!r}: expected a preset name such as "
+                            "\"nginx\" or a path to a manifest")
+    if "/" not in value and not value.endswith(".toml"):
+        return preset_path(value)
+    target = Path(value)
+    target = target if target.is_absolute() else base_dir / target
+    if not target.is_file():
+        raise ManifestError(f"{source}: extends = {value!r}: no such file ({target})",
+                            fix="paths are relative to the manifest that names them")
+    return target
+
+
+def resolve_document(data: bytes, source: str, *, base_dir: Path,
+                     own_path: Path | None = None) -> ResolvedDocument:
+    """Parse TOML bytes and merge in everything it `extends`, detecting cycles."""
+    document, text = _parse_toml(data, source)
+    chain: list[Path] = [own_path.resolve()] if own_path is not None else []
+    extended: list[Path] = []
+    sources: list[tuple[str, str]] = []
+    layers = [document]
+    current, current_source, current_dir = document, source, base_dir
+    while "extends" in current:
+        target = _extends_target(current["extends"], current_source, current_dir)
+        real = target.resolve()
+        if real in chain:
+            names = " -> ".join(str(p) for p in [*chain, real])
+            raise ManifestError(f"{source}: extends forms a cycle: {names}",
+                                fix="remove `extends` from one of these files")
+        if len(chain) > MAX_EXTENDS_DEPTH:
+            raise ManifestError(f"{source}: extends is nested more than {MAX_EXTENDS_DEPTH} deep")
+        chain.append(real)
+        extended.append(target)
+        parent, parent_text = _parse_toml(read_manifest_bytes(target), str(target))
+        sources.append((str(target), parent_text))
+        layers.append(parent)
+        current, current_source, current_dir = parent, str(target), target.parent
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):
+        merged = merge_documents(merged, layer)
+    if len(layers) > 1:
+        merged["extends"] = document["extends"]  # what this manifest said, not its parents
+    return ResolvedDocument(merged, text, tuple(extended), tuple(sources))
+
+
+def read_document(path: Path) -> ResolvedDocument:
+    """A manifest file's document with its `extends` merged in; a preset gets its placeholder."""
+    resolved = resolve_document(read_manifest_bytes(path), str(path), base_dir=path.parent,
+                                own_path=path)
+    if is_preset_file(path):
+        app = resolved.document.setdefault("app", {})
+        if isinstance(app, dict):
+            app.setdefault("name", path.stem)
+            app.setdefault("image", PRESET_PLACEHOLDER_IMAGE.format(name=path.stem))
+    return resolved
+
+
+def find_manifest(path: str | None) -> Path:
+    """`saferun run` with no argument uses ./saferun.toml, like `docker compose` finds its file."""
+    candidate = Path(path) if path else Path(DEFAULT_MANIFEST)
+    if candidate.is_dir():
+        candidate = candidate / DEFAULT_MANIFEST
+    if not candidate.is_file():
+        raise ManifestError(
+            f"manifest not found: {candidate}",
+            fix="pass the path of a saferun.toml, or run `saferun init` to write one",
+        )
+    return candidate
+
+
+def read_manifest_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from None
+
+
+def parse_manifest(data: bytes, source: str, *, base_dir: Path | None = None) -> Any:
+    """TOML bytes -> validated Manifest. `source` names the file in messages; `extends`
+    paths are relative to `base_dir` (default: the current directory)."""
+    resolved = resolve_document(data, source, base_dir=base_dir or Path.cwd())
+    return validate_document(resolved, source)
+
+
+def validate_document(resolved: ResolvedDocument, source: str) -> Any:
+    """The one model over a resolved document; errors name the file that holds the key."""
+    from pydantic import ValidationError
+
+    from saferun.model.manifest import Manifest
+
+    try:
+        return Manifest.model_validate(resolved.document)
+    except ValidationError as exc:
+        raise ManifestError(format_validation_error(exc, resolved.text, source,
+                                                    also=resolved.sources)) from None
+
+
+def load_manifest(path: str | Path) -> Any:
+    """Read and validate a manifest file (with what it extends)."""
+    manifest_path = Path(path)
+    return validate_document(read_document(manifest_path), str(manifest_path))
+
+
+def format_validation_error(exc: Any, text: str, source: str,
+                            also: Sequence[tuple[str, str]] = ()) -> str:
+    """One paragraph; `also` are the (file, text) of extended files, searched for a key's
+    line when the manifest itself does not set it."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        key = ".".join(loc) if loc else "(manifest)"
+        where = source
+        for file, file_text in ((source, text), *also):
+            line = _locate_set_key(file_text, loc)
+            if line:
+                where = f"{file}:{line}"
+                break
+        else:
+            line = locate_key(text, loc)
+            where = f"{source}:{line}" if line else source
+        message = _describe(error)
+        if error["type"] == "missing":
+            problems.append(f"{where}: {key} is required")
+        elif error["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown key {key}")
+        elif loc:
+            problems.append(f"{where}: {key} = {_show(error.get('input'))}: {message}")
+        else:
+            problems.append(f"{where}: {message}")
+    count = len(problems)
+    head = f"invalid manifest ({count} problem{'s' if count != 1 else ''}):"
+    return head + "\n  " + "\n  ".join(problems)
+
+
+def _locate_set_key(text: str, loc: list[str]) -> int | None:
+    """The line of a key path, only if this text itself sets it (for merged documents)."""
+    try:
+        node: Any = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return locate_key(text, loc) if loc else None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    if error["type"].endswith("_type"):
+        expected = error["type"].removesuffix("_type").replace("_", " ")
+        message = f"wrong type ({type(error.get('input')).__name__}), expected {expected}"
+    return message
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def locate_key(text: str, loc: list[str]) -> int | None:
+    """Best-effort line number of a key path in TOML text (tomllib keeps no positions)."""
+    keys = [part for part in loc if not part.isdigit()]
+    if not keys:
+        return None
+    lines = text.splitlines()
+    # Find the deepest table header that is a prefix of the path, then the key after it.
+    for depth in range(len(keys) - 1, -1, -1):
+        table = ".".join(keys[:depth])
+        start = 0
+        if table:
+            header = re.compile(r"^\s*\[\[?\s*" + re.escape(table) + r"\s*\]\]?\s*(#.*)?$")
+            found = [i for i, line in enumerate(lines) if header.match(line)]
+            if not found:
+                continue
+            start = found[0]
+            if depth == len(keys):
+                return start + 1
+        key = keys[depth]
+        pattern = re.compile(r"^\s*(\"?)" + re.escape(key) + r"\1\s*=")
+        for index in range(start, len(lines)):
+            if index > start and table and re.match(r"^\s*\[", lines[index]):
+                break
+            if not table and re.match(r"^\s*\[", lines[index]):
+                break
+            if pattern.match(lines[index]):
+                return index + 1
+        if table:
+            return start + 1
+    return None

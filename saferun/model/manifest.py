@@ -1,0 +1,927 @@
+"""The manifest: one validated model for a TOML file and for a `docker run` command line.
+
+Every field has a hardened default, so an empty `[app]` with an image already gives a
+locked-down container. Values are validated here, before they reach a profile or an argv:
+names and paths match strict patterns, capabilities come from the kernel's list, sizes
+parse as docker parses them. Weakening a protection needs an entry in `[exceptions]`
+with a written reason.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from saferun.model.capabilities import CAPABILITY_BITS, normalize_capability
+from saferun.model.refusals import (
+    ALLOWED_CAPABILITIES,
+    LEGACY_KEYS,
+    RULE_IDS,
+    SAFE_SYSCTLS,
+    Violation,
+    host_path_rule,
+)
+from saferun.model.units import parse_cpus, parse_duration, parse_size
+
+SCHEMA_VERSION: Literal[1] = 1
+
+# Container/app names: what docker accepts for --name, kept short and shell-safe.
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
+# Image references: [registry[:port]/]path[:tag][@digest], no whitespace or shell metacharacters.
+IMAGE_PATTERN = (
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]{1,2}[a-z0-9]+|/[a-z0-9]+)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+# Absolute container paths without `..`, commas, colons or control characters: they end up
+# in `--tmpfs`/`--mount` values and in AppArmor rules, where those characters are syntax.
+# A segment has a character other than "." (or is three or more dots): "." and ".." never pass.
+CONTAINER_PATH_PATTERN = r"^/(?:(?:[A-Za-z0-9_.@+-]*[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*|\.{3,})/?)*$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"  # docker allows dots, e.g. discovery.type
+LABEL_KEY_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$"
+USER_PATTERN = r"^[0-9]{1,10}(?::[0-9]{1,10})?$"
+REASON_MIN_LENGTH = 10
+
+ExceptionKey = Literal[
+    "run_as_root",
+    "seccomp_unconfined",
+    "apparmor_off",
+    "userns_host",
+    "writable_root",
+    "restart_always",
+]
+
+
+class StrictModel(BaseModel):
+    """Frozen, no unknown keys, no silent type coercion."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class AppSection(StrictModel):
+    """What runs: image, command and its environment."""
+
+    name: Annotated[
+        str, Field(pattern=NAME_PATTERN, description="App name; default container name.")
+    ]
+    image: Annotated[
+        str, Field(pattern=IMAGE_PATTERN, description="Image reference (tag or digest).")
+    ]
+    command: list[str] | None = Field(None, description="Command (arguments after the image).")
+    entrypoint: list[str] | None = Field(None, description="Replaces the image's ENTRYPOINT.")
+    workdir: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)] | None = None
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
+    env_files: list[str] = Field(
+        default_factory=list,
+        description="Env files (docker's KEY=VALUE format), relative to the manifest.",
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+    user: Annotated[str, Field(pattern=USER_PATTERN)] = Field(
+        "65534:65534", description="uid[:gid], numeric. Root (0) needs exceptions.run_as_root."
+    )
+    hostname: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")] | None = None
+    init: bool = Field(False, description="Run docker's init (tini) as PID 1 to reap zombies.")
+    pull: Literal["missing", "never", "always"] = "missing"
+    env_from_host: list[Annotated[str, Field(pattern=ENV_NAME_PATTERN)]] = Field(
+        default_factory=list,
+        description="Variables passed from saferun's own environment at start (docker's -e NAME).",
+    )
+    platform: Annotated[str, Field(pattern=r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")] | None = (
+        Field(None, description="Image platform, e.g. linux/amd64.")
+    )
+    stop_signal: (
+        Annotated[str, Field(pattern=r"^(?:SIG[A-Z0-9+-]+|[A-Z0-9+-]+|[0-9]{1,2})$")] | None
+    ) = None
+    stop_timeout: Annotated[int, Field(ge=0, le=86400)] | None = Field(
+        None, description="Seconds to wait after the stop signal before SIGKILL."
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(ENV_NAME_PATTERN, key):
+                raise ValueError(f"invalid environment variable name '{key}'")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"invalid label key '{key}'")
+            if key.startswith("io.saferun."):
+                raise ValueError(f"label key '{key}' is reserved for saferun")
+        return value
+
+    @field_validator("env_files")
+    @classmethod
+    def _env_file_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path or "\0" in path or "\n" in path:
+                raise ValueError(f"invalid env file path {path!r}")
+        return value
+
+
+class CapabilitiesSection(StrictModel):
+    """Capabilities: every capability is dropped; `add` is the allowlist."""
+
+    add: list[str] = Field(
+        default_factory=list, description="Capabilities to keep, e.g. NET_BIND_SERVICE."
+    )
+
+    @field_validator("add")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        # "ALL" expands to every capability, so the profiles and the argv see real names;
+        # the manifest then refuses it by rule (cap-add-all) unless allowed.
+        names: set[str] = set()
+        for name in value:
+            if name.strip().upper() in ("ALL", "CAP_ALL"):
+                names.update(CAPABILITY_BITS)
+            else:
+                names.add(normalize_capability(name))
+        return sorted(names)
+
+
+class TmpfsMount(StrictModel):
+    """A tmpfs: writable scratch space under a read-only root."""
+
+    target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
+    size: str | int = Field("64m", description="Size limit, e.g. 64m.")
+    mode: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "1777"
+    exec: bool = Field(False, description="Allow executing files (noexec by default).")
+    suid: bool = Field(False, description="Honour setuid bits (nosuid by default).")
+    dev: bool = Field(False, description="Allow device files (nodev by default).")
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: str | int) -> str | int:
+        if parse_size(value) <= 0:
+            raise ValueError("tmpfs size must be greater than 0")
+        return value
+
+    @property
+    def size_bytes(self) -> int:
+        return parse_size(self.size)
+
+
+class BindOrVolumeMount(StrictModel):
+    """A bind mount of a host path, or a named volume. Read-only unless `read_only = false`."""
+
+    type: Literal["bind", "volume"]
+    source: Annotated[str, Field(min_length=1, max_length=4096)]
+    target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
+    read_only: bool = True
+    propagation: Literal["rprivate", "private", "rslave", "slave", "rshared", "shared"] | None = (
+        Field(None, description="Bind propagation; shared/rshared need [allow] shared-propagation.")
+    )
+    relabel: Literal["z", "Z"] | None = Field(
+        None, description="SELinux relabelling: z shared between containers, Z private."
+    )
+
+    @model_validator(mode="after")
+    def _relabel_source(self) -> BindOrVolumeMount:
+        # A relabelled mount is rendered in docker's -v syntax, where ':' separates fields.
+        if self.relabel and ":" in self.source:
+            raise ValueError(f"source {self.source!r} contains ':', which cannot be relabelled")
+        return self
+
+    @model_validator(mode="after")
+    def _source_shape(self) -> BindOrVolumeMount:
+        if self.type == "volume" and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source):
+            raise ValueError(f"volume name '{self.source}' is invalid (letters, digits, _ . -)")
+        if self.type == "bind" and any(c in self.source for c in ",\n\r\0"):
+            raise ValueError(f"bind source {self.source!r} contains a comma or control character")
+        return self
+
+
+class FilesystemSection(StrictModel):
+    read_only: bool = Field(
+        True, description="Read-only root filesystem. false needs exceptions.writable_root."
+    )
+    tmpfs: list[TmpfsMount] = Field(
+        default_factory=lambda: [TmpfsMount(target="/tmp")],
+        description="tmpfs mounts; default: /tmp, 64m, noexec,nosuid,nodev.",
+    )
+    mounts: list[BindOrVolumeMount] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> FilesystemSection:
+        all_targets = [m.target for m in self.tmpfs] + [m.target for m in self.mounts]
+        targets = [t.rstrip("/") or "/" for t in all_targets]
+        for target in targets:
+            if target == "/":
+                raise ValueError("a mount target cannot be '/'")
+        dupes = sorted({t for t in targets if targets.count(t) > 1})
+        if dupes:
+            raise ValueError(f"mount target '{dupes[0]}' is used twice")
+        return self
+
+
+class Ulimit(StrictModel):
+    soft: Annotated[int, Field(ge=0)]
+    hard: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _order(self) -> Ulimit:
+        if self.soft > self.hard:
+            raise ValueError(f"soft limit {self.soft} is above hard limit {self.hard}")
+        return self
+
+
+class ResourcesSection(StrictModel):
+    """Limits. Memory without swap, a PID cap and a descriptor cap by default."""
+
+    shm_size: str | int | None = Field(
+        None, description="Size of /dev/shm, e.g. 256m (docker's default 64m)."
+    )
+    storage_size: str | int | None = Field(
+        None,
+        description=(
+            "Writable-layer quota (docker --storage-opt size=...); needs a storage driver "
+            "that supports it, otherwise docker refuses to start."
+        ),
+    )
+
+    @field_validator("storage_size")
+    @classmethod
+    def _storage(cls, value: str | int | None) -> str | int | None:
+        if value is not None and parse_size(value) <= 0:
+            raise ValueError("storage_size must be greater than 0")
+        return value
+
+    @field_validator("shm_size")
+    @classmethod
+    def _shm(cls, value: str | int | None) -> str | int | None:
+        if value is not None and parse_size(value) <= 0:
+            raise ValueError("shm_size must be greater than 0")
+        return value
+
+    memory: str | int = Field("512m", description="Memory limit, e.g. 512m (at least 6m).")
+    memory_swap: str | int | None = Field(
+        None, description="Memory+swap limit; default equals memory, i.e. no swap. -1 is refused."
+    )
+    cpus: float | int | str = Field(1.0, description="CPU quota, e.g. 0.5.")
+    pids: Annotated[int, Field(ge=1, le=4_194_304)] = Field(
+        256, description="Max processes/threads."
+    )
+    nofile: Ulimit | Annotated[int, Field(ge=1)] = Field(
+        default_factory=lambda: Ulimit(soft=1024, hard=4096),
+        description="Open files (int or {soft, hard}).",
+    )
+    nproc: Ulimit | Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description=(
+            "RLIMIT_NPROC; counts every process of the uid on the host unless userns is on."
+        ),
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | int) -> str | int:
+        if parse_size(value) < 6 * 1024 * 1024:
+            raise ValueError(f"memory '{value}' is below docker's minimum of 6m")
+        return value
+
+    @field_validator("memory_swap")
+    @classmethod
+    def _swap(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpus(cls, value: float | int | str) -> float | int | str:
+        parse_cpus(value)
+        return value
+
+    @model_validator(mode="after")
+    def _swap_not_below_memory(self) -> ResourcesSection:
+        if self.memory_swap is not None and parse_size(self.memory_swap) < parse_size(self.memory):
+            raise ValueError("memory_swap must be at least memory (it counts memory plus swap)")
+        return self
+
+    @property
+    def memory_bytes(self) -> int:
+        return parse_size(self.memory)
+
+    @property
+    def memory_swap_bytes(self) -> int:
+        return self.memory_bytes if self.memory_swap is None else parse_size(self.memory_swap)
+
+    @property
+    def nano_cpus(self) -> int:
+        return parse_cpus(self.cpus)
+
+
+class PortMapping(StrictModel):
+    container: Annotated[int, Field(ge=1, le=65535)]
+    host: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        None, description="Host port; 0/omitted = random."
+    )
+    host_ip: str = Field("127.0.0.1", description="Host address to bind; loopback by default.")
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+    @field_validator("host_ip")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"host_ip '{value}' is not an IP address") from None
+        return value
+
+
+_HOSTNAME = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$"
+
+
+def _check_ip(value: str, key: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{key} '{value}' is not an IP address") from None
+    return value
+
+
+class NetworkSection(StrictModel):
+    mode: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")] = Field(
+        "bridge",
+        description=(
+            "bridge, none, or a user-defined network name. host needs [allow] host-network."
+        ),
+    )
+    ports: list[PortMapping] = Field(default_factory=list)
+    expose: list[
+        Annotated[str, Field(pattern=r"^[0-9]{1,5}(?:-[0-9]{1,5})?(?:/(?:tcp|udp|sctp))?$")]
+    ] = Field(
+        default_factory=list, description="Ports to expose without publishing (docker --expose)."
+    )
+    aliases: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(
+        default_factory=list, description="Network-scoped aliases (user-defined networks)."
+    )
+    extra_hosts: list[str] = Field(
+        default_factory=list, description="'name:ip' lines for /etc/hosts."
+    )
+    dns: list[str] = Field(default_factory=list, description="DNS server addresses.")
+    dns_search: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(default_factory=list)
+    dns_options: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]+(?::[0-9]+)?$")]] = Field(
+        default_factory=list
+    )
+
+    @field_validator("mode")
+    @classmethod
+    def _not_container(cls, value: str) -> str:
+        if value.startswith("container"):
+            raise ValueError("network mode 'container:...' is not supported in a manifest")
+        return value
+
+    @field_validator("dns")
+    @classmethod
+    def _dns(cls, value: list[str]) -> list[str]:
+        return [_check_ip(v, "dns server") for v in value]
+
+    @field_validator("extra_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            name, sep, address = entry.partition(":")
+            if not sep or not re.match(_HOSTNAME, name):
+                raise ValueError(f"extra host '{entry}' must be 'name:ip'")
+            if address != "host-gateway":
+                _check_ip(address, f"extra host '{name}' address")
+        return value
+
+    @model_validator(mode="after")
+    def _ports_need_network(self) -> NetworkSection:
+        if self.mode == "none" and self.ports:
+            raise ValueError("ports cannot be published with network mode 'none'")
+        return self
+
+
+class RestartSection(StrictModel):
+    policy: Literal["no", "on-failure", "unless-stopped", "always"] = "no"
+    max_retries: Annotated[int, Field(ge=1, le=5)] = Field(
+        5, description="Retries for on-failure (at most 5)."
+    )
+
+
+class HealthcheckSection(StrictModel):
+    command: list[str] = Field(
+        description='Run with CMD semantics, e.g. ["wget", "-q", "-O-", "http://127.0.0.1/"].'
+    )
+    interval: str = "30s"
+    timeout: str = "10s"
+    retries: Annotated[int, Field(ge=1, le=100)] = 3
+    start_period: str = "0s"
+
+    @field_validator("interval", "timeout", "start_period")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("health check command cannot be empty")
+        return value
+
+
+class LoggingSection(StrictModel):
+    driver: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "json-file"
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Driver options; json-file/local get max-size 10m, max-file 3 unless set.",
+    )
+
+    @field_validator("options")
+    @classmethod
+    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", key):
+                raise ValueError(f"invalid logging option name '{key}'")
+        return value
+
+
+class SecuritySection(StrictModel):
+    no_new_privileges: Literal[True] = Field(True, description="Always on; false is not accepted.")
+    userns: Literal["required", "preferred", "off"] = Field(
+        "preferred", description="User-namespace remapping: required refuses to start without it."
+    )
+    runtime: Literal["runc", "gvisor", "kata"] = "runc"
+    # Each of these weakens isolation and needs an [allow] entry named by its rule id.
+    privileged: bool = Field(False, description="docker's --privileged. Needs [allow] privileged.")
+    pid: Literal["host"] | None = Field(None, description="'host' needs [allow] host-pid.")
+    ipc: Literal["private", "shareable", "none", "host"] | None = Field(
+        None, description="IPC namespace; 'host' needs [allow] host-ipc."
+    )
+    uts: Literal["host"] | None = Field(None, description="'host' needs [allow] host-uts.")
+    userns_mode: Literal["host"] | None = Field(
+        None, description="'host' needs [allow] host-userns."
+    )
+    cgroupns: Literal["private", "host"] = Field(
+        "private", description="Cgroup namespace; 'host' needs [allow] host-cgroupns."
+    )
+    systempaths: Literal["unconfined"] | None = Field(
+        None, description="'unconfined' needs [allow] systempaths-unconfined."
+    )
+    label: Literal["disable"] | None = Field(
+        None, description="SELinux; 'disable' needs [allow] label-disable."
+    )
+    devices: list[
+        Annotated[
+            str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+(?::/[A-Za-z0-9_.+/-]+)?(?::[rwm]{1,3})?$")
+        ]
+    ] = Field(
+        default_factory=list,
+        description="Host devices (docker --device syntax). Need [allow] device.",
+    )
+    device_cgroup_rules: list[
+        Annotated[str, Field(pattern=r"^[abc] (?:\*|[0-9]+):(?:\*|[0-9]+) [rwm]{1,3}$")]
+    ] = Field(
+        default_factory=list,
+        description="Device cgroup rules, e.g. 'c 189:* rmw'. Need [allow] device.",
+    )
+    gpus: (
+        Annotated[
+            str, Field(pattern=r"^(?:all|[0-9]+|count=(?:all|[0-9]+)|device=[A-Za-z0-9:,-]+)$")
+        ]
+        | None
+    ) = Field(None, description="GPUs (docker --gpus syntax). Needs [allow] gpus.")
+    sysctls: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Namespaced sysctls; outside Kubernetes' safe set they need [allow] unsafe-sysctl."
+        ),
+    )
+
+    @field_validator("sysctls")
+    @classmethod
+    def _sysctl_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, setting in value.items():
+            if not re.match(r"^[a-z0-9_]+(?:[./][A-Za-z0-9_-]+)+$", key):
+                raise ValueError(f"invalid sysctl name '{key}'")
+            if not re.match(r"^[A-Za-z0-9 _.:,/-]*$", setting):
+                raise ValueError(f"sysctl {key} value {setting!r} contains unexpected characters")
+        return value
+
+
+class SeccompSection(StrictModel):
+    """Seccomp profile generated for the app."""
+
+    profile: Literal["default", "strict", "docker-default", "unconfined"] = Field(
+        "default",
+        description=(
+            "saferun's default or strict base, Docker's built-in default, or "
+            "unconfined (needs an exception)."
+        ),
+    )
+    mode: Literal["allowlist", "denylist", "log"] = Field(
+        "allowlist",
+        description=(
+            "allowlist: deny all but listed; denylist: allow all but dangerous "
+            "groups; log: deny nothing, log."
+        ),
+    )
+    allow: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(
+        default_factory=list, description="Syscalls or @groups to allow."
+    )
+    deny: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(
+        default_factory=list, description="Syscalls or @groups to deny."
+    )
+    errno: Literal["EPERM", "ENOSYS"] = "EPERM"
+    architectures: list[Literal["x86_64", "x86", "x32", "aarch64", "arm"]] = Field(
+        default_factory=list,
+        description="Target architectures; default: the daemon's native arch and its neighbours.",
+    )
+    learned: list[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] | None = Field(
+        None,
+        description=(
+            "Syscalls measured by `saferun learn`; when set, they replace the base "
+            "profile's allow list."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _learned_needs_allowlist(self) -> SeccompSection:
+        # A measured list only means something where the profile allows by list.
+        if self.learned is not None and (
+            self.mode == "denylist" or self.profile in ("docker-default", "unconfined")
+        ):
+            raise ValueError(
+                "seccomp.learned needs mode 'allowlist' or 'log' and profile 'default' or 'strict'"
+            )
+        return self
+
+
+class AppArmorSection(StrictModel):
+    mode: Literal["generate", "profile", "off"] = "generate"
+    profile: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")] | None = Field(
+        None, description="Existing profile name when mode = 'profile'."
+    )
+    enforcement: Literal["required", "preferred"] = Field(
+        "preferred", description="required refuses to start on a host without AppArmor."
+    )
+    network: list[Literal["tcp", "udp", "icmp"]] = Field(default_factory=lambda: ["tcp", "udp"])  # type: ignore[arg-type]
+    executables: list[Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]] | None = Field(
+        None, description="If set, only these binaries may be executed."
+    )
+
+    @model_validator(mode="after")
+    def _profile_name(self) -> AppArmorSection:
+        if self.mode == "profile" and not self.profile:
+            raise ValueError("apparmor.mode = 'profile' needs apparmor.profile")
+        if self.mode != "profile" and self.profile:
+            raise ValueError("apparmor.profile is only used with apparmor.mode = 'profile'")
+        if self.profile == "unconfined":
+            raise ValueError(
+                "apparmor.profile = 'unconfined' disables AppArmor; use "
+                "apparmor.mode = 'off' with an [exceptions] apparmor_off reason"
+            )
+        if self.executables is not None and not self.executables:
+            raise ValueError(
+                "apparmor.executables is empty, so not even the entrypoint could "
+                "run; list the binaries or remove the key"
+            )
+        return self
+
+
+SeverityName = Literal["low", "medium", "high", "critical"]
+# A registry host[:port] with an optional path prefix (`ghcr.io/acme`), lower case.
+REGISTRY_PATTERN = (
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?"
+    r"(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$"
+)
+TOOL_CATEGORY = Literal["shell", "package-manager", "compiler"]
+
+
+class ScanPolicy(StrictModel):
+    """Vulnerability scan before saferun run (docs/images.md#scanner-gate)."""
+
+    required: bool = Field(
+        True,
+        description="Refuse to run when no scanner can run (not "
+        "installed, or its database cannot be updated); false: warn.",
+    )
+    tool: Literal["trivy", "grype", "any"] = Field(
+        "any", description="Scanner to run; any: Trivy if installed, else Grype."
+    )
+    fail_on: SeverityName = Field(
+        "high", description="Refuse on vulnerabilities of this severity or higher."
+    )
+
+
+class SignaturePolicy(StrictModel):
+    """Image signature verification before saferun run (docs/images.md#signature-gate)."""
+
+    required: bool = Field(
+        True,
+        description="Refuse when the signature cannot be verified or "
+        "the tool is missing; false: verify when possible, warn otherwise.",
+    )
+    method: Literal["content-trust", "cosign"] = Field(
+        "cosign",
+        description="content-trust: docker run with DOCKER_CONTENT_TRUST=1; "
+        "cosign: `cosign verify` with key, or identity and issuer.",
+    )
+    key: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None = Field(
+        None, description="cosign public key: a file (relative to the manifest) or a KMS URI."
+    )
+    identity: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f\s]{1,1024}$")] | None = Field(
+        None, description="cosign keyless: the certificate identity (e.g. a workflow URL)."
+    )
+    issuer: Annotated[str, Field(pattern=r"^https://[^\x00-\x1f\x7f\s]{1,1024}$")] | None = Field(
+        None, description="cosign keyless: the OIDC issuer of the identity."
+    )
+
+    @model_validator(mode="after")
+    def _method_settings(self) -> SignaturePolicy:
+        if self.method == "cosign":
+            if self.key is None and not (self.identity and self.issuer):
+                raise ValueError(
+                    '[policy] signature with method = "cosign" needs key, or identity and issuer'
+                )
+            if self.key is not None and (self.identity or self.issuer):
+                raise ValueError("[policy] signature: give key, or identity and issuer, not both")
+        elif self.key or self.identity or self.issuer:
+            raise ValueError(
+                "[policy] signature: key, identity and issuer are for method = "
+                '"cosign"; content-trust uses docker\'s trust settings'
+            )
+        return self
+
+
+class ImageCheckPolicy(StrictModel):
+    """What saferun run and saferun image check judge of the image itself (docs/images.md)."""
+
+    check: Literal["reference", "config", "full"] = Field(
+        "reference",
+        description="What saferun run judges before launch: reference (registry, "
+        "tag, digest: no engine call), config (+ the image's USER, ENV, labels, history), full "
+        "(+ streams its filesystem: slow on large images).",
+    )
+    fail_on: SeverityName = Field(
+        "high",
+        description="saferun run refuses image findings of "
+        "this severity or higher (check = config or full).",
+    )
+    absent: list[TOOL_CATEGORY] = Field(
+        default_factory=list,
+        description="What the app needs none of, so the image must not "
+        "contain it: shell, package-manager, compiler.",
+    )
+    max_size_mb: int = Field(
+        1024, ge=1, le=1 << 20, description="Image size above which rule image-size reports."
+    )
+    max_layers: int = Field(
+        50, ge=1, le=127, description="Layer count above which rule image-layers reports."
+    )
+
+
+class PolicySection(StrictModel):
+    """Policy checks (saferun check/score/verify): suppressions and image pinning."""
+
+    ignore: dict[str, str] = Field(
+        default_factory=dict,
+        description="Policy rules ignored for this app (rule id -> written reason, kept in the "
+        "output). Refusal rules are allowed in [allow] instead. Ids: docs/policy.md.",
+    )
+    digest: Literal["recommend", "require"] = Field(
+        "recommend", description="Image digest pinning: require makes saferun run refuse a tag."
+    )
+    registries: list[Annotated[str, Field(pattern=REGISTRY_PATTERN)]] = Field(
+        default_factory=list,
+        description="Registries (host[:port], optionally with a path "
+        "prefix) images may come from; an image from elsewhere is refused. Empty: any. "
+        "Images without a registry part are on docker.io.",
+    )
+    scan: ScanPolicy | None = Field(None, description="Vulnerability scan gate (Trivy/Grype).")
+    signature: SignaturePolicy | None = Field(
+        None, description="Signature gate (Docker Content Trust or cosign)."
+    )
+    image: ImageCheckPolicy = Field(
+        default_factory=ImageCheckPolicy, description="Checks of the image itself."
+    )
+
+    @field_validator("ignore")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        from saferun.policy.rules import (
+            all_rules,  # lazily: only manifests with a [policy] table pay
+        )
+
+        rules = all_rules()
+        for key, reason in value.items():
+            rule = rules.get(key)
+            if rule is None:
+                raise ValueError(f"unknown rule '{key}' in [policy] ignore (see docs/policy.md)")
+            if rule.refusal and key not in RULE_IDS:
+                raise ValueError(
+                    f"rule '{key}' is an image policy gate: change [policy] "
+                    "registries, scan or signature instead of ignoring it"
+                )
+            if rule.refusal:
+                raise ValueError(
+                    f"rule '{key}' is a refusal: allow it with [allow] {key} = "
+                    '"<reason>" instead of ignoring it'
+                )
+            if len(reason.strip()) < REASON_MIN_LENGTH:
+                raise ValueError(
+                    f"[policy] ignore {key} needs a written reason of at least "
+                    f"{REASON_MIN_LENGTH} characters"
+                )
+        return value
+
+
+class Manifest(StrictModel):
+    """A saferun manifest (schema v1)."""
+
+    model_config = ConfigDict(
+        title="saferun manifest",
+        json_schema_extra={"$id": "https://saferun.invalid/schema/v1.json"},
+    )
+
+    version: Literal[1] = SCHEMA_VERSION
+    extends: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None = Field(
+        None,
+        description='A preset in profiles/ (e.g. "nginx") or a path to a manifest, '
+        "relative to this one, to start from: tables merge key by key, other values here "
+        "replace the base's. See docs/presets.md.",
+    )
+    app: AppSection
+    capabilities: CapabilitiesSection = Field(default_factory=CapabilitiesSection)
+    filesystem: FilesystemSection = Field(default_factory=FilesystemSection)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    network: NetworkSection = Field(default_factory=NetworkSection)
+    restart: RestartSection = Field(default_factory=RestartSection)
+    healthcheck: HealthcheckSection | None = None
+    logging: LoggingSection = Field(default_factory=LoggingSection)
+    security: SecuritySection = Field(default_factory=SecuritySection)
+    seccomp: SeccompSection = Field(default_factory=SeccompSection)
+    apparmor: AppArmorSection = Field(default_factory=AppArmorSection)
+    exceptions: dict[ExceptionKey, str] = Field(
+        default_factory=dict,
+        description=(
+            "Deliberate weakenings, each with a written reason (kept as a container label)."
+        ),
+    )
+    policy: PolicySection = Field(default_factory=PolicySection)
+    allow: dict[str, str] = Field(
+        default_factory=dict,
+        description="Refusal rules allowed for this app (rule id -> written reason, kept as a "
+        "container label). Ids are listed in docs/drop-in.md.",
+    )
+
+    @field_validator("exceptions")
+    @classmethod
+    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, reason in value.items():
+            if len(reason.strip()) < REASON_MIN_LENGTH:
+                raise ValueError(
+                    f"exception '{key}' needs a written reason of at least "
+                    f"{REASON_MIN_LENGTH} characters"
+                )
+        return value
+
+    @field_validator("allow")
+    @classmethod
+    def _allow_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, reason in value.items():
+            if key not in RULE_IDS:
+                raise ValueError(f"unknown rule '{key}' in [allow] (known: {', '.join(RULE_IDS)})")
+            if len(reason.strip()) < REASON_MIN_LENGTH:
+                raise ValueError(
+                    f"[allow] {key} needs a written reason of at least "
+                    f"{REASON_MIN_LENGTH} characters"
+                )
+        return value
+
+    def allowed(self, rule: str) -> bool:
+        """Whether a refusal rule is allowed, by [allow] or by its legacy [exceptions] key."""
+        return rule in self.allow or any(LEGACY_KEYS.get(key) == rule for key in self.exceptions)
+
+    def violations(self) -> list[Violation]:
+        """Every refusal rule this manifest breaks without an allow entry (pure)."""
+        return [v for v in _violations(self) if not self.allowed(v.rule)]
+
+    @model_validator(mode="after")
+    def _weakenings_need_reasons(self, info: ValidationInfo) -> Manifest:
+        if info.context and info.context.get("refusals") == "defer":
+            return self  # the caller (saferun.inputs.dockerrun) reports violations(), by flag
+        uid = int(self.app.user.split(":")[0])
+        checks = [
+            (uid == 0, "run_as_root", "app.user", f"'{self.app.user}' runs the app as root"),
+            (
+                self.seccomp.profile == "unconfined",
+                "seccomp_unconfined",
+                "seccomp.profile",
+                "'unconfined' disables seccomp",
+            ),
+            (
+                self.apparmor.mode == "off",
+                "apparmor_off",
+                "apparmor.mode",
+                "'off' disables AppArmor",
+            ),
+            (
+                not self.filesystem.read_only,
+                "writable_root",
+                "filesystem.read_only",
+                "false makes the root filesystem writable",
+            ),
+            (
+                self.restart.policy in ("always", "unless-stopped"),
+                "restart_always",
+                "restart.policy",
+                f"'{self.restart.policy}' restarts without a bound",
+            ),
+        ]
+        for weak, key, where, what in checks:
+            if weak and key not in self.exceptions and LEGACY_KEYS[key] not in self.allow:
+                raise ValueError(
+                    f'{where} = {what}; refused unless [exceptions] {key} = "<reason>" explains why'
+                )
+        found = self.violations()
+        if found:
+            # One readable paragraph naming every rule, how to stop asking, how to allow it.
+            first = found[0].rule
+            raise ValueError(
+                "; ".join(v.message() for v in found)
+                + f'. Allow deliberately with [allow] {first} = "<reason>" '
+                f'(or `saferun run --allow {first}="<reason>"`); see docs/drop-in.md#{first}'
+            )
+        return self
+
+
+def _violations(m: Manifest) -> list[Violation]:
+    """The refusal rules as checks over the validated model; reasons are applied by the caller."""
+    sec = m.security
+    out: list[Violation] = []
+
+    def add(cond: bool, rule: str, where: str, what: str) -> None:
+        if cond:
+            out.append(Violation(rule, where, what))
+
+    add(int(m.app.user.split(":")[0]) == 0, "run-as-root", "app.user", repr(m.app.user))
+    add(m.seccomp.profile == "unconfined", "seccomp-unconfined", "seccomp.profile", "'unconfined'")
+    add(m.apparmor.mode == "off", "apparmor-unconfined", "apparmor.mode", "'off'")
+    add(not m.filesystem.read_only, "writable-root", "filesystem.read_only", "false")
+    add(
+        m.restart.policy in ("always", "unless-stopped"),
+        "restart-always",
+        "restart.policy",
+        repr(m.restart.policy),
+    )
+
+    add(sec.privileged, "privileged", "security.privileged", "true")
+    every = set(m.capabilities.add) >= set(CAPABILITY_BITS)
+    add(every, "cap-add-all", "capabilities.add", "'ALL' (every capability)")
+    extra = [c for c in m.capabilities.add if c not in ALLOWED_CAPABILITIES]
+    add(
+        bool(extra) and not every,
+        "cap-not-allowed",
+        "capabilities.add",
+        ", ".join(c[4:] for c in extra),
+    )
+    add(sec.pid == "host", "host-pid", "security.pid", "'host'")
+    add(sec.ipc == "host", "host-ipc", "security.ipc", "'host'")
+    add(sec.uts == "host", "host-uts", "security.uts", "'host'")
+    add(sec.userns_mode == "host", "host-userns", "security.userns_mode", "'host'")
+    add(sec.cgroupns == "host", "host-cgroupns", "security.cgroupns", "'host'")
+    add(m.network.mode == "host", "host-network", "network.mode", "'host'")
+    add(
+        sec.systempaths == "unconfined",
+        "systempaths-unconfined",
+        "security.systempaths",
+        "'unconfined'",
+    )
+    add(sec.label == "disable", "label-disable", "security.label", "'disable'")
+    add(
+        bool(sec.devices or sec.device_cgroup_rules),
+        "device",
+        "security.devices",
+        ", ".join([*sec.devices, *sec.device_cgroup_rules]),
+    )
+    add(sec.gpus is not None, "gpus", "security.gpus", repr(sec.gpus))
+    unsafe = sorted(k for k in sec.sysctls if k not in SAFE_SYSCTLS)
+    add(bool(unsafe), "unsafe-sysctl", "security.sysctls", ", ".join(unsafe))
+    for index, mount in enumerate(m.filesystem.mounts):
+        where = f"filesystem.mounts.{index}"
+        add(
+            mount.propagation in ("shared", "rshared"),
+            "shared-propagation",
+            f"{where}.propagation",
+            repr(mount.propagation),
+        )
+        if mount.type == "bind" and mount.source.startswith("/"):
+            rule = host_path_rule(mount.source, mount.read_only)
+            add(rule is not None, rule or "", f"{where}.source", repr(mount.source))
+    return out

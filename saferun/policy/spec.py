@@ -1,0 +1,491 @@
+"""ContainerSpec: the normalised facts of one container, whatever described it.
+
+Policy rules judge facts, they do not fetch them. A manifest (through its RunPlan), a
+`docker run` command line and the JSON of `docker inspect` all become the same frozen
+`ContainerSpec`, so every rule exists once and `saferun check`, `score` and `verify` agree.
+
+Pure: the builders read no file and call no engine. Host paths are judged as the caller
+resolved them (`with_resolved_sources`, fed by the edge that can follow symlinks).
+
+A `docker run` line is judged the way docker itself would run it (docker's defaults:
+root unless `--user`, the 14 default capabilities, every interface for `-p 80:80`), not
+the way `saferun run` would harden it: that is the point of linting a line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from saferun.errors import UsageError
+from saferun.model.capabilities import CAPABILITY_BITS, DOCKER_DEFAULT_CAPS
+from saferun.model.units import parse_cpus, parse_size
+
+if TYPE_CHECKING:
+    from saferun.inputs.dockerargs import ParsedRun
+    from saferun.plan.planner import RunPlan
+
+ALL_CAPS = frozenset(CAPABILITY_BITS)
+EXCEPTIONS_LABEL = "io.saferun.exceptions"
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """A bind mount or volume. `source` is the host path (as resolved) or the volume name."""
+
+    kind: str  # bind | volume | tmpfs
+    source: str
+    target: str
+    read_only: bool
+    propagation: str | None = None
+    written_source: str | None = None  # the path as written, when symlinks led elsewhere
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    host_ip: str  # "" = every interface (docker's default)
+    host_port: int | None  # None/0 = a random high port
+    container_port: int
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class UlimitSpec:
+    name: str
+    soft: int  # -1 = unlimited
+    hard: int
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Every fact the policy rules judge. Namespace modes: None = private (docker's default)."""
+
+    image: str
+    origin: str = "manifest"  # manifest | docker-run | container
+    user: str | None = None  # None: the image's default user (often root)
+    privileged: bool = False
+    cap_add: frozenset[str] = frozenset()
+    cap_drop: frozenset[str] = frozenset()
+    mounts: tuple[MountSpec, ...] = ()
+    network: str = "bridge"
+    pid: str | None = None
+    ipc: str | None = None
+    uts: str | None = None
+    userns: str | None = None
+    cgroupns: str | None = None
+    devices: tuple[str, ...] = ()  # host device paths
+    device_cgroup_rules: tuple[str, ...] = ()
+    gpus: str | None = None
+    memory: int = 0  # bytes; 0 = unlimited
+    memory_swap: int = 0
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    cpu_quota: int = 0
+    pids_limit: int = 0  # 0 or -1 = unlimited
+    read_only: bool = False
+    ports: tuple[PortSpec, ...] = ()
+    publish_all: bool = False
+    restart_policy: str = "no"
+    restart_retries: int = 0
+    no_new_privileges: bool = False
+    seccomp: str = "default"  # default | unconfined | custom
+    seccomp_sha256: str | None = None  # of a custom profile, canonical JSON
+    apparmor: str | None = None  # None: the engine's default; "unconfined"; a profile name
+    selinux_label: str | None = None  # "disable" or a label option
+    systempaths_unconfined: bool = False
+    healthcheck: bool | None = None  # None: not said here (the image may define one)
+    ulimits: tuple[UlimitSpec, ...] = ()
+    cgroup_parent: str = ""
+    runtime: str = "runc"
+    sysctls: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def effective_caps(self) -> frozenset[str]:
+        """The capability bounding set the container gets."""
+        if self.privileged or "ALL" in self.cap_add:
+            return ALL_CAPS
+        base = frozenset() if "ALL" in self.cap_drop else DOCKER_DEFAULT_CAPS - self.cap_drop
+        return base | (self.cap_add - {"ALL"})
+
+    @property
+    def exceptions(self) -> dict[str, str]:
+        """Reasons saferun recorded at launch (the io.saferun.exceptions label)."""
+        raw = dict(self.labels).get(EXCEPTIONS_LABEL)
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+def canonical_cap(name: str) -> str:
+    upper = name.strip().upper()
+    if upper in ("ALL", "CAP_ALL"):
+        return "ALL"
+    return upper if upper.startswith("CAP_") else f"CAP_{upper}"
+
+
+def profile_sha256(text: str) -> str:
+    """Digest of a seccomp profile's canonical JSON, so a compacted copy compares equal."""
+    try:
+        canonical = json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = text
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def with_resolved_sources(spec: ContainerSpec, resolved: Mapping[str, str]) -> ContainerSpec:
+    """Replace bind sources by the real paths the edge resolved (symlinks followed)."""
+    mounts = []
+    for mount in spec.mounts:
+        real = resolved.get(mount.source) if mount.kind == "bind" else None
+        if real and real != mount.source:
+            mount = replace(mount, source=real, written_source=mount.source)
+        mounts.append(mount)
+    return replace(spec, mounts=tuple(mounts))
+
+
+# --- from a RunPlan (a manifest) ---------------------------------------------------------
+
+def from_plan(plan: RunPlan) -> ContainerSpec:
+    """What `saferun run` would start for this plan."""
+    security = set(plan.security_opts)
+    if plan.seccomp_profile is not None:
+        seccomp, seccomp_sha = "custom", profile_sha256(plan.seccomp_profile)
+    else:
+        seccomp = "unconfined" if "seccomp=unconfined" in security else "default"
+        seccomp_sha = None
+    apparmor = next((o.split("=", 1)[1] for o in security if o.startswith("apparmor=")), None)
+    return ContainerSpec(
+        image=plan.image,
+        origin="manifest",
+        user=plan.user,
+        privileged=plan.privileged,
+        cap_add=frozenset(canonical_cap(c) for c in plan.cap_add),
+        cap_drop=frozenset(canonical_cap(c) for c in plan.cap_drop),
+        mounts=tuple(MountSpec(m.kind, m.source, m.target, m.read_only, m.propagation)
+                     for m in plan.mounts),
+        network=plan.network,
+        pid=plan.pid_mode,
+        ipc=_namespace(plan.ipc_mode),
+        uts=plan.uts_mode,
+        userns=plan.userns_mode,
+        cgroupns=_namespace(plan.cgroupns_mode),
+        devices=tuple(d.split(":")[0] for d in plan.devices),
+        device_cgroup_rules=plan.device_cgroup_rules,
+        gpus=plan.gpus,
+        memory=plan.memory,
+        memory_swap=plan.memory_swap,
+        nano_cpus=plan.nano_cpus,
+        pids_limit=plan.pids_limit,
+        read_only=plan.read_only,
+        ports=tuple(PortSpec(p.host_ip, p.host_port or None, p.container_port, p.protocol)
+                    for p in plan.ports),
+        restart_policy=plan.restart_policy,
+        restart_retries=plan.restart_retries,
+        no_new_privileges="no-new-privileges" in security,
+        seccomp=seccomp,
+        seccomp_sha256=seccomp_sha,
+        apparmor=apparmor,
+        selinux_label="disable" if "label=disable" in security else None,
+        systempaths_unconfined="systempaths=unconfined" in security,
+        healthcheck=True if plan.healthcheck is not None else None,
+        ulimits=tuple(UlimitSpec(u.name, u.soft, u.hard) for u in plan.ulimits),
+        runtime=plan.runtime,
+        sysctls=plan.sysctls,
+        labels=plan.labels,
+    )
+
+
+def _namespace(mode: str | None) -> str | None:
+    """'host' and 'container:X' matter; private/shareable/none are all private."""
+    if not mode or mode in ("private", "shareable", "none", "default", ""):
+        return None
+    return mode
+
+
+# --- from a `docker run` command line ----------------------------------------------------
+
+def from_docker_run(parsed: ParsedRun, *, cwd: str = "/") -> ContainerSpec:
+    """What plain `docker run` would start for these flags (docker's defaults apply)."""
+    if parsed.image is None:
+        raise UsageError("the docker run line names no image")
+    security = [_security_opt(o) for o in parsed.values("security-opt")]
+    opts = dict(security)
+    seccomp = opts.get("seccomp")
+    mounts = [_volume(v, cwd) for v in parsed.values("volume")]
+    mounts += [m for m in (_mount(v, cwd) for v in parsed.values("mount")) if m is not None]
+    network = parsed.values("network")
+    restart, _, retries = (parsed.last("restart") or "no").partition(":")
+    return ContainerSpec(
+        image=parsed.image,
+        origin="docker-run",
+        user=parsed.last("user"),
+        privileged=bool(parsed.flag("privileged")),
+        cap_add=frozenset(canonical_cap(c) for c in _split_list(parsed.values("cap-add"))),
+        cap_drop=frozenset(canonical_cap(c) for c in _split_list(parsed.values("cap-drop"))),
+        mounts=tuple(m for m in mounts if m.kind != "anonymous"),
+        network=network[0] if network else "bridge",
+        pid=_namespace(parsed.last("pid")),
+        ipc=_namespace(parsed.last("ipc")),
+        uts=_namespace(parsed.last("uts")),
+        userns=_namespace(parsed.last("userns")),
+        cgroupns=_namespace(parsed.last("cgroupns")),
+        devices=tuple(d.split(":")[0] for d in parsed.values("device")),
+        device_cgroup_rules=tuple(parsed.values("device-cgroup-rule")),
+        gpus=parsed.last("gpus"),
+        memory=_size(parsed.last("memory"), "--memory"),
+        memory_swap=_size(parsed.last("memory-swap"), "--memory-swap", allow_unlimited=True),
+        nano_cpus=_cpus(parsed.last("cpus")),
+        cpu_shares=_int(parsed.last("cpu-shares"), "--cpu-shares"),
+        cpu_quota=_int(parsed.last("cpu-quota"), "--cpu-quota"),
+        pids_limit=_int(parsed.last("pids-limit"), "--pids-limit"),
+        read_only=bool(parsed.flag("read-only")),
+        ports=tuple(p for v in parsed.values("publish") for p in parse_publish(v)),
+        publish_all=bool(parsed.flag("publish-all")),
+        restart_policy=restart,
+        restart_retries=_int(retries or None, "--restart"),
+        no_new_privileges=opts.get("no-new-privileges", "false") in ("", "true", "1"),
+        seccomp="default" if seccomp is None else
+        ("unconfined" if seccomp == "unconfined" else "custom"),
+        apparmor=opts.get("apparmor"),
+        selinux_label=opts.get("label"),
+        systempaths_unconfined=opts.get("systempaths") == "unconfined",
+        healthcheck=False if parsed.flag("no-healthcheck") else
+        (True if parsed.last("health-cmd") else None),
+        ulimits=tuple(_ulimit(u) for u in parsed.values("ulimit")),
+        cgroup_parent=parsed.last("cgroup-parent") or "",
+        runtime=parsed.last("runtime") or "runc",
+        sysctls=_pairs(parsed.values("sysctl")),
+        labels=_pairs(parsed.values("label")),
+    )
+
+
+def _pairs(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """`KEY=VALUE` words -> sorted pairs (the last one of a key wins, as in docker)."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, _, setting = value.partition("=")
+        pairs[key] = setting
+    return tuple(sorted(pairs.items()))
+
+
+def _split_list(values: Sequence[str]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part.strip()]
+
+
+def _security_opt(option: str) -> tuple[str, str]:
+    """`seccomp=x`, `seccomp:x` (old syntax), bare `no-new-privileges`."""
+    for sep in ("=", ":"):
+        if sep in option:
+            key, _, value = option.partition(sep)
+            return key.strip(), value.strip()
+    return option.strip(), ""
+
+
+def _size(value: str | None, flag: str, *, allow_unlimited: bool = False) -> int:
+    if value is None:
+        return 0
+    if allow_unlimited and value.strip() == "-1":
+        return -1
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {value!r}: {exc}") from None
+
+
+def _cpus(value: str | None) -> int:
+    if value is None:
+        return 0
+    try:
+        return parse_cpus(value)
+    except ValueError as exc:
+        raise UsageError(f"--cpus {value!r}: {exc}") from None
+
+
+def _int(value: str | None, flag: str) -> int:
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f'invalid argument "{value}" for "{flag}": not an integer') from None
+
+
+def _ulimit(value: str) -> UlimitSpec:
+    name, _, limits = value.partition("=")
+    soft, _, hard = limits.partition(":")
+    try:
+        return UlimitSpec(name, int(soft), int(hard or soft))
+    except ValueError:
+        raise UsageError(f"--ulimit {value!r}: use NAME=SOFT[:HARD]") from None
+
+
+def parse_publish(value: str) -> list[PortSpec]:
+    """`[ip:][hostPort:]containerPort[/proto]` with docker's meaning: no ip = every interface."""
+    spec, _, protocol = value.partition("/")
+    if spec.startswith("["):
+        address, _, rest = spec[1:].partition("]:")
+        host_part, _, container_part = rest.rpartition(":")
+    else:
+        parts = spec.split(":")
+        container_part = parts[-1]
+        host_part = parts[-2] if len(parts) > 1 else ""
+        address = ":".join(parts[:-2]) if len(parts) > 2 else ""
+    containers = _range(container_part, value)
+    hosts = _range(host_part, value) if host_part else []
+    return [PortSpec(address, hosts[i] if i < len(hosts) else None, port, protocol or "tcp")
+            for i, port in enumerate(containers)]
+
+
+def _range(text: str, whole: str) -> list[int]:
+    start, sep, end = text.partition("-")
+    try:
+        first, last = int(start), int(end) if sep else int(start)
+    except ValueError:
+        raise UsageError(f"-p {whole!r}: invalid port {text!r}") from None
+    return list(range(first, last + 1))
+
+
+_PROPAGATION = frozenset({"rprivate", "private", "rslave", "slave", "rshared", "shared"})
+
+
+def _volume(value: str, cwd: str) -> MountSpec:
+    """`-v SOURCE:TARGET[:OPTIONS]`; read-write unless `ro` (docker's default)."""
+    parts = value.split(":")
+    if len(parts) == 1:
+        return MountSpec("anonymous", "", parts[0], False)
+    source, target = parts[0], parts[1]
+    options = parts[2].split(",") if len(parts) > 2 else []
+    propagation = next((o for o in options if o in _PROPAGATION), None)
+    read_only = "ro" in options or "readonly" in options
+    if source.startswith(("/", ".")):
+        return MountSpec("bind", posixpath.normpath(posixpath.join(cwd, source)), target,
+                         read_only, propagation)
+    return MountSpec("volume", source, target, read_only, propagation)
+
+
+def _mount(value: str, cwd: str) -> MountSpec | None:
+    """`--mount type=bind,source=...,target=...[,readonly][,bind-propagation=...]`."""
+    try:
+        fields = next(csv.reader([value]))
+    except (csv.Error, StopIteration):
+        raise UsageError(f"invalid --mount value: {value!r}") from None
+    opts: dict[str, str] = {}
+    for item in fields:
+        key, sep, val = item.partition("=")
+        opts[key.strip().lower()] = val if sep else "true"
+    kind = opts.get("type", "volume")
+    source = opts.get("source", opts.get("src", ""))
+    target = opts.get("target", opts.get("destination", opts.get("dst", "")))
+    read_only = opts.get("readonly", opts.get("ro", "false")).lower() in ("true", "1")
+    if kind == "tmpfs" or not source:
+        return None
+    if kind == "bind":
+        source = posixpath.normpath(posixpath.join(cwd, source))
+    return MountSpec(kind, source, target, read_only, opts.get("bind-propagation"))
+
+
+# --- from `docker inspect` ---------------------------------------------------------------
+
+def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
+    """The JSON of `docker inspect CONTAINER` (one element), as docker recorded it."""
+    host: Mapping[str, Any] = data.get("HostConfig") or {}
+    config: Mapping[str, Any] = data.get("Config") or {}
+    security = dict(_security_opt(o) for o in host.get("SecurityOpt") or [])
+    seccomp_value = security.get("seccomp")
+    if seccomp_value is None or seccomp_value in ("", "builtin"):
+        seccomp, seccomp_sha = "default", None
+    elif seccomp_value == "unconfined":
+        seccomp, seccomp_sha = "unconfined", None
+    else:
+        seccomp, seccomp_sha = "custom", profile_sha256(seccomp_value)
+    apparmor = data.get("AppArmorProfile") or security.get("apparmor") or None
+    restart = host.get("RestartPolicy") or {}
+    health = config.get("Healthcheck")
+    return ContainerSpec(
+        image=str(config.get("Image") or data.get("Image") or ""),
+        origin="container",
+        user=str(config.get("User") or "") or None,
+        privileged=bool(host.get("Privileged")),
+        cap_add=frozenset(canonical_cap(c) for c in host.get("CapAdd") or []),
+        cap_drop=frozenset(canonical_cap(c) for c in host.get("CapDrop") or []),
+        mounts=tuple(_inspect_mount(m) for m in data.get("Mounts") or []
+                     if m.get("Type") in ("bind", "volume")),
+        network="bridge" if host.get("NetworkMode") in (None, "", "default")
+        else str(host["NetworkMode"]),
+        pid=_namespace(host.get("PidMode")),
+        ipc=_namespace(host.get("IpcMode")),
+        uts=_namespace(host.get("UTSMode")),
+        userns=_namespace(host.get("UsernsMode")),
+        cgroupns=_namespace(host.get("CgroupnsMode")),
+        devices=tuple(str(d.get("PathOnHost", "")) for d in host.get("Devices") or []),
+        device_cgroup_rules=tuple(host.get("DeviceCgroupRules") or ()),
+        gpus="requested" if host.get("DeviceRequests") else None,
+        memory=int(host.get("Memory") or 0),
+        memory_swap=int(host.get("MemorySwap") or 0),
+        nano_cpus=int(host.get("NanoCpus") or 0),
+        cpu_shares=int(host.get("CpuShares") or 0),
+        cpu_quota=int(host.get("CpuQuota") or 0),
+        pids_limit=int(host.get("PidsLimit") or 0),
+        read_only=bool(host.get("ReadonlyRootfs")),
+        ports=_inspect_ports(host.get("PortBindings") or {}),
+        publish_all=bool(host.get("PublishAllPorts")),
+        restart_policy=str(restart.get("Name") or "no"),
+        restart_retries=int(restart.get("MaximumRetryCount") or 0),
+        no_new_privileges=security.get("no-new-privileges", "false") in ("", "true", "1"),
+        seccomp=seccomp,
+        seccomp_sha256=seccomp_sha,
+        apparmor=None if apparmor in ("", "docker-default") else apparmor,
+        selinux_label=security.get("label"),
+        systempaths_unconfined=host.get("MaskedPaths") == [] or
+        security.get("systempaths") == "unconfined",
+        healthcheck=None if health is None else health.get("Test", [""])[:1] != ["NONE"],
+        ulimits=tuple(UlimitSpec(str(u.get("Name")), int(u.get("Soft", 0)), int(u.get("Hard", 0)))
+                      for u in host.get("Ulimits") or []),
+        cgroup_parent=str(host.get("CgroupParent") or ""),
+        runtime=str(host.get("Runtime") or "runc"),
+        sysctls=tuple(sorted((str(k), str(v)) for k, v in (host.get("Sysctls") or {}).items())),
+        labels=tuple(sorted((str(k), str(v)) for k, v in (config.get("Labels") or {}).items())),
+    )
+
+
+def _inspect_mount(mount: Mapping[str, Any]) -> MountSpec:
+    kind = str(mount.get("Type"))
+    source = str(mount.get("Name") if kind == "volume" else mount.get("Source", ""))
+    return MountSpec(kind, source, str(mount.get("Destination", "")), not mount.get("RW", True),
+                     str(mount.get("Propagation") or "") or None)
+
+
+def _inspect_ports(bindings: Mapping[str, Any]) -> tuple[PortSpec, ...]:
+    ports = []
+    for key, hosts in sorted(bindings.items()):
+        number, _, protocol = key.partition("/")
+        for binding in hosts or []:
+            host_port = str(binding.get("HostPort") or "")
+            ports.append(PortSpec(str(binding.get("HostIp") or ""),
+                                  int(host_port) if host_port.isdigit() and host_port != "0"
+                                  else None, int(number), protocol or "tcp"))
+    return tuple(ports)
+
+
+@dataclass(frozen=True)
+class SpecSource:
+    """A spec and where it came from, for messages and SARIF locations."""
+
+    name: str  # a manifest path, "docker run ...", or a container name
+    spec: ContainerSpec
+    ignore: Mapping[str, str] = field(default_factory=dict)  # rule id -> written reason
+    digest_policy: str = "recommend"  # recommend | require
