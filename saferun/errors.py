@@ -54,3 +54,57 @@ class ProfileError(SaferunError):
     """A generated profile failed validation or compilation; it is never handed to docker."""
 
     exit_code = 2
+
+
+class DockerArgsError(UsageError):
+    """The command line is not a valid `docker run` line (docker exits 125 for these too)."""
+
+
+class UnsupportedFlag(UsageError):
+    """A docker flag saferun cannot express yet: refused by name, never dropped."""
+
+
+class Refused(SaferunError):
+    """A request broke a refusal rule and no written reason allows it (`run` exits 125).
+
+    Built by saferun.model.refusals.refused, which words the rules and how to allow them.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, fix: str | None = None,
+                 rule_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message, fix=fix)
+        self.rule_ids = list(rule_ids)
+
+
+class ImageRefused(SaferunError):
+    """The image policy refuses the image (saferun run exits 125)."""
+
+    exit_code = 1
+
+
+class InspectError(SaferunError):
+    """The image could not be read as `docker save` output."""
+
+
+class ReportError(SaferunError, ValueError):
+    """The scanner's output is not the JSON report it should be."""
+
+
+class ExportError(SaferunError):
+    """The manifests cannot be exported as asked (a name clash, an unrepresentable value)."""
+
+    exit_code = 2
+
+
+class WorkloadFailed(SaferunError):
+    """The learned profile did not let the workload pass (`--verify`)."""
+
+    exit_code = 1
+
+
+class RecordingIncomplete(SaferunError):
+    """Records were lost in every attempt: no profile with holes is written."""
+
+    exit_code = 3

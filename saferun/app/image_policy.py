@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from saferun.errors import ManifestError, RequirementUnmet, SaferunError
+from saferun.errors import ImageRefused, ManifestError, RequirementUnmet
 from saferun.policy.image_rules import IMAGE_RULES, ImagePolicy, evaluate_image, registry_allowed
 from saferun.policy.rules import Hit, RuleResult, Severity
 
@@ -36,12 +36,6 @@ POLICY_ENV = "SAFERUN_POLICY"
 LABEL = "io.saferun.image-policy"
 _CHECK_DEPTH = {"reference": 0, "config": 1, "full": 2}
 _SEVERITY_ORDER = ("low", "medium", "high", "critical")
-
-
-class ImageRefused(SaferunError):
-    """The image policy refuses the image (saferun run exits 125)."""
-
-    exit_code = 1
 
 
 # --- merging (pure) -------------------------------------------------------------------------

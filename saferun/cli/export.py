@@ -102,7 +102,7 @@ def _manifest_dir(path: Path, out_dir: Path, target: str) -> str:
 def _write(result: ExportResult, out_dir: Path, main_name: str | None) -> list[Path]:
     """Each file atomically (a temporary file renamed over it), parents created."""
     from saferun.engine.files import write_atomic
-    from saferun.export import ExportError
+    from saferun.errors import ExportError
 
     written = []
     for index, item in enumerate(result.files):

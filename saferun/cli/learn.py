@@ -23,25 +23,18 @@ from typing import Any
 import click
 
 from saferun.cli.common import exit_on_error, warn
-from saferun.errors import RequirementUnmet, SaferunError, UsageError
+from saferun.errors import (
+    RecordingIncomplete,
+    RequirementUnmet,
+    UsageError,
+    WorkloadFailed,
+)
 from saferun.learn.learning import LossSigns
 from saferun.model.manifest import Manifest
 
 MAX_ATTEMPTS = 3
 STOP_TIMEOUT_S = 10
 START_WAIT_S = 10.0
-
-
-class WorkloadFailed(SaferunError):
-    """The learned profile did not let the workload pass (`--verify`)."""
-
-    exit_code = 1
-
-
-class RecordingIncomplete(SaferunError):
-    """Records were lost in every attempt: no profile with holes is written."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from saferun.errors import SaferunError
+from saferun.errors import InspectError, SaferunError
 from saferun.policy.image_rules import (
     KEY_SNIFF_BYTES,
     KEY_SUFFIXES,
@@ -47,10 +47,6 @@ from saferun.policy.image_rules import (
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY(?: BLOCK)?-----")
-
-
-class InspectError(SaferunError):
-    """The image could not be read as `docker save` output."""
 
 
 @dataclass

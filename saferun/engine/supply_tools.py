@@ -9,10 +9,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from saferun.errors import ReportError
 from saferun.policy.rules import Severity
 from saferun.policy.scan_gate import (
     SCANNERS,
-    ReportError,
     ScanDecision,
     choose_scanner,
     failed_scanner,

@@ -6,8 +6,8 @@ contents plus `Unsupported` notes) out. It reads and writes nothing; the CLI doe
 
 from __future__ import annotations
 
+from saferun.errors import ExportError
 from saferun.export.common import (
-    ExportError,
     ExportFile,
     ExportInput,
     ExportResult,

@@ -17,9 +17,9 @@ import math
 import re
 from typing import Any
 
+from saferun.errors import ExportError
 from saferun.export.common import (
     AppArmorKind,
-    ExportError,
     ExportFile,
     ExportResult,
     KubeKind,

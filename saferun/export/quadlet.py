@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import re
 
+from saferun.errors import ExportError
 from saferun.export.common import (
     AppArmorKind,
-    ExportError,
     ExportFile,
     ExportResult,
     Prepared,

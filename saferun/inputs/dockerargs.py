@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from saferun.errors import UsageError
+from saferun.errors import DockerArgsError
 
 FlagKind = Literal["bool", "value"]
 
@@ -167,10 +167,6 @@ DOCKER_RUN_FLAGS: tuple[Flag, ...] = (
 # Go's strconv.ParseBool, which pflag uses for `--rm=false`.
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
-
-
-class DockerArgsError(UsageError):
-    """The command line is not a valid `docker run` line (docker exits 125 for these too)."""
 
 
 @dataclass(frozen=True)

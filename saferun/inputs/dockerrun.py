@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from saferun.errors import ManifestError, UsageError
-from saferun.inputs.dockerargs import DOCKER_RUN, DockerArgsError, Flag, ParsedRun, parse_docker_run
-from saferun.model.refusals import RULE_IDS, Refused, Violation
+from saferun.errors import DockerArgsError, ManifestError, UnsupportedFlag, UsageError
+from saferun.inputs.dockerargs import DOCKER_RUN, Flag, ParsedRun, parse_docker_run
+from saferun.model.refusals import RULE_IDS, Violation, refused
 from saferun.plan.planner import LaunchOptions
 
 # saferun's own options of `saferun run`, read by the same parser as docker's.
@@ -98,10 +98,6 @@ _SESSION_VALUE_PATTERNS = {
 _RUNTIMES = {"runc": "runc", "io.containerd.runc.v2": "runc", "runsc": "gvisor", "gvisor": "gvisor",
              "kata": "kata", "kata-runtime": "kata", "io.containerd.kata.v2": "kata"}
 _ULIMITS = ("nofile", "nproc")
-
-
-class UnsupportedFlag(UsageError):
-    """A docker flag saferun cannot express yet: refused by name, never dropped."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +214,7 @@ def build_manifest(document: dict[str, Any], *, source: str = "command line", te
         raise ManifestError(format_validation_error(exc, text, source)) from None
     found = manifest.violations()
     if found:
-        raise Refused(found, hints={**RULE_FLAGS, **(hints or {})})
+        raise refused(found, hints={**RULE_FLAGS, **(hints or {})})
     return manifest
 
 
@@ -237,7 +233,7 @@ def check_resolved_mounts(manifest: Any, resolved: Sequence[tuple[str, str] | No
             items.append((f"filesystem.mounts.{index}.source", pair[0], pair[1], mount.read_only))
     found = [v for v in resolved_mount_violations(items) if not manifest.allowed(v.rule)]
     if found:
-        raise Refused(found, hints=RULE_FLAGS)
+        raise refused(found, hints=RULE_FLAGS)
 
 
 # --- mapping, one section at a time ----------------------------------------------------
@@ -296,7 +292,7 @@ def _map_security(p: ParsedRun, doc: dict[str, Any], notes: list[str]) -> None:
         sec["privileged"] = True
     if p.flag("use-api-socket"):
         if "docker-socket-mount" not in _parse_allow(p.values("allow")):
-            raise Refused([Violation("docker-socket-mount", "--use-api-socket", "true")],
+            raise refused([Violation("docker-socket-mount", "--use-api-socket", "true")],
                           hints=RULE_FLAGS)
         raise UnsupportedFlag("--use-api-socket is not supported even when allowed",
                               fix="mount the socket explicitly: -v /var/run/docker.sock:"

@@ -16,7 +16,7 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from saferun.errors import SaferunError
+from saferun.errors import Refused
 
 CIS = "CIS Docker Benchmark v1.6.0"
 
@@ -191,36 +191,28 @@ def refusal_help(rule_id: str) -> str:
             f"\"<reason>\" in the manifest (see docs/drop-in.md#{rule.id})")
 
 
-class Refused(SaferunError):
-    """A request broke a refusal rule and no written reason allows it (`run` exits 125)."""
-
-    exit_code = 2
-
-    def __init__(self, violations: list[Violation], *, hints: dict[str, str] | None = None) -> None:
-        self.violations = violations
-        hints = hints or {}
-        lines = []
-        for v in violations:
-            rule = RULES[v.rule]
-            asked = hints.get(v.rule)
-            origin = f"{asked} ({v.where} = {v.what})" if asked else f"{v.where} = {v.what}"
-            lines.append(f"refused by rule '{v.rule}' ({rule.title}): {origin}. {rule.rationale}")
-        rules = list(dict.fromkeys(v.rule for v in violations))
-        fix = "; ".join(f"{RULES[r].fix}" for r in rules)
-        allow = " ".join(f'--allow {r}="<reason>"' for r in rules)
-        table = ", ".join(f'[allow] {r} = "<reason>"' for r in rules)
-        legacy = [f'[exceptions] {RULES[r].legacy_key} = "<reason>"' for r in rules
-                  if RULES[r].legacy_key]
-        in_manifest = table + (f" (or {', '.join(legacy)})" if legacy else "")
-        super().__init__(
-            "\n  ".join(lines),
-            fix=f"{fix}; or allow it deliberately with {allow}, or {in_manifest} in the "
-            f"manifest; see docs/drop-in.md#{rules[0]}",
-        )
-
-    @property
-    def rule_ids(self) -> list[str]:
-        return [v.rule for v in self.violations]
+def refused(violations: list[Violation], *, hints: dict[str, str] | None = None) -> Refused:
+    """The error for broken refusal rules: each rule, what asked for it, and how to allow it."""
+    hints = hints or {}
+    lines = []
+    for v in violations:
+        rule = RULES[v.rule]
+        asked = hints.get(v.rule)
+        origin = f"{asked} ({v.where} = {v.what})" if asked else f"{v.where} = {v.what}"
+        lines.append(f"refused by rule '{v.rule}' ({rule.title}): {origin}. {rule.rationale}")
+    rules = list(dict.fromkeys(v.rule for v in violations))
+    fix = "; ".join(f"{RULES[r].fix}" for r in rules)
+    allow = " ".join(f'--allow {r}="<reason>"' for r in rules)
+    table = ", ".join(f'[allow] {r} = "<reason>"' for r in rules)
+    legacy = [f'[exceptions] {RULES[r].legacy_key} = "<reason>"' for r in rules
+              if RULES[r].legacy_key]
+    in_manifest = table + (f" (or {', '.join(legacy)})" if legacy else "")
+    return Refused(
+        "\n  ".join(lines),
+        fix=f"{fix}; or allow it deliberately with {allow}, or {in_manifest} in the "
+        f"manifest; see docs/drop-in.md#{rules[0]}",
+        rule_ids=tuple(v.rule for v in violations),
+    )
 
 
 def resolved_mount_violations(mounts: Iterable[tuple[str, str, str, bool]]) -> list[Violation]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from saferun.errors import ReportError
 from saferun.policy.rules import Severity
 
 SCANNERS = ("trivy", "grype")
@@ -43,10 +44,6 @@ class Vulnerability:
         fix = f", fixed in {self.fixed}" if self.fixed else ", no fix yet"
         level = self.severity.label if self.severity is not None else "unknown"
         return f"{self.id} ({level}) in {self.package} {self.installed}{fix}"
-
-
-class ReportError(ValueError):
-    """The scanner's output is not the JSON report it should be."""
 
 
 def parse_trivy(document: Any) -> list[Vulnerability]:

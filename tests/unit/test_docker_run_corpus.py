@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from saferun.errors import ManifestError
+from saferun.errors import ManifestError, Refused, UnsupportedFlag
 from saferun.inputs.dockerargs import split_command_line
 from saferun.inputs.dockerrun import (
-    UnsupportedFlag,
     base_for_image,
     build_manifest,
     from_docker_run,
@@ -26,7 +25,7 @@ from saferun.inputs.dockerrun import (
     parse_run_args,
 )
 from saferun.model.facts import HostFacts
-from saferun.model.refusals import RULE_IDS, Refused
+from saferun.model.refusals import RULE_IDS
 from saferun.plan.planner import build_plan
 from saferun.render.argv import render_argv
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from saferun.errors import DockerArgsError
 from saferun.inputs.dockerargs import (
     DOCKER_RUN,
     DOCKER_RUN_FLAGS,
-    DockerArgsError,
     parse_docker_run,
     split_command_line,
 )

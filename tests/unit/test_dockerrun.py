@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from saferun.errors import ManifestError, UsageError
-from saferun.inputs.dockerargs import DockerArgsError, split_command_line
+from saferun.errors import DockerArgsError, ManifestError, Refused, UnsupportedFlag, UsageError
+from saferun.inputs.dockerargs import split_command_line
 from saferun.inputs.dockerrun import (
     DropIn,
-    UnsupportedFlag,
     base_for_image,
     build_manifest,
     check_resolved_mounts,
@@ -23,7 +22,7 @@ from saferun.inputs.dockerrun import (
 )
 from saferun.model.facts import HostFacts
 from saferun.model.manifest import Manifest
-from saferun.model.refusals import RULE_IDS, Refused
+from saferun.model.refusals import RULE_IDS
 from saferun.plan.planner import build_plan
 from saferun.render.argv import render_argv
 from saferun.render.engine_api import render_create_body
@@ -415,7 +414,7 @@ def test_expose_and_storage_quota_map_to_manifest_fields() -> None:
 
 
 def test_storage_opt_other_than_size_is_refused_by_name() -> None:
-    from saferun.inputs.dockerrun import UnsupportedFlag
+    from saferun.errors import UnsupportedFlag
 
     with pytest.raises(UnsupportedFlag, match="only size"):
         dropin("--storage-opt dm.basesize=20G busybox:1")

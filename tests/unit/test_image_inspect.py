@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 import pytest
 
-from saferun.engine.image_files import InspectError, summarise_save_stream
+from saferun.engine.image_files import summarise_save_stream
+from saferun.errors import InspectError
 
 Entry = tuple[str, str, int, bytes]  # (name, kind: file|dir|sym|link, mode, content/target)
 

@@ -11,7 +11,6 @@ import pytest
 from pydantic import ValidationError
 
 from saferun.app.image_policy import (
-    ImageRefused,
     effective_policy,
     image_policy,
     merge_policies,
@@ -19,7 +18,7 @@ from saferun.app.image_policy import (
     refuse_registry,
     start_for_run,
 )
-from saferun.errors import ManifestError
+from saferun.errors import ImageRefused, ManifestError
 from saferun.model.manifest import Manifest, PolicySection
 from saferun.policy.image_rules import FileFact, FilesystemSummary, ImageFacts, evaluate_image
 from saferun.policy.output import render

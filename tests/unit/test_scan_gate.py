@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from saferun.errors import ReportError
 from saferun.policy.rules import Severity
 from saferun.policy.scan_gate import (
-    ReportError,
     choose_scanner,
     failed_scanner,
     judge_report,

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from saferun.export import ExportError, ExportInput, Target, export
+from saferun.errors import ExportError
+from saferun.export import ExportInput, Target, export
 from saferun.export.common import EXPORT_FACTS
 from saferun.model.manifest import Manifest
 from saferun.plan.planner import build_plan

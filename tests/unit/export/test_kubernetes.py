@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from saferun.export import ExportError, ExportInput, KubeKind, Target, export
+from saferun.errors import ExportError
+from saferun.export import ExportInput, KubeKind, Target, export
 from saferun.export.kubernetes import k8s_name, parse_kube_version
 from saferun.inputs.loader import load_manifest
 from saferun.model.manifest import Manifest

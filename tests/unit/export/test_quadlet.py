@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from saferun.export import ExportError, ExportInput, Target, export
+from saferun.errors import ExportError
+from saferun.export import ExportInput, Target, export
 from saferun.model.manifest import Manifest
 from tests.unit.export.cases import CASES, run
 
