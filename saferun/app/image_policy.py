@@ -26,7 +26,8 @@ from typing import Any
 
 from saferun.errors import ImageRefused, ManifestError, RequirementUnmet
 from saferun.policy.image_rules import IMAGE_RULES, ImagePolicy, evaluate_image, registry_allowed
-from saferun.policy.rules import Hit, RuleResult, Severity
+from saferun.policy.rules import Hit, RuleResult
+from saferun.policy.severity import Severity
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

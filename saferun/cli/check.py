@@ -38,7 +38,7 @@ def check(manifests: tuple[Path, ...], lines: tuple[str, ...], containers: tuple
     from saferun.app.check import check_all
     from saferun.policy.output import render
     from saferun.policy.report import exit_code
-    from saferun.policy.rules import Severity
+    from saferun.policy.severity import Severity
 
     if not (manifests or lines or containers):
         raise click.UsageError("give at least one MANIFEST, --docker-run LINE or --container NAME")

@@ -45,7 +45,7 @@ def check(reference: str, output_format: str, fail_on: str, manifest_path: Path 
     from saferun.app.image_policy import check_image, team_policy_path
     from saferun.policy.output import render
     from saferun.policy.report import exit_code
-    from saferun.policy.rules import Severity
+    from saferun.policy.severity import Severity
 
     with exit_on_error():
         report = check_image(reference, manifest_path=manifest_path,

@@ -26,7 +26,7 @@ def verify(containers: tuple[str, ...], every: bool, output_format: str, fail_on
     from saferun.app.verify import verify_all
     from saferun.policy.output import render
     from saferun.policy.report import exit_code
-    from saferun.policy.rules import Severity
+    from saferun.policy.severity import Severity
 
     if not containers and not every:
         raise click.UsageError("name CONTAINERS or pass --all")

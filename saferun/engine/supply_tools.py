@@ -10,7 +10,6 @@ import shutil
 import subprocess
 
 from saferun.errors import ReportError
-from saferun.policy.rules import Severity
 from saferun.policy.scan_gate import (
     SCANNERS,
     ScanDecision,
@@ -22,6 +21,7 @@ from saferun.policy.scan_gate import (
     scanner_argv,
     unreadable_report,
 )
+from saferun.policy.severity import Severity
 from saferun.policy.signature_gate import (
     SignatureDecision,
     content_trust,

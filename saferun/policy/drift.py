@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from saferun.engine.proc import SECCOMP_MODES, ProcFacts, cap_names
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
 from saferun.policy.report import Finding
-from saferun.policy.rules import RULES, Severity
+from saferun.policy.rules import RULES
+from saferun.policy.severity import Severity
 from saferun.policy.spec import ContainerSpec
 
 

@@ -22,7 +22,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from saferun.policy.rules import Hit, Rule, RuleResult, Severity, image_parts
+from saferun.policy.rules import Hit, Rule, RuleResult, image_parts
+from saferun.policy.severity import Severity
 
 IMAGES_DOC = "docs/images.md"
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from saferun import __version__
 from saferun.policy.report import Finding, TargetReport
-from saferun.policy.rules import RULES_TABLE, Rule, Severity, all_rules
+from saferun.policy.rules import RULES_TABLE, Rule, all_rules
 from saferun.policy.score import Score
+from saferun.policy.severity import Severity
 
 JSON_SCHEMA = "saferun.check/2"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

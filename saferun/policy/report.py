@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from saferun.policy.rules import RULES, Policy, RuleResult, Severity, evaluate
+from saferun.policy.rules import RULES, Policy, RuleResult, evaluate
 from saferun.policy.score import Score, exposure
+from saferun.policy.severity import Severity
 from saferun.policy.spec import ContainerSpec
 
 # Where a suppression came from; [allow]/[exceptions] weaken what runs, [policy] ignore

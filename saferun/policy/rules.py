@@ -18,35 +18,15 @@ import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
 from saferun.model.refusals import RULES as REFUSALS
 from saferun.model.refusals import SOCKET_NAMES, host_path_rule
+from saferun.policy.severity import Severity
 from saferun.policy.spec import ContainerSpec
 
 CIS_VERSION = "v1.6.0"
 CIS_NAME = f"CIS Docker Benchmark {CIS_VERSION}"
-
-
-class Severity(IntEnum):
-    INFO = 0
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
-    CRITICAL = 4
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, text: str) -> Severity:
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            names = ", ".join(s.label for s in cls)
-            raise ValueError(f"unknown severity '{text}' (one of: {names})") from None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from saferun.errors import ReportError
-from saferun.policy.rules import Severity
+from saferun.policy.severity import Severity
 
 SCANNERS = ("trivy", "grype")
 

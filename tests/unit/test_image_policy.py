@@ -23,8 +23,8 @@ from saferun.model.manifest import Manifest, PolicySection
 from saferun.policy.image_rules import FileFact, FilesystemSummary, ImageFacts, evaluate_image
 from saferun.policy.output import render
 from saferun.policy.report import TargetReport, exit_code
-from saferun.policy.rules import Severity
 from saferun.policy.score import exposure
+from saferun.policy.severity import Severity
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json")
                     .read_text())

@@ -23,7 +23,8 @@ from saferun.policy.image_rules import (
     registry_allowed,
     tool_category,
 )
-from saferun.policy.rules import RULES, Severity, all_rules, explain
+from saferun.policy.rules import RULES, all_rules, explain
+from saferun.policy.severity import Severity
 
 # An image that passes every image rule.
 CLEAN = ImageFacts(

@@ -16,7 +16,8 @@ import pytest
 from saferun.app.check import check_docker_run
 from saferun.policy.output import FORMATTERS, JSON_SCHEMA, OutputFormat, render, score_output
 from saferun.policy.report import BY_IGNORE, Finding, TargetReport
-from saferun.policy.rules import RULES_TABLE, Severity
+from saferun.policy.rules import RULES_TABLE
+from saferun.policy.severity import Severity
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json")
                     .read_text())

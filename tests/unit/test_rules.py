@@ -11,12 +11,12 @@ from saferun.policy.rules import (
     RULES_TABLE,
     SPEC_RULES,
     Policy,
-    Severity,
     evaluate,
     explain,
     image_parts,
     image_tag_problem,
 )
+from saferun.policy.severity import Severity
 from saferun.policy.spec import ContainerSpec, MountSpec, PortSpec, UlimitSpec
 
 # What `saferun run` starts by default, plus a user network, a health check and a digest.

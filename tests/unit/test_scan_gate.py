@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from saferun.errors import ReportError
-from saferun.policy.rules import Severity
 from saferun.policy.scan_gate import (
     choose_scanner,
     failed_scanner,
@@ -16,6 +15,7 @@ from saferun.policy.scan_gate import (
     parse_report,
     scanner_argv,
 )
+from saferun.policy.severity import Severity
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "scanner"
 
