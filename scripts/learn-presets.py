@@ -23,10 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from saferun.model.facts import OFFLINE_FACTS  # noqa: E402
-from saferun.learn.learning import rewrite_manifest  # noqa: E402
 from saferun.inputs.loader import load_manifest, preset_path  # noqa: E402
-from saferun.plan.planner import LaunchOptions, build_plan  # noqa: E402
+from saferun.learn.learning import rewrite_manifest  # noqa: E402
+from saferun.model.facts import OFFLINE_FACTS  # noqa: E402
+from saferun.app.planning import checked_plan  # noqa: E402
+from saferun.plan.planner import LaunchOptions  # noqa: E402
 from tests.e2e.preset_clients import PG_PASSWORD  # noqa: E402
 
 # preset -> (image it is verified with, container port, host port used while learning)
@@ -56,7 +57,7 @@ def child_manifest(preset: str, directory: Path) -> Path:
 def learn(preset: str) -> None:
     with tempfile.TemporaryDirectory(prefix="saferun-learn-") as tmp:
         child = child_manifest(preset, Path(tmp))
-        plan = build_plan(load_manifest(child), OFFLINE_FACTS, LaunchOptions())
+        plan = checked_plan(load_manifest(child), OFFLINE_FACTS, LaunchOptions())
         health = plan.healthcheck.shell_command if plan.healthcheck else "true"
         # The health check runs as docker runs it (sh -c CMD), one level down: the process
         # `docker exec` starts may be attributed to the host (the recorder reads its cgroup

@@ -12,9 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from saferun.app.planning import checked_plan
 from saferun.errors import ManifestError, RequirementUnmet, SaferunError
+from saferun.inputs.plain_docker import plain_docker_spec
 from saferun.model.facts import HostFacts
-from saferun.plan.planner import LaunchOptions, build_plan
+from saferun.plan.planner import LaunchOptions
 from saferun.policy.report import (
     BY_ALLOW,
     BY_EXCEPTIONS,
@@ -24,13 +26,7 @@ from saferun.policy.report import (
     label_reasons,
 )
 from saferun.policy.rules import Policy
-from saferun.policy.spec import (
-    ContainerSpec,
-    from_docker_run,
-    from_inspect,
-    from_plan,
-    with_resolved_sources,
-)
+from saferun.policy.spec import ContainerSpec, from_inspect, from_plan, with_resolved_sources
 
 # Checking judges the manifest, not this host: plan against a daemon that has every feature.
 IDEAL_FACTS = HostFacts(
@@ -61,7 +57,7 @@ def manifest_reasons(manifest: Any) -> dict[str, tuple[str, str]]:
 def manifest_spec(manifest: Any, manifest_dir: str,
                   facts: HostFacts = IDEAL_FACTS) -> ContainerSpec:
     """What `saferun run` would start for this manifest, bind sources resolved."""
-    plan = build_plan(manifest, facts, LaunchOptions(manifest_dir=manifest_dir))
+    plan = checked_plan(manifest, facts, LaunchOptions(manifest_dir=manifest_dir))
     return resolve_sources(from_plan(plan))
 
 
@@ -122,7 +118,7 @@ def check_docker_run(line: str, *, cwd: str | None = None) -> TargetReport:
 
     shown = " ".join(line.split())
     try:
-        spec = resolve_sources(from_docker_run(parse_docker_run(split_command_line(line)),
+        spec = resolve_sources(plain_docker_spec(parse_docker_run(split_command_line(line)),
                                                cwd=cwd or os.getcwd()))
     except SaferunError as exc:
         return TargetReport(shown, "docker-run", error=exc.render())

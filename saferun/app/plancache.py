@@ -206,7 +206,8 @@ def try_fast_run(argv: list[str]) -> None:
         return _debug("miss: old entry format")
     if not _inputs_unchanged(entry["inputs"]):
         return _debug("miss: an input file changed")
-    from saferun.engine.api import SECCOMP_FD_PATH, daemon_identity, exec_docker_run
+    from saferun.engine.api import daemon_identity
+    from saferun.engine.docker_cli import SECCOMP_FD_PATH, exec_docker_run
 
     identity = daemon_identity()
     if identity is None or identity != entry["daemon"]:

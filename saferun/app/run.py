@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from saferun.app.planning import checked_plan
 from saferun.errors import ManifestError
 from saferun.model.facts import OFFLINE_FACTS, HostFacts
-from saferun.plan.planner import LaunchOptions, RunPlan, build_plan
+from saferun.plan.planner import LaunchOptions, RunPlan
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ def _looks_like_image(target: str) -> bool:
 
 
 def prepare(request: RunRequest) -> PreparedRun:
-    from saferun.engine.api import EngineSession, local_socket_path
-    from saferun.engine.host import local_facts
+    from saferun.engine.api import EngineSession
+    from saferun.engine.host import probe_host_facts
     from saferun.policy.rules import check_image_policy
 
     if request.dropin is not None:
@@ -85,16 +86,15 @@ def prepare(request: RunRequest) -> PreparedRun:
         pending = start_for_run(manifest.app.image, manifest, manifest_dir, team_policy_path())
     options = replace(request.options, manifest_dir=manifest_dir, manifest_sha256=digest)
     if request.offline:
-        plan = build_plan(manifest, OFFLINE_FACTS, options)
+        plan = checked_plan(manifest, OFFLINE_FACTS, options)
         check_mount_sources(manifest, plan)
         if pending is not None:
             plan = _with_image_decision(plan, pending.finish(engine=False).label)
         return PreparedRun(plan, OFFLINE_FACTS, None)
     session = EngineSession()
     try:
-        info = session.info()
-        facts = local_facts(HostFacts.from_info(info), local=local_socket_path() is not None)
-        plan = build_plan(manifest, facts, options)
+        facts, info = probe_host_facts(session)
+        plan = checked_plan(manifest, facts, options)
         check_mount_sources(manifest, plan)
         present = session.image_present(plan.image)
     finally:
@@ -232,7 +232,7 @@ def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
 def launch(prepared: PreparedRun) -> None:
     """Hand over to `docker run`; does not return."""
     from saferun.app import plancache
-    from saferun.engine.api import SECCOMP_FD_PATH, exec_docker_run
+    from saferun.engine.docker_cli import SECCOMP_FD_PATH, exec_docker_run
     from saferun.render.argv import render_argv
 
     plan = prepared.plan

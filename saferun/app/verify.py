@@ -114,11 +114,11 @@ def verify_container(name: str, session: Any, facts: HostFacts, *, local: bool) 
 
 def verify_all(names: tuple[str, ...], every: bool) -> list[TargetReport]:
     from saferun.engine.api import EngineSession, local_socket_path
-    from saferun.engine.host import local_facts
+    from saferun.engine.host import probe_host_facts
 
     session = EngineSession()
     local = local_socket_path() is not None
-    facts = local_facts(HostFacts.from_info(session.info()), local=local)
+    facts, _ = probe_host_facts(session)
     targets = list(names) + ([n for n in session.running_containers() if n not in names]
                              if every else [])
     return [verify_container(name, session, facts, local=local) for name in targets]

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from saferun.cli.common import exit_on_error
-
-SEVERITIES = ["info", "low", "medium", "high", "critical"]
-FORMATS = ["table", "json", "sarif"]
+from saferun.cli.common import exit_on_error, exit_with
+from saferun.policy.output import CHECK_FORMATS
+from saferun.policy.severity import Severity
 
 
 @click.command()
@@ -19,9 +18,10 @@ FORMATS = ["table", "json", "sarif"]
               '"docker run -p 80:80 nginx:1.27". Repeatable.')
 @click.option("--container", "containers", multiple=True, metavar="NAME",
               help="A container to judge from docker inspect. Repeatable.")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="table",
-              show_default=True)
-@click.option("--fail-on", type=click.Choice(SEVERITIES), default="medium", show_default=True,
+@click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS.choices()),
+              default="table", show_default=True)
+@click.option("--fail-on", type=click.Choice(Severity.labels()), default="medium",
+              show_default=True,
               help="Exit 1 when an unsuppressed finding has this severity or higher.")
 @click.option("--allow-exceptions", is_flag=True,
               help="Do not fail on weakenings a manifest allows with a reason "
@@ -36,13 +36,11 @@ def check(manifests: tuple[Path, ...], lines: tuple[str, ...], containers: tuple
     --allow-exceptions), 2 when an input is invalid, 3 when the engine is unreachable.
     """
     from saferun.app.check import check_all
-    from saferun.policy.output import render
     from saferun.policy.report import exit_code
-    from saferun.policy.severity import Severity
 
     if not (manifests or lines or containers):
         raise click.UsageError("give at least one MANIFEST, --docker-run LINE or --container NAME")
     with exit_on_error():
         reports = check_all(manifests, lines, containers)
-    click.echo(render(reports, output_format), nl=False)
-    raise SystemExit(exit_code(reports, Severity.parse(fail_on), allow_exceptions=allow_exceptions))
+    click.echo(CHECK_FORMATS.formatter(output_format)(reports), nl=False)
+    exit_with(exit_code(reports, Severity.parse(fail_on), allow_exceptions=allow_exceptions))

@@ -1,14 +1,22 @@
-"""Shared CLI helpers: one place that turns SaferunError into a message and an exit code."""
+"""Shared CLI helpers: the one way a command exits with a code, and SaferunError's message."""
 
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 import click
 
 from saferun.errors import SaferunError
+
+
+def exit_with(code: int) -> NoReturn:
+    """End the current click command with exit status `code` (click turns it into sys.exit).
+
+    Only inside a click command: every caller is one (a RuntimeError says so otherwise).
+    """
+    click.get_current_context().exit(code)
 
 
 @contextlib.contextmanager
@@ -18,7 +26,7 @@ def exit_on_error(*, run: bool = False) -> Iterator[None]:
         yield
     except SaferunError as exc:
         click.echo(f"saferun: {exc.render()}", err=True)
-        sys.exit(exc.run_exit_code if run else exc.exit_code)
+        exit_with(exc.run_exit_code if run else exc.exit_code)
 
 
 def warn(message: str) -> None:

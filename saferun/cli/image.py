@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from saferun.cli import LazyGroup
-from saferun.cli.check import FORMATS, SEVERITIES
-from saferun.cli.common import exit_on_error
+from saferun.cli.common import exit_on_error, exit_with
+from saferun.policy.output import CHECK_FORMATS
+from saferun.policy.severity import Severity
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check": ("saferun.cli.image", "Check an image: user, secrets, setuid, tools, size, gates."),
@@ -22,9 +23,10 @@ def image() -> None:
 
 @click.command()
 @click.argument("reference")
-@click.option("--format", "output_format", type=click.Choice(FORMATS), default="table",
-              show_default=True)
-@click.option("--fail-on", type=click.Choice(SEVERITIES), default="medium", show_default=True,
+@click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS.choices()),
+              default="table", show_default=True)
+@click.option("--fail-on", type=click.Choice(Severity.labels()), default="medium",
+              show_default=True,
               help="Exit 1 when an unsuppressed finding has this severity or higher.")
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path),
               help="A saferun.toml whose [policy] applies (registries, absent tools, gates).")
@@ -42,14 +44,10 @@ def check(reference: str, output_format: str, fail_on: str, manifest_path: Path 
     clean, 1 when a finding reaches --fail-on, 2 when the policy is invalid, 3 when the
     engine is unreachable or a required scanner/cosign is missing.
     """
-    from saferun.app.image_policy import check_image, team_policy_path
-    from saferun.policy.output import render
+    from saferun.app.image import check as check_image
     from saferun.policy.report import exit_code
-    from saferun.policy.severity import Severity
 
     with exit_on_error():
-        report = check_image(reference, manifest_path=manifest_path,
-                             policy_path=team_policy_path(str(policy_path) if policy_path
-                                                          else None))
-    click.echo(render([report], output_format), nl=False)
-    raise SystemExit(exit_code([report], Severity.parse(fail_on)))
+        report = check_image(reference, manifest_path=manifest_path, policy_path=policy_path)
+    click.echo(CHECK_FORMATS.formatter(output_format)([report]), nl=False)
+    exit_with(exit_code([report], Severity.parse(fail_on)))

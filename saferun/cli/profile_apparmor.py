@@ -7,9 +7,6 @@ from pathlib import Path
 import click
 
 from saferun.cli.common import exit_on_error, warn
-from saferun.engine.apparmor_parser import compile_check, write_profile_file
-from saferun.inputs.loader import load_manifest
-from saferun.profiles.apparmor import profile_name_for, render_apparmor
 
 
 @click.command()
@@ -20,18 +17,15 @@ from saferun.profiles.apparmor import profile_name_for, render_apparmor
               help="Also compile the profile with apparmor_parser (works without AppArmor).")
 def apparmor(manifest: Path, output: Path | None, check: bool) -> None:
     """Print the AppArmor profile generated from MANIFEST; the same input gives the same bytes."""
+    from saferun.app.profiles import apparmor_profile, write_apparmor
+
     with exit_on_error():
-        loaded = load_manifest(manifest)
-        name = profile_name_for(loaded)
-        text = render_apparmor(loaded, profile_name=name)
-        if check:
-            compile_check(text)
-        if loaded.apparmor.mode != "generate":
-            warn(f"apparmor.mode = \"{loaded.apparmor.mode}\": `saferun run` will not load "
-                 f"this profile")
+        profile = apparmor_profile(manifest, check=check)
+        if profile.warning:
+            warn(profile.warning)
         if output is None:
-            click.echo(text, nl=False)
-        else:
-            write_profile_file(text, output)
-            click.echo(f"wrote {output} (load: apparmor_parser -r {output}; run with "
-                       f"--security-opt apparmor={name})", err=True)
+            click.echo(profile.text, nl=False)
+            return
+        write_apparmor(profile, output)
+    click.echo(f"wrote {output} (load: apparmor_parser -r {output}; run with "
+               f"--security-opt apparmor={profile.name})", err=True)

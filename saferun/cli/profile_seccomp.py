@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
-from typing import Any
 
 import click
 
-from saferun.cli.common import exit_on_error
-from saferun.engine.files import write_atomic
-from saferun.errors import ProfileError, UsageError
-from saferun.inputs.loader import load_manifest
-from saferun.profiles.seccomp import render_seccomp_json
-from saferun.profiles.seccomp_check import (
-    CheckResult,
-    diff_profiles,
-    generate_checked,
-    names_by_source,
-    verify_high_risk,
-)
+from saferun.cli.common import exit_on_error, exit_with
 
 
 @click.command()
@@ -57,50 +44,14 @@ def seccomp(
     native_arch: str,
 ) -> None:
     """Print the seccomp profile generated from MANIFEST; the same input gives the same bytes."""
+    from saferun.app.profiles import seccomp_profile, seccomp_report
+
     with exit_on_error():
-        loaded = load_manifest(manifest)
-        if loaded.seccomp.profile in ("docker-default", "unconfined"):
-            raise UsageError(
-                f'seccomp.profile = "{loaded.seccomp.profile}": saferun generates '
-                "no profile for it",
-                fix='use profile "default" or "strict"',
-            )
-        profile, result = generate_checked(
-            loaded.seccomp,
-            capabilities=frozenset(loaded.capabilities.add),
-            native_arch=native_arch,
-            runtime=loaded.security.runtime,
-        )
-        text = render_seccomp_json(profile)
+        generated = seccomp_profile(manifest, native_arch=native_arch, output=output)
         if output is None:
-            click.echo(text, nl=False)
-        else:
-            write_atomic(output, text.encode(), mode=0o644)
-        report = _report_lines(profile, result, stats=stats, against=against)
-        risky = verify_high_risk(profile) if verify else []
-        report += [f"high-risk: {line}" for line in risky]
-        if verify and not risky:
-            report.append("high-risk: none allowed")
-        for line in report:
-            click.echo(line, err=output is None)
-        if risky:
-            raise SystemExit(1)
-
-
-def _report_lines(
-    profile: dict[str, Any], result: CheckResult, *, stats: bool, against: Path | None
-) -> list[str]:
-    lines = []
-    if stats:
-        summary = {**result.as_dict(), "by_source": names_by_source(profile)}
-        lines.append("stats: " + json.dumps(summary, sort_keys=True))
-    if against is not None:
-        try:
-            old = json.loads(against.read_text())
-        except (OSError, ValueError) as exc:
-            raise ProfileError(f"{against}: cannot read the old profile: {exc}") from None
-        diff = diff_profiles(old, profile)
-        lines += [f"against {against}: {line}" for line in diff.lines()] or [
-            f"against {against}: no change"
-        ]
-    return lines
+            click.echo(generated.text, nl=False)
+        report = seccomp_report(generated, stats=stats, verify=verify, against=against)
+    for line in report.lines:
+        click.echo(line, err=output is None)
+    if report.risky:
+        exit_with(1)

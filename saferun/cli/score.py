@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
-from saferun.cli.common import exit_on_error
+from saferun.cli.common import exit_on_error, exit_with
+from saferun.policy.output import SCORE_FORMATS
 
 
 @click.command()
 @click.argument("manifest", required=False, type=click.Path(path_type=Path))
 @click.option("--docker-run", "line", metavar="LINE", help="Score a docker run command line.")
 @click.option("--container", metavar="NAME", help="Score a container from docker inspect.")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option("--format", "output_format", type=click.Choice(SCORE_FORMATS.choices()),
+              default="table", show_default=True)
 def score(manifest: Path | None, line: str | None, container: str | None,
           output_format: str) -> None:
     """Exposure of one container from 0 (locked down) to 10 (unconfined).
@@ -24,7 +25,6 @@ def score(manifest: Path | None, line: str | None, container: str | None,
     the Docker socket, a writable host / ...) scores 10. Exit 0, or 2 for an invalid input.
     """
     from saferun.app.check import check_all
-    from saferun.policy.output import score_output
 
     given = [x for x in (manifest, line, container) if x is not None]
     if len(given) != 1:
@@ -32,5 +32,5 @@ def score(manifest: Path | None, line: str | None, container: str | None,
     with exit_on_error():
         reports = check_all((manifest,) if manifest else (), (line,) if line else (),
                             (container,) if container else ())
-    click.echo(score_output(reports, output_format), nl=False)
-    raise SystemExit(2 if not reports[0].valid else 0)
+    click.echo(SCORE_FORMATS.formatter(output_format)(reports), nl=False)
+    exit_with(0 if reports[0].valid else 2)

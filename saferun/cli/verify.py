@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import click
 
-from saferun.cli.common import exit_on_error
+from saferun.cli.common import exit_on_error, exit_with
+from saferun.policy.output import CHECK_FORMATS
+from saferun.policy.severity import Severity
 
 
 @click.command()
 @click.argument("containers", nargs=-1)
 @click.option("--all", "every", is_flag=True, help="Verify every running container.")
-@click.option("--format", "output_format", type=click.Choice(["table", "json", "sarif"]),
+@click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS.choices()),
               default="table", show_default=True)
-@click.option("--fail-on", type=click.Choice(["info", "low", "medium", "high", "critical"]),
+@click.option("--fail-on", type=click.Choice(Severity.labels()),
               default="medium", show_default=True,
               help="Exit 1 when a finding or drift has this severity or higher.")
 def verify(containers: tuple[str, ...], every: bool, output_format: str, fail_on: str) -> None:
@@ -24,13 +26,11 @@ def verify(containers: tuple[str, ...], every: bool, output_format: str, fail_on
     policy findings. Exit 0 clean, 1 findings, 2 no such container, 3 engine unreachable.
     """
     from saferun.app.verify import verify_all
-    from saferun.policy.output import render
     from saferun.policy.report import exit_code
-    from saferun.policy.severity import Severity
 
     if not containers and not every:
         raise click.UsageError("name CONTAINERS or pass --all")
     with exit_on_error():
         reports = verify_all(containers, every)
-    click.echo(render(reports, output_format), nl=False)
-    raise SystemExit(exit_code(reports, Severity.parse(fail_on)))
+    click.echo(CHECK_FORMATS.formatter(output_format)(reports), nl=False)
+    exit_with(exit_code(reports, Severity.parse(fail_on)))

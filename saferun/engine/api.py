@@ -1,13 +1,13 @@
-"""The one module that talks to the Docker engine.
+"""The launch path's engine client: `GET /info` and `GET /images/{ref}/json`, and little else.
 
-Start-up cost matters: `saferun run` sits in front of every container start. Importing the
-docker SDK costs about 110 ms (requests, urllib3), a third of a container start, so the
-two calls on the launch path (`GET /info` and `GET /images/{ref}/json`) go over the local
-unix socket with the standard library. Any other endpoint (tcp://, ssh://, a docker
-context) is asked through the docker CLI, which resolves hosts, contexts and TLS exactly as
-the `docker run` that follows will. The SDK is imported lazily for everything else.
-Even `http.client` costs 15 ms to import (it pulls in the email package), so the two GETs
-speak HTTP/1.0 directly: one request per connection, no chunking, body until close.
+Start-up cost matters: `saferun run` sits in front of every container start, so the calls
+on the launch path go over the local unix socket with the standard library alone. Even
+`http.client` costs 15 ms to import (it pulls in the email package), so they speak
+HTTP/1.0 directly: one request per connection, no chunking, body until close. Any other
+endpoint (tcp://, ssh://, a docker context) is asked through the docker CLI
+(saferun.engine.docker_cli), which resolves hosts, contexts and TLS exactly as the
+`docker run` that follows will. There is no docker SDK: it would cost about 110 ms to
+import (requests, urllib3) and resolve endpoints differently from the CLI.
 """
 
 from __future__ import annotations
@@ -144,7 +144,9 @@ class EngineSession:
         import json
 
         if self._socket is None:
-            info = json.loads(_cli(["info", "--format", "{{json .}}"]))
+            from saferun.engine.docker_cli import cli_output
+
+            info = json.loads(cli_output(["info", "--format", "{{json .}}"]))
             if info.get("ServerErrors") or not info.get("ServerVersion"):
                 # The CLI can exit 0 with only client-side info (e.g. plain HTTP to a TLS port).
                 errors = info.get("ServerErrors") or ["no server information"]
@@ -157,8 +159,10 @@ class EngineSession:
 
     def image_present(self, reference: str) -> bool:
         if self._socket is None:
+            from saferun.engine.docker_cli import cli_output
+
             try:
-                _cli(["image", "inspect", "--format", "{{.Id}}", reference])
+                cli_output(["image", "inspect", "--format", "{{.Id}}", reference])
                 return True
             except SaferunError:
                 return False
@@ -168,7 +172,9 @@ class EngineSession:
     def image_inspect(self, reference: str) -> dict[str, Any] | None:
         """`docker image inspect` as JSON (for `saferun init --image`), or None if absent."""
         if self._socket is None:
-            return _cli_json(["image", "inspect", "--format", "{{json .}}", reference])
+            from saferun.engine.docker_cli import cli_json
+
+            return cli_json(["image", "inspect", "--format", "{{json .}}", reference])
         path = f"/images/{_api_name(reference, 'image reference')}/json"
         found = self._get_json(path, missing_ok=True)
         return dict(found) if found is not None else None
@@ -178,7 +184,10 @@ class EngineSession:
         import json
 
         if self._socket is None:
-            text = _cli(["image", "history", "--no-trunc", "--format", "{{json .}}", reference])
+            from saferun.engine.docker_cli import cli_output
+
+            text = cli_output(["image", "history", "--no-trunc", "--format", "{{json .}}",
+                               reference])
             return [dict(json.loads(line)) for line in text.splitlines() if line.strip()]
         path = f"/images/{_api_name(reference, 'image reference')}/history"
         return [dict(item) for item in self._get_json(path)]
@@ -186,7 +195,9 @@ class EngineSession:
     def container_inspect(self, name: str) -> dict[str, Any] | None:
         """`docker inspect CONTAINER` as JSON (for `saferun verify`/`check --container`)."""
         if self._socket is None:
-            return _cli_json(["container", "inspect", "--format", "{{json .}}", name])
+            from saferun.engine.docker_cli import cli_json
+
+            return cli_json(["container", "inspect", "--format", "{{json .}}", name])
         found = self._get_json(f"/containers/{_api_name(name, 'container name')}/json",
                                missing_ok=True)
         return dict(found) if found is not None else None
@@ -194,7 +205,9 @@ class EngineSession:
     def running_containers(self) -> list[str]:
         """Names of the running containers (`docker ps`)."""
         if self._socket is None:
-            return _cli(["ps", "--format", "{{.Names}}"]).split()
+            from saferun.engine.docker_cli import cli_output
+
+            return cli_output(["ps", "--format", "{{.Names}}"]).split()
         containers = self._get_json("/containers/json")
         return sorted(str(c["Names"][0]).lstrip("/") for c in containers if c.get("Names"))
 
@@ -237,25 +250,19 @@ def image_save_stream(reference: str) -> Any:
         finally:
             sock.close()
 
-    @contextlib.contextmanager
-    def via_cli() -> Any:
-        import subprocess
-
-        process = subprocess.Popen([docker_cli(), "save", reference], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
-        try:
-            yield process.stdout
-        except BaseException:
-            process.kill()
-            process.communicate()
-            raise
-        _, err = process.communicate()
-        if process.returncode != 0:
-            raise _unreachable(os.environ.get("DOCKER_HOST") or "the current docker context",
-                               err.decode("utf-8", "replace").strip()[-300:])
-
     socket_path = local_socket_path()
-    return local(socket_path) if socket_path is not None else via_cli()
+    if socket_path is None:
+        from saferun.engine.docker_cli import save_stream
+
+        return save_stream(reference)
+    return local(socket_path)
+
+
+def _unreachable(endpoint: str, detail: str) -> EngineUnavailable:
+    """saferun.engine.remote.unreachable, imported only when the engine could not be reached."""
+    from saferun.engine.remote import unreachable
+
+    return unreachable(endpoint, detail)
 
 
 def _api_name(value: str, what: str) -> str:
@@ -263,30 +270,6 @@ def _api_name(value: str, what: str) -> str:
     if not value or value.startswith("-") or not _API_SAFE.issuperset(value):
         raise SaferunError(f"invalid {what} {value!r}")
     return value
-
-
-def _cli_json(args: list[str]) -> dict[str, Any] | None:
-    """A docker CLI `inspect --format '{{json .}}'` result, or None when it fails (absent)."""
-    import json
-
-    try:
-        return dict(json.loads(_cli(args)))
-    except SaferunError:
-        return None
-
-
-def _unreachable(endpoint: str, detail: str) -> EngineUnavailable:
-    fix = None
-    if not endpoint.startswith("unix://"):
-        from saferun.engine.remote import tls_failure_fix
-
-        fix = tls_failure_fix(detail)
-    return EngineUnavailable(
-        f"cannot reach the Docker engine at {endpoint}: {detail}",
-        fix=fix
-        or "start the daemon (e.g. `systemctl start docker`, or `dockerd &` as root), "
-        "or point DOCKER_HOST at a running engine",
-    )
 
 
 def check_remote_endpoint() -> None:
@@ -304,72 +287,10 @@ def check_remote_endpoint() -> None:
     name = env.get("DOCKER_CONTEXT") or ""
     import json
 
-    inspected = json.loads(_cli(["context", "inspect", *([name] if name else [])]))
+    from saferun.engine.docker_cli import cli_output
+
+    inspected = json.loads(cli_output(["context", "inspect", *([name] if name else [])]))
     if inspected:
         context = inspected[0]
         endpoint = remote.endpoint_from_context(str(context.get("Name", name)), context)
         remote.check_endpoint(endpoint, env)
-
-
-def docker_cli() -> str:
-    """Find docker on PATH (shutil.which, without importing shutil on the launch path)."""
-    path = None
-    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
-        candidate = os.path.join(directory or ".", "docker")
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            path = candidate
-            break
-    if path is None:
-        raise EngineUnavailable(
-            "the docker command-line client is not installed or not on PATH",
-            fix="install the Docker CLI (Debian: apt-get install docker.io)",
-        )
-    return path
-
-
-def _cli(args: list[str]) -> str:
-    import subprocess
-
-    result = subprocess.run([docker_cli(), *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise _unreachable(
-            os.environ.get("DOCKER_HOST") or "the current docker context",
-            detail[-1] if detail else f"exit {result.returncode}",
-        )
-    return result.stdout
-
-
-def exec_docker_run(argv: list[str], seccomp_profile: str | None) -> None:
-    """Replace this process with `docker run`: its TTY, signals and exit code become ours.
-
-    A generated seccomp profile is handed over in an anonymous memory file inherited by
-    docker (/proc/self/fd/N): no path on disk, so no window in which another user could swap
-    it. `argv` must contain the placeholder SECCOMP_FD_PATH where the path goes.
-    """
-    if seccomp_profile is not None:
-        fd = os.memfd_create("saferun-seccomp", 0)
-        os.write(fd, seccomp_profile.encode())
-        os.set_inheritable(fd, True)
-        argv = [a.replace(SECCOMP_FD_PATH, f"/proc/self/fd/{fd}") for a in argv]
-    argv[0] = docker_cli()
-    os.execv(argv[0], argv)
-
-
-SECCOMP_FD_PATH = "@saferun-seccomp-fd@"
-
-
-def docker_client() -> Any:
-    """The docker SDK client, for the commands that need more than the launch path."""
-    import docker  # lazily: see the module docstring
-
-    if local_socket_path() is None:
-        check_remote_endpoint()
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise _unreachable(
-            os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}", str(exc)
-        ) from None
-    return client

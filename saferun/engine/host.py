@@ -1,7 +1,8 @@
 """The edge that gathers host facts: stat, /proc, /sys and `GET /info`, nothing else.
 
 Two users: `saferun doctor` (gather_audit -> a HostAudit judged by saferun.policy.host_checks) and
-`saferun run` (local_facts: /dev/kvm and /etc/subuid, added to HostFacts for the planner).
+the commands that plan (probe_host_facts: the daemon's /info as HostFacts, with /dev/kvm and
+/etc/subuid from local_facts, for the planner).
 Only files of the local host are read, and only when the engine is on this host (a unix
 socket): for a remote daemon they would describe the wrong machine.
 """
@@ -14,6 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from saferun.engine.api import EngineSession
     from saferun.model.facts import HostFacts
     from saferun.policy.host_checks import FileStat, HostAudit
 
@@ -24,6 +26,33 @@ LSM_FILE = "/sys/kernel/security/lsm"
 APPARMOR_ENABLED = "/sys/module/apparmor/parameters/enabled"
 SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 KVM = "/dev/kvm"
+
+
+def engine_info(session: EngineSession | None = None) -> dict[str, Any]:
+    """The daemon's /info, through `session` or a session opened (and closed) for it."""
+    from saferun.engine.api import EngineSession
+
+    own = session is None
+    active = EngineSession() if session is None else session
+    try:
+        return active.info()
+    finally:
+        if own:
+            active.close()
+
+
+def probe_host_facts(session: EngineSession | None = None) -> tuple[HostFacts, dict[str, Any]]:
+    """What the planner knows of the host: (HostFacts, the /info they were read from).
+
+    The one place that builds HostFacts from the engine: HostFacts.from_info of the
+    daemon's /info, plus local_facts when the engine is on this host.
+    """
+    from saferun.engine.api import local_socket_path
+    from saferun.model.facts import HostFacts
+
+    info = engine_info(session)
+    facts = local_facts(HostFacts.from_info(info), local=local_socket_path() is not None)
+    return facts, info
 
 
 def local_facts(facts: HostFacts, *, local: bool) -> HostFacts:
@@ -123,14 +152,10 @@ def gather_audit() -> HostAudit:
     """Everything `saferun doctor` judges. Raises EngineUnavailable when /info fails."""
     import json
 
-    from saferun.engine.api import EngineSession, local_socket_path
+    from saferun.engine.api import local_socket_path
     from saferun.policy.host_checks import HostAudit, daemon_flag_values
 
-    session = EngineSession()
-    try:
-        info = session.info()
-    finally:
-        session.close()
+    info = engine_info()
     socket_path = local_socket_path()
     if socket_path is None:
         endpoint = os.environ.get("DOCKER_HOST") or "the current docker context"

@@ -102,3 +102,14 @@ def tls_failure_fix(detail: str) -> str | None:
                 "that signed the daemon's --tlscert and that the certificate names the host in "
                 "DOCKER_HOST")
     return None
+
+
+def unreachable(endpoint: str, detail: str) -> EngineUnavailable:
+    """EngineUnavailable for `endpoint`, with the TLS fix when the detail names one."""
+    fix = None if endpoint.startswith("unix://") else tls_failure_fix(detail)
+    return EngineUnavailable(
+        f"cannot reach the Docker engine at {endpoint}: {detail}",
+        fix=fix
+        or "start the daemon (e.g. `systemctl start docker`, or `dockerd &` as root), "
+        "or point DOCKER_HOST at a running engine",
+    )

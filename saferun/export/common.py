@@ -157,7 +157,8 @@ def prepare_all(items: list[ExportInput], *, arch: str = "x86_64") -> list[Prepa
 
 
 def _seccomp(manifest: Manifest, plan: RunPlan) -> SeccompChoice:
-    """The profile `saferun run` would hand docker: the plan generated (and compiled) it."""
+    """The profile `saferun run` would hand docker, as the plan generated it (saferun.app.export
+    has it compiled by libseccomp before anything is written)."""
     profile = manifest.seccomp.profile
     if profile == "unconfined":
         return SeccompChoice(SeccompKind.UNCONFINED)
@@ -175,6 +176,34 @@ def _apparmor(manifest: Manifest) -> AppArmorChoice:
     if decision.action is ApparmorAction.NAMED:
         return AppArmorChoice(AppArmorKind.NAMED, decision.profile_name)
     return AppArmorChoice(AppArmorKind.GENERATED, decision.profile_name, decision.profile_text)
+
+
+@dataclass(frozen=True)
+class HostLoadsProfiles:
+    """How a target says that its host, not the target itself, must load AppArmor profiles.
+    `{path}` and `{name}` stand for the profile file and the profile name."""
+
+    load: str
+    already_loaded: str
+    enforcement: str
+
+
+def add_apparmor_profile(app: Prepared, files: list[ExportFile], notes: list[Unsupported],
+                         wording: HostLoadsProfiles) -> None:
+    """The generated profile as a file beside the export, with the notes that say who loads
+    it; nothing for an unconfined container."""
+    choice = app.apparmor
+    if choice.kind is AppArmorKind.UNCONFINED or not choice.name:
+        return
+    if choice.text is not None:
+        path = apparmor_file_name(app.name)
+        files.append(ExportFile(path, choice.text))
+        notes.append(Unsupported(app.name, "apparmor", wording.load.replace("{path}", path)))
+    else:
+        notes.append(Unsupported(app.name, "apparmor.profile",
+                                 wording.already_loaded.replace("{name}", choice.name)))
+    if app.manifest.apparmor.enforcement == "required":
+        notes.append(Unsupported(app.name, "apparmor.enforcement", wording.enforcement))
 
 
 def seccomp_file_name(app: str) -> str:

@@ -16,10 +16,11 @@ from saferun.export.common import (
     AppArmorKind,
     ExportFile,
     ExportResult,
+    HostLoadsProfiles,
     Prepared,
     SeccompKind,
     Unsupported,
-    apparmor_file_name,
+    add_apparmor_profile,
     dropin,
     dump_yaml,
     extra_security_opts,
@@ -169,25 +170,22 @@ def _dropins(app: Prepared, service: dict[str, Any],
     return handled
 
 
+_COMPOSE_HOST = HostLoadsProfiles(
+    load="Compose cannot load AppArmor profiles: run `apparmor_parser -r {path}` on the "
+    "Docker host before `docker-compose up`",
+    already_loaded="'{name}' must already be loaded on the Docker host",
+    enforcement="Compose cannot refuse to start where AppArmor is absent (Docker then ignores "
+    "the profile): check `docker info` lists apparmor on the target host",
+)
+
+
 def _security_opts(app: Prepared, files: list[ExportFile], notes: list[Unsupported]) -> list[str]:
     opts = ["no-new-privileges:true"]
     if app.apparmor.kind is AppArmorKind.UNCONFINED:
         opts.append("apparmor=unconfined")
     elif app.apparmor.name:
         opts.append(f"apparmor={app.apparmor.name}")
-        if app.apparmor.text is not None:
-            path = apparmor_file_name(app.name)
-            files.append(ExportFile(path, app.apparmor.text))
-            notes.append(Unsupported(app.name, "apparmor", (
-                f"Compose cannot load AppArmor profiles: run `apparmor_parser -r {path}` on the "
-                "Docker host before `docker-compose up`")))
-        else:
-            notes.append(Unsupported(app.name, "apparmor.profile", (
-                f"'{app.apparmor.name}' must already be loaded on the Docker host")))
-        if app.manifest.apparmor.enforcement == "required":
-            notes.append(Unsupported(app.name, "apparmor.enforcement", (
-                "Compose cannot refuse to start where AppArmor is absent (Docker then ignores "
-                "the profile): check `docker info` lists apparmor on the target host")))
+    add_apparmor_profile(app, files, notes, _COMPOSE_HOST)
     if app.seccomp.kind is SeccompKind.UNCONFINED:
         opts.append("seccomp=unconfined")
     elif app.seccomp.kind is SeccompKind.GENERATED and app.seccomp.profile_json is not None:

@@ -22,10 +22,11 @@ from saferun.export.common import (
     AppArmorKind,
     ExportFile,
     ExportResult,
+    HostLoadsProfiles,
     Prepared,
     SeccompKind,
     Unsupported,
-    apparmor_file_name,
+    add_apparmor_profile,
     dropin,
     extra_security_opts,
     go_duration,
@@ -227,25 +228,22 @@ def _seccomp(app: Prepared, profiles: list[ExportFile],
     return [("SeccompProfile", f"{PROFILE_DIR}/{name}")]
 
 
+_QUADLET_HOST = HostLoadsProfiles(
+    load="Quadlet cannot load AppArmor profiles: run `apparmor_parser -r {path}` on the host "
+    "first (add it as ExecStartPre= in [Service] to do it at every start)",
+    already_loaded="'{name}' must already be loaded on the host",
+    enforcement="Podman ignores the profile where AppArmor is absent and cannot refuse to "
+    "start: check the host has AppArmor",
+)
+
+
 def _apparmor(app: Prepared, profiles: list[ExportFile], notes: list[Unsupported]) -> list[str]:
     """AppArmor has no Quadlet key: --security-opt through PodmanArgs=."""
     choice = app.apparmor
     if choice.kind is AppArmorKind.UNCONFINED:
         return ["--security-opt=apparmor=unconfined"]
     assert choice.name is not None
-    if choice.text is not None:
-        path = apparmor_file_name(app.name)
-        profiles.append(ExportFile(path, choice.text))
-        notes.append(Unsupported(app.name, "apparmor", (
-            f"Quadlet cannot load AppArmor profiles: run `apparmor_parser -r {path}` on the host "
-            "first (add it as ExecStartPre= in [Service] to do it at every start)")))
-    else:
-        notes.append(Unsupported(app.name, "apparmor.profile", (
-            f"'{choice.name}' must already be loaded on the host")))
-    if app.manifest.apparmor.enforcement == "required":
-        notes.append(Unsupported(app.name, "apparmor.enforcement", (
-            "Podman ignores the profile where AppArmor is absent and cannot refuse to start: "
-            "check the host has AppArmor")))
+    add_apparmor_profile(app, profiles, notes, _QUADLET_HOST)
     return [f"--security-opt=apparmor={_value(choice.name, 'apparmor')}"]
 
 

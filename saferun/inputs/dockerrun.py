@@ -16,7 +16,6 @@ never read (`-e NAME` becomes `env_from_host`, resolved by docker at start).
 from __future__ import annotations
 
 import copy
-import csv
 import posixpath
 import re
 import shlex
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from saferun.errors import DockerArgsError, ManifestError, UnsupportedFlag, UsageError
+from saferun.inputs import docker_values
 from saferun.inputs.dockerargs import DOCKER_RUN, Flag, ParsedRun, parse_docker_run
 from saferun.model.refusals import RULE_IDS, Violation, refused
 from saferun.plan.planner import LaunchOptions
@@ -205,11 +205,12 @@ def build_manifest(document: dict[str, Any], *, source: str = "command line", te
     """
     from pydantic import ValidationError
 
-    from saferun.inputs.loader import format_validation_error
+    from saferun.inputs.loader import format_validation_error, validation_context
     from saferun.model.manifest import Manifest
 
     try:
-        manifest = Manifest.model_validate(document, context={"refusals": "defer"})
+        manifest = Manifest.model_validate(
+            document, context=validation_context(document, refusals="defer"))
     except ValidationError as exc:
         raise ManifestError(format_validation_error(exc, text, source)) from None
     found = manifest.violations()
@@ -509,131 +510,72 @@ def parse_publish(value: str) -> list[dict[str, Any]]:
     Without an address saferun binds 127.0.0.1 (docker binds every interface): publishing
     to the network is an explicit `-p 0.0.0.0:80:80`.
     """
-    spec, _, protocol = value.partition("/")
-    protocol = protocol or "tcp"
-    if spec.startswith("["):
-        address, sep, rest = spec[1:].partition("]:")
-        if not sep:
-            raise DockerArgsError(f"invalid publish spec: {value!r}")
-        host_part, _, container_part = rest.rpartition(":")
-        if ":" in host_part:
-            raise DockerArgsError(f"invalid publish spec: {value!r}")
-    else:
-        parts = spec.split(":")
-        if len(parts) > 3 or not parts[-1]:
-            raise DockerArgsError(
-                f"invalid publish spec: {value!r} (use [ip:][hostPort:]containerPort)")
-        container_part = parts[-1]
-        host_part = parts[-2] if len(parts) > 1 else ""
-        address = parts[0] if len(parts) == 3 else ""
-    containers = _port_range(container_part, value)
-    hosts = _port_range(host_part, value) if host_part else []
+    published = docker_values.parse_publish(value)
+    hosts, containers = published.host_ports, published.container_ports
     if hosts and len(hosts) != len(containers):
         raise UnsupportedFlag(f"-p {value}: a host port range must match the container range "
                               "one to one in saferun")
     result = []
     for index, container in enumerate(containers):
-        entry: dict[str, Any] = {"container": container, "protocol": protocol}
+        entry: dict[str, Any] = {"container": container, "protocol": published.protocol}
         if hosts:
             entry["host"] = hosts[index]
-        entry["host_ip"] = address or "127.0.0.1"
+        entry["host_ip"] = published.host_ip or "127.0.0.1"
         result.append(entry)
     return result
 
 
-def _port_range(text: str, whole: str) -> list[int]:
-    start, sep, end = text.partition("-")
-    try:
-        first, last = int(start), int(end) if sep else int(start)
-    except ValueError:
-        raise DockerArgsError(f"invalid publish spec: {whole!r} (invalid port {text!r})") from None
-    if not 0 <= first <= last <= 65535:
-        raise DockerArgsError(f"invalid publish spec: {whole!r} (invalid range {text!r})")
-    return list(range(first, last + 1))
-
-
-_PROPAGATION = {"rprivate", "private", "rslave", "slave", "rshared", "shared"}
-_CONSISTENCY = {"consistent", "cached", "delegated"}
-
-
 def parse_volume(value: str, cwd: str, notes: list[str]) -> dict[str, Any]:
     """`-v SOURCE:TARGET[:OPTIONS]`; docker's default is read-write, so say it."""
-    parts = value.split(":")
-    if len(parts) == 1 or (len(parts) == 2 and not parts[1].startswith("/")):
+    mount = docker_values.parse_volume(value)
+    if mount.kind == "anonymous":
         raise UnsupportedFlag(f"-v {value}: anonymous volumes are not supported",
-                              fix=f"name the volume, e.g. -v data:{parts[0]}")
-    if len(parts) > 3:
-        raise DockerArgsError(f"invalid volume specification: {value!r}")
-    source, target = parts[0], parts[1]
-    options = parts[2].split(",") if len(parts) == 3 and parts[2] else []
-    spec: dict[str, Any] = {"read_only": False}
-    for option in options:
-        if option in ("ro", "readonly"):
-            spec["read_only"] = True
-        elif option == "rw":
-            spec["read_only"] = False
-        elif option in ("z", "Z"):
+                              fix=f"name the volume, e.g. -v data:{mount.target}")
+    spec: dict[str, Any] = {"read_only": mount.read_only}
+    for key, option in mount.options:
+        if key == "relabel":
             spec["relabel"] = option
-        elif option in _PROPAGATION:
+        elif key == "bind-propagation":
             spec["propagation"] = option
-        elif option in _CONSISTENCY:
+        elif key == "consistency":
             notes.append(f"-v {value}: '{option}' only matters on Docker Desktop for Mac; "
                          "it has no effect on Linux")
-        elif option == "nocopy":
+        else:  # volume-nocopy
             raise UnsupportedFlag(f"-v {value}: the nocopy option is not supported")
-        else:
-            raise DockerArgsError(f"invalid mode: {option}")
-    kind = "bind" if source.startswith(("/", ".")) else "volume"
-    return {"type": kind, "source": _abs(source, cwd) if kind == "bind" else source,
-            "target": target, **spec}
+    source = _abs(mount.source, cwd) if mount.kind == "bind" else mount.source
+    return {"type": mount.kind, "source": source, "target": mount.target, **spec}
 
 
 def parse_mount(value: str, cwd: str, notes: list[str]) -> tuple[str, dict[str, Any]]:
     """`--mount type=...,source=...,target=...,...` (docker reads it as one CSV record)."""
-    try:
-        fields = next(csv.reader([value]))
-    except (csv.Error, StopIteration):
-        raise DockerArgsError(f"invalid --mount value: {value!r}") from None
-    opts: dict[str, str] = {}
-    for item in fields:
-        key, sep, val = item.partition("=")
-        key = key.strip().lower()
-        if not sep and key in ("readonly", "ro"):
-            val = "true"
-        elif not sep:
-            raise DockerArgsError(f"invalid field '{item}' must be a key=value pair")
-        opts[key] = val
-    kind = opts.pop("type", "volume")
-    source = opts.pop("source", opts.pop("src", None))
-    target = opts.pop("target", opts.pop("destination", opts.pop("dst", None)))
-    if not target:
-        raise DockerArgsError("invalid argument for --mount: target is required")
-    read_only = opts.pop("readonly", opts.pop("ro", "false")).lower() in ("true", "1")
+    mount = docker_values.parse_mount(value)
+    opts = dict(mount.options)
     if "consistency" in opts:
         notes.append(f"--mount {value}: consistency only matters on Docker Desktop for Mac")
         opts.pop("consistency")
-    if kind == "tmpfs":
-        spec: dict[str, Any] = {"target": target}
+    if mount.kind == "tmpfs":
+        spec: dict[str, Any] = {"target": mount.target}
         if "tmpfs-size" in opts:
             size = opts.pop("tmpfs-size")
             spec["size"] = int(size) if size.isdigit() else size
         if "tmpfs-mode" in opts:
             spec["mode"] = opts.pop("tmpfs-mode").lstrip("0").rjust(3, "0")
-        if read_only or source:
+        if mount.read_only or mount.source:
             raise UnsupportedFlag(f"--mount {value}: read-only or sourced tmpfs is not supported")
         _no_more(opts, value)
         return "tmpfs", spec
-    if kind not in ("bind", "volume"):
-        raise UnsupportedFlag(f"--mount {value}: mount type '{kind}' is not supported")
-    if not source:
+    if mount.kind == "anonymous":
         raise UnsupportedFlag(f"--mount {value}: anonymous volumes are not supported",
                               fix="give the volume a source name")
-    spec = {"type": kind, "source": _abs(source, cwd) if kind == "bind" else source,
-            "target": target, "read_only": read_only}
-    if kind == "bind" and "bind-propagation" in opts:
+    if mount.kind not in ("bind", "volume"):
+        raise UnsupportedFlag(f"--mount {value}: mount type '{mount.kind}' is not supported")
+    source = _abs(mount.source, cwd) if mount.kind == "bind" else mount.source
+    spec = {"type": mount.kind, "source": source, "target": mount.target,
+            "read_only": mount.read_only}
+    if mount.kind == "bind" and "bind-propagation" in opts:
         spec["propagation"] = opts.pop("bind-propagation")
     _no_more(opts, value)
-    return kind, spec
+    return mount.kind, spec
 
 
 def _no_more(opts: dict[str, str], value: str) -> None:

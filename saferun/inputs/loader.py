@@ -192,6 +192,18 @@ def parse_manifest(data: bytes, source: str, *, base_dir: Path | None = None) ->
     return validate_document(resolved, source)
 
 
+def validation_context(document: Any, **extra: Any) -> dict[str, Any]:
+    """The context the manifest model validates with: the rule catalogue, when the document
+    ignores rules (only those manifests pay for importing the rule table)."""
+    context = dict(extra)
+    policy = document.get("policy") if isinstance(document, dict) else None
+    if isinstance(policy, dict) and policy.get("ignore"):
+        from saferun.policy.catalogue import rule_kinds
+
+        context["rule_kinds"] = rule_kinds()
+    return context
+
+
 def validate_document(resolved: ResolvedDocument, source: str) -> Any:
     """The one model over a resolved document; errors name the file that holds the key."""
     from pydantic import ValidationError
@@ -199,7 +211,8 @@ def validate_document(resolved: ResolvedDocument, source: str) -> Any:
     from saferun.model.manifest import Manifest
 
     try:
-        return Manifest.model_validate(resolved.document)
+        return Manifest.model_validate(resolved.document,
+                                       context=validation_context(resolved.document))
     except ValidationError as exc:
         raise ManifestError(format_validation_error(exc, resolved.text, source,
                                                     also=resolved.sources)) from None

@@ -5,7 +5,7 @@ diagnosing run starts with (the planner then does the rest, as for `saferun run`
 merge of several runs, the judgement whether a recording lost records, the writable paths
 `docker diff` shows, and the rewrite of the manifest text (tomlkit, so comments survive)
 with a readable diff. Recording and starting containers live in saferun.engine.audit and
-saferun.cli.learn.
+saferun.app.learn.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from saferun.inputs.loader import validation_context
 from saferun.model.manifest import Manifest
 
 LEARN_REASON = "saferun learn: a learning run observes writes to propose tmpfs entries"
@@ -33,7 +34,7 @@ def _rebuild(manifest: Manifest, changes: Mapping[str, Mapping[str, Any]]) -> Ma
     document = manifest.model_dump(mode="python", exclude_none=True)
     for section, values in changes.items():
         document.setdefault(section, {}).update(values)
-    return Manifest.model_validate(document)
+    return Manifest.model_validate(document, context=validation_context(document))
 
 
 def _base_profile(manifest: Manifest) -> str:

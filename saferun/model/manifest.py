@@ -713,22 +713,21 @@ class PolicySection(StrictModel):
 
     @field_validator("ignore")
     @classmethod
-    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
-        from saferun.policy.rules import (
-            all_rules,  # lazily: only manifests with a [policy] table pay
-        )
-
-        rules = all_rules()
+    def _known_rules(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        # The rule ids come from the policy layer as validation context ({"rule_kinds":
+        # saferun.policy.catalogue.rule_kinds()}, passed by saferun.inputs): the model sits
+        # below the rules and never imports them. Without it only the reasons are checked.
+        kinds: dict[str, str] | None = (info.context or {}).get("rule_kinds")
         for key, reason in value.items():
-            rule = rules.get(key)
-            if rule is None:
+            kind = kinds.get(key) if kinds is not None else "rule"
+            if kind is None:
                 raise ValueError(f"unknown rule '{key}' in [policy] ignore (see docs/policy.md)")
-            if rule.refusal and key not in RULE_IDS:
+            if kind == "gate":
                 raise ValueError(
                     f"rule '{key}' is an image policy gate: change [policy] "
                     "registries, scan or signature instead of ignoring it"
                 )
-            if rule.refusal:
+            if kind == "refusal":
                 raise ValueError(
                     f"rule '{key}' is a refusal: allow it with [allow] {key} = "
                     '"<reason>" instead of ignoring it'

@@ -1,7 +1,9 @@
 """Planning: manifest + host facts -> one immutable RunPlan that holds every setting.
 
 Pure: no file, subprocess or environment access. Every requirement the daemon cannot meet
-raises RequirementUnmet here, before anything starts (fail closed).
+raises RequirementUnmet here, before anything starts (fail closed). The seccomp profile is
+generated here but compiled by libseccomp only in saferun.app.planning.checked_plan, the
+one way a use case obtains a plan to start.
 """
 
 from __future__ import annotations
@@ -355,12 +357,11 @@ def _resolve_seccomp(manifest: Manifest, facts: HostFacts) -> tuple[str | None, 
         )
     if profile == "docker-default":
         return None, ()
-    # Generated for this manifest and this daemon's architecture, then compiled by
-    # libseccomp: a profile that does not compile raises ProfileError and never reaches docker.
-    from saferun.profiles.seccomp import render_seccomp_json
-    from saferun.profiles.seccomp_check import generate_checked
+    # Generated for this manifest and this daemon's architecture; checked_plan then compiles
+    # it with libseccomp, so a profile that does not compile never reaches docker.
+    from saferun.profiles.seccomp import generate_seccomp, render_seccomp_json
 
-    generated, _ = generate_checked(
+    generated = generate_seccomp(
         manifest.seccomp,
         capabilities=frozenset(manifest.capabilities.add),
         native_arch=facts.architecture,

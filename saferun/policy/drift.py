@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from saferun.engine.proc import SECCOMP_MODES, ProcFacts, cap_names
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
+from saferun.model.process import SECCOMP_MODES, ProcFacts, cap_names
 from saferun.policy.report import Finding
 from saferun.policy.rules import RULES
 from saferun.policy.severity import Severity

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from saferun.policy.formats import UNSUPPORTED, FormatterTable, OutputFormat
+from saferun.policy.severity import Severity
+
 SCHEMA = "saferun.doctor/1"
 BENCHMARK = "CIS Docker Benchmark v1.6.0"
 
@@ -24,18 +27,6 @@ BENCHMARK = "CIS Docker Benchmark v1.6.0"
 # BRANCHES-AND-TAGS.md / https://endoflife.date/docker-engine.
 OLDEST_SUPPORTED_ENGINE: tuple[int, int] = (28, 0)
 OLDEST_SUPPORTED_AS_OF = "2026-11"
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
 
 
 class Status(StrEnum):
@@ -484,7 +475,7 @@ def run_checks(audit: HostAudit) -> list[Finding]:
 
 def exit_code(findings: list[Finding], fail_on: Severity) -> int:
     """0 clean, 1 when a failed check's severity is at or above `fail_on`."""
-    return 1 if any(f.failed and f.check.severity.rank >= fail_on.rank for f in findings) else 0
+    return 1 if any(f.failed and f.check.severity >= fail_on for f in findings) else 0
 
 
 def to_json(findings: list[Finding], audit: HostAudit) -> dict[str, Any]:
@@ -497,7 +488,7 @@ def to_json(findings: list[Finding], audit: HostAudit) -> dict[str, Any]:
                     for status in Status},
         "checks": [
             {"id": f.check.id, "title": f.check.title, "cis": list(f.check.cis),
-             "severity": f.check.severity.value, "status": f.outcome.status.value,
+             "severity": f.check.severity.label, "status": f.outcome.status.value,
              "detail": f.outcome.detail, "fix": f.check.fix if f.failed else None}
             for f in findings
         ],
@@ -511,7 +502,7 @@ def format_json(findings: list[Finding], audit: HostAudit) -> str:
 def format_table(findings: list[Finding], audit: HostAudit) -> str:
     rows = [("STATUS", "SEVERITY", "CHECK", "CIS", "DETAIL")]
     for f in findings:
-        rows.append((f.outcome.status.value.upper(), f.check.severity.value, f.check.id,
+        rows.append((f.outcome.status.value.upper(), f.check.severity.label, f.check.id,
                      ",".join(f.check.cis) or "-", f.outcome.detail))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
@@ -526,12 +517,11 @@ def format_table(findings: list[Finding], audit: HostAudit) -> str:
     return "\n".join(lines)
 
 
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
+DoctorFormatter = Callable[[list[Finding], HostAudit], str]
 
-
-FORMATTERS: dict[OutputFormat, Callable[[list[Finding], HostAudit], str]] = {
+# No sarif: a host audit has no source file or container to point a result at.
+DOCTOR_FORMATS: FormatterTable[DoctorFormatter] = FormatterTable("the doctor report", {
     OutputFormat.TABLE: format_table,
     OutputFormat.JSON: format_json,
-}
+    OutputFormat.SARIF: UNSUPPORTED,
+})

@@ -1,20 +1,22 @@
-"""Formatters for check/score/verify reports: an enum of formats mapped to pure functions.
+"""Formatters for check/score/verify reports: each OutputFormat mapped to a pure function.
 
 table (default, for people), json (for scripts; carries a schema version) and sarif
 (SARIF 2.1.0 with rule metadata, for code-scanning tools). Each takes the reports and
-returns text; none writes anywhere.
+returns text; none writes anywhere. CHECK_FORMATS (check, verify, image check) has all
+three; SCORE_FORMATS has no sarif (a score is not a list of code-scanning results).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from enum import StrEnum
 from typing import Any
 
 from saferun import __version__
+from saferun.policy.catalogue import all_rules
+from saferun.policy.formats import UNSUPPORTED, FormatterTable, OutputFormat
 from saferun.policy.report import Finding, TargetReport
-from saferun.policy.rules import RULES_TABLE, Rule, all_rules
+from saferun.policy.rules import RULES_TABLE, Rule
 from saferun.policy.score import Score
 from saferun.policy.severity import Severity
 
@@ -25,12 +27,6 @@ SARIF_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDI
 # GitHub code scanning sorts security results by this property (CVSS-like, 0.1-10).
 SECURITY_SEVERITY = {Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.MEDIUM: "5.5",
                      Severity.LOW: "3.0", Severity.INFO: "1.0"}
-
-
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    SARIF = "sarif"
 
 
 def _finding_line(finding: Finding) -> str:
@@ -160,15 +156,17 @@ def format_sarif(reports: Sequence[TargetReport]) -> str:
     return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
 
 
-FORMATTERS: dict[OutputFormat, Callable[[Sequence[TargetReport]], str]] = {
+ReportsFormatter = Callable[[Sequence[TargetReport]], str]
+
+CHECK_FORMATS: FormatterTable[ReportsFormatter] = FormatterTable("the check report", {
     OutputFormat.TABLE: format_table,
     OutputFormat.JSON: format_json,
     OutputFormat.SARIF: format_sarif,
-}
+})
 
 
 def render(reports: Sequence[TargetReport], output_format: OutputFormat | str) -> str:
-    return FORMATTERS[OutputFormat(output_format)](reports)
+    return CHECK_FORMATS.formatter(output_format)(reports)
 
 
 def score_table(report: TargetReport) -> str:
@@ -190,7 +188,16 @@ def score_table(report: TargetReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_score_table(reports: Sequence[TargetReport]) -> str:
+    return "\n".join(score_table(r) for r in reports)
+
+
+SCORE_FORMATS: FormatterTable[ReportsFormatter] = FormatterTable("the score report", {
+    OutputFormat.TABLE: format_score_table,
+    OutputFormat.JSON: format_json,
+    OutputFormat.SARIF: UNSUPPORTED,
+})
+
+
 def score_output(reports: Sequence[TargetReport], output_format: OutputFormat | str) -> str:
-    if OutputFormat(output_format) is OutputFormat.TABLE:
-        return "\n".join(score_table(r) for r in reports)
-    return render(reports, output_format)
+    return SCORE_FORMATS.formatter(output_format)(reports)

@@ -485,26 +485,3 @@ def evaluate(spec: ContainerSpec, policy: Policy | None = None) -> tuple[RuleRes
         assert rule.check is not None
         results.append(RuleResult(rule, tuple(rule.check(spec, policy))))
     return tuple(results)
-
-
-def all_rules() -> dict[str, Rule]:
-    """Container rules and image rules (policy.image_rules) by id: one id space, one output."""
-    from saferun.policy.image_rules import IMAGE_RULES
-
-    return {**RULES, **IMAGE_RULES}
-
-
-def explain(rule_id: str) -> str:
-    """A rule's title, severity, references, rationale and fix, as `saferun explain` prints."""
-    rule = all_rules()[rule_id]
-    refs = ", ".join(rule.references) or "none (saferun rule)"
-    refused = "no"
-    if rule.refusal:
-        refused = ("yes, unless [allow]ed with a reason" if rule.id in REFUSALS else
-                   "yes, when the [policy] table asks for it (no [allow] or ignore lifts it)")
-    lines = [f"{rule.id}: {rule.title}",
-             f"severity: {rule.severity.label}    weight: {rule.weight}",
-             f"references: {refs}",
-             f"refused by saferun run: {refused}",
-             "", f"why: {rule.rationale}", f"fix: {rule.fix}"]
-    return "\n".join(lines)

@@ -7,27 +7,21 @@ Policy rules judge facts, they do not fetch them. A manifest (through its RunPla
 Pure: the builders read no file and call no engine. Host paths are judged as the caller
 resolved them (`with_resolved_sources`, fed by the edge that can follow symlinks).
 
-A `docker run` line is judged the way docker itself would run it (docker's defaults:
-root unless `--user`, the 14 default capabilities, every interface for `-p 80:80`), not
-the way `saferun run` would harden it: that is the point of linting a line.
+A `docker run` line becomes a spec in saferun.inputs.plain_docker, read by the same
+parser as `saferun run` reads it, with docker's defaults instead of saferun's.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from saferun.errors import UsageError
 from saferun.model.capabilities import CAPABILITY_BITS, DOCKER_DEFAULT_CAPS
-from saferun.model.units import parse_cpus, parse_size
 
 if TYPE_CHECKING:
-    from saferun.inputs.dockerargs import ParsedRun
     from saferun.plan.planner import RunPlan
 
 ALL_CAPS = frozenset(CAPABILITY_BITS)
@@ -179,10 +173,10 @@ def from_plan(plan: RunPlan) -> ContainerSpec:
                      for m in plan.mounts),
         network=plan.network,
         pid=plan.pid_mode,
-        ipc=_namespace(plan.ipc_mode),
+        ipc=namespace_mode(plan.ipc_mode),
         uts=plan.uts_mode,
         userns=plan.userns_mode,
-        cgroupns=_namespace(plan.cgroupns_mode),
+        cgroupns=namespace_mode(plan.cgroupns_mode),
         devices=tuple(d.split(":")[0] for d in plan.devices),
         device_cgroup_rules=plan.device_cgroup_rules,
         gpus=plan.gpus,
@@ -209,84 +203,14 @@ def from_plan(plan: RunPlan) -> ContainerSpec:
     )
 
 
-def _namespace(mode: str | None) -> str | None:
+def namespace_mode(mode: str | None) -> str | None:
     """'host' and 'container:X' matter; private/shareable/none are all private."""
     if not mode or mode in ("private", "shareable", "none", "default", ""):
         return None
     return mode
 
 
-# --- from a `docker run` command line ----------------------------------------------------
-
-def from_docker_run(parsed: ParsedRun, *, cwd: str = "/") -> ContainerSpec:
-    """What plain `docker run` would start for these flags (docker's defaults apply)."""
-    if parsed.image is None:
-        raise UsageError("the docker run line names no image")
-    security = [_security_opt(o) for o in parsed.values("security-opt")]
-    opts = dict(security)
-    seccomp = opts.get("seccomp")
-    mounts = [_volume(v, cwd) for v in parsed.values("volume")]
-    mounts += [m for m in (_mount(v, cwd) for v in parsed.values("mount")) if m is not None]
-    network = parsed.values("network")
-    restart, _, retries = (parsed.last("restart") or "no").partition(":")
-    return ContainerSpec(
-        image=parsed.image,
-        origin="docker-run",
-        user=parsed.last("user"),
-        privileged=bool(parsed.flag("privileged")),
-        cap_add=frozenset(canonical_cap(c) for c in _split_list(parsed.values("cap-add"))),
-        cap_drop=frozenset(canonical_cap(c) for c in _split_list(parsed.values("cap-drop"))),
-        mounts=tuple(m for m in mounts if m.kind != "anonymous"),
-        network=network[0] if network else "bridge",
-        pid=_namespace(parsed.last("pid")),
-        ipc=_namespace(parsed.last("ipc")),
-        uts=_namespace(parsed.last("uts")),
-        userns=_namespace(parsed.last("userns")),
-        cgroupns=_namespace(parsed.last("cgroupns")),
-        devices=tuple(d.split(":")[0] for d in parsed.values("device")),
-        device_cgroup_rules=tuple(parsed.values("device-cgroup-rule")),
-        gpus=parsed.last("gpus"),
-        memory=_size(parsed.last("memory"), "--memory"),
-        memory_swap=_size(parsed.last("memory-swap"), "--memory-swap", allow_unlimited=True),
-        nano_cpus=_cpus(parsed.last("cpus")),
-        cpu_shares=_int(parsed.last("cpu-shares"), "--cpu-shares"),
-        cpu_quota=_int(parsed.last("cpu-quota"), "--cpu-quota"),
-        pids_limit=_int(parsed.last("pids-limit"), "--pids-limit"),
-        read_only=bool(parsed.flag("read-only")),
-        ports=tuple(p for v in parsed.values("publish") for p in parse_publish(v)),
-        publish_all=bool(parsed.flag("publish-all")),
-        restart_policy=restart,
-        restart_retries=_int(retries or None, "--restart"),
-        no_new_privileges=opts.get("no-new-privileges", "false") in ("", "true", "1"),
-        seccomp="default" if seccomp is None else
-        ("unconfined" if seccomp == "unconfined" else "custom"),
-        apparmor=opts.get("apparmor"),
-        selinux_label=opts.get("label"),
-        systempaths_unconfined=opts.get("systempaths") == "unconfined",
-        healthcheck=False if parsed.flag("no-healthcheck") else
-        (True if parsed.last("health-cmd") else None),
-        ulimits=tuple(_ulimit(u) for u in parsed.values("ulimit")),
-        cgroup_parent=parsed.last("cgroup-parent") or "",
-        runtime=parsed.last("runtime") or "runc",
-        sysctls=_pairs(parsed.values("sysctl")),
-        labels=_pairs(parsed.values("label")),
-    )
-
-
-def _pairs(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """`KEY=VALUE` words -> sorted pairs (the last one of a key wins, as in docker)."""
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, _, setting = value.partition("=")
-        pairs[key] = setting
-    return tuple(sorted(pairs.items()))
-
-
-def _split_list(values: Sequence[str]) -> list[str]:
-    return [part for value in values for part in value.split(",") if part.strip()]
-
-
-def _security_opt(option: str) -> tuple[str, str]:
+def security_opt_pair(option: str) -> tuple[str, str]:
     """`seccomp=x`, `seccomp:x` (old syntax), bare `no-new-privileges`."""
     for sep in ("=", ":"):
         if sep in option:
@@ -295,116 +219,13 @@ def _security_opt(option: str) -> tuple[str, str]:
     return option.strip(), ""
 
 
-def _size(value: str | None, flag: str, *, allow_unlimited: bool = False) -> int:
-    if value is None:
-        return 0
-    if allow_unlimited and value.strip() == "-1":
-        return -1
-    try:
-        return parse_size(value)
-    except ValueError as exc:
-        raise UsageError(f"{flag} {value!r}: {exc}") from None
-
-
-def _cpus(value: str | None) -> int:
-    if value is None:
-        return 0
-    try:
-        return parse_cpus(value)
-    except ValueError as exc:
-        raise UsageError(f"--cpus {value!r}: {exc}") from None
-
-
-def _int(value: str | None, flag: str) -> int:
-    if value is None:
-        return 0
-    try:
-        return int(value)
-    except ValueError:
-        raise UsageError(f'invalid argument "{value}" for "{flag}": not an integer') from None
-
-
-def _ulimit(value: str) -> UlimitSpec:
-    name, _, limits = value.partition("=")
-    soft, _, hard = limits.partition(":")
-    try:
-        return UlimitSpec(name, int(soft), int(hard or soft))
-    except ValueError:
-        raise UsageError(f"--ulimit {value!r}: use NAME=SOFT[:HARD]") from None
-
-
-def parse_publish(value: str) -> list[PortSpec]:
-    """`[ip:][hostPort:]containerPort[/proto]` with docker's meaning: no ip = every interface."""
-    spec, _, protocol = value.partition("/")
-    if spec.startswith("["):
-        address, _, rest = spec[1:].partition("]:")
-        host_part, _, container_part = rest.rpartition(":")
-    else:
-        parts = spec.split(":")
-        container_part = parts[-1]
-        host_part = parts[-2] if len(parts) > 1 else ""
-        address = ":".join(parts[:-2]) if len(parts) > 2 else ""
-    containers = _range(container_part, value)
-    hosts = _range(host_part, value) if host_part else []
-    return [PortSpec(address, hosts[i] if i < len(hosts) else None, port, protocol or "tcp")
-            for i, port in enumerate(containers)]
-
-
-def _range(text: str, whole: str) -> list[int]:
-    start, sep, end = text.partition("-")
-    try:
-        first, last = int(start), int(end) if sep else int(start)
-    except ValueError:
-        raise UsageError(f"-p {whole!r}: invalid port {text!r}") from None
-    return list(range(first, last + 1))
-
-
-_PROPAGATION = frozenset({"rprivate", "private", "rslave", "slave", "rshared", "shared"})
-
-
-def _volume(value: str, cwd: str) -> MountSpec:
-    """`-v SOURCE:TARGET[:OPTIONS]`; read-write unless `ro` (docker's default)."""
-    parts = value.split(":")
-    if len(parts) == 1:
-        return MountSpec("anonymous", "", parts[0], False)
-    source, target = parts[0], parts[1]
-    options = parts[2].split(",") if len(parts) > 2 else []
-    propagation = next((o for o in options if o in _PROPAGATION), None)
-    read_only = "ro" in options or "readonly" in options
-    if source.startswith(("/", ".")):
-        return MountSpec("bind", posixpath.normpath(posixpath.join(cwd, source)), target,
-                         read_only, propagation)
-    return MountSpec("volume", source, target, read_only, propagation)
-
-
-def _mount(value: str, cwd: str) -> MountSpec | None:
-    """`--mount type=bind,source=...,target=...[,readonly][,bind-propagation=...]`."""
-    try:
-        fields = next(csv.reader([value]))
-    except (csv.Error, StopIteration):
-        raise UsageError(f"invalid --mount value: {value!r}") from None
-    opts: dict[str, str] = {}
-    for item in fields:
-        key, sep, val = item.partition("=")
-        opts[key.strip().lower()] = val if sep else "true"
-    kind = opts.get("type", "volume")
-    source = opts.get("source", opts.get("src", ""))
-    target = opts.get("target", opts.get("destination", opts.get("dst", "")))
-    read_only = opts.get("readonly", opts.get("ro", "false")).lower() in ("true", "1")
-    if kind == "tmpfs" or not source:
-        return None
-    if kind == "bind":
-        source = posixpath.normpath(posixpath.join(cwd, source))
-    return MountSpec(kind, source, target, read_only, opts.get("bind-propagation"))
-
-
 # --- from `docker inspect` ---------------------------------------------------------------
 
 def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
     """The JSON of `docker inspect CONTAINER` (one element), as docker recorded it."""
     host: Mapping[str, Any] = data.get("HostConfig") or {}
     config: Mapping[str, Any] = data.get("Config") or {}
-    security = dict(_security_opt(o) for o in host.get("SecurityOpt") or [])
+    security = dict(security_opt_pair(o) for o in host.get("SecurityOpt") or [])
     seccomp_value = security.get("seccomp")
     if seccomp_value is None or seccomp_value in ("", "builtin"):
         seccomp, seccomp_sha = "default", None
@@ -426,11 +247,11 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
                      if m.get("Type") in ("bind", "volume")),
         network="bridge" if host.get("NetworkMode") in (None, "", "default")
         else str(host["NetworkMode"]),
-        pid=_namespace(host.get("PidMode")),
-        ipc=_namespace(host.get("IpcMode")),
-        uts=_namespace(host.get("UTSMode")),
-        userns=_namespace(host.get("UsernsMode")),
-        cgroupns=_namespace(host.get("CgroupnsMode")),
+        pid=namespace_mode(host.get("PidMode")),
+        ipc=namespace_mode(host.get("IpcMode")),
+        uts=namespace_mode(host.get("UTSMode")),
+        userns=namespace_mode(host.get("UsernsMode")),
+        cgroupns=namespace_mode(host.get("CgroupnsMode")),
         devices=tuple(str(d.get("PathOnHost", "")) for d in host.get("Devices") or []),
         device_cgroup_rules=tuple(host.get("DeviceCgroupRules") or ()),
         gpus="requested" if host.get("DeviceRequests") else None,

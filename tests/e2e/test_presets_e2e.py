@@ -115,10 +115,11 @@ def _assert_hardened(name: str, manifest: Path, preset: str) -> None:
 
 def _health_passes(name: str, manifest: Path) -> None:
     """The preset's health check passes inside the container, under the learned profile."""
+    from saferun.app.planning import checked_plan
     from saferun.model.facts import OFFLINE_FACTS
-    from saferun.plan.planner import LaunchOptions, build_plan
+    from saferun.plan.planner import LaunchOptions
 
-    plan = build_plan(load_manifest(manifest), OFFLINE_FACTS, LaunchOptions())
+    plan = checked_plan(load_manifest(manifest), OFFLINE_FACTS, LaunchOptions())
     assert plan.healthcheck is not None
     result = docker("exec", name, "sh", "-c", plan.healthcheck.shell_command, check=False)
     assert result.returncode == 0, result.stderr

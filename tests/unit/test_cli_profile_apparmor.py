@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from saferun.app import profiles as command
 from saferun.cli import cli
-from saferun.cli import profile_apparmor as command
 from saferun.errors import ProfileError
 from saferun.inputs.loader import load_manifest
 from saferun.profiles.apparmor import profile_name_for, render_apparmor

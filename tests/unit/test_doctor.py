@@ -11,7 +11,7 @@ import pytest
 
 from saferun.policy.host_checks import (
     CHECKS,
-    FORMATTERS,
+    DOCTOR_FORMATS,
     SCHEMA,
     FileStat,
     HostAudit,
@@ -189,16 +189,17 @@ def test_exit_code_follows_fail_on() -> None:
 
 def test_every_output_format_renders() -> None:
     findings = run_checks(FAILING["userns-remap"](GOOD))
-    assert set(FORMATTERS) == set(OutputFormat)
-    for fmt in OutputFormat:
-        text = FORMATTERS[fmt](findings, GOOD)
+    assert DOCTOR_FORMATS.supported == (OutputFormat.TABLE, OutputFormat.JSON)
+    for fmt in DOCTOR_FORMATS.supported:
+        text = DOCTOR_FORMATS.formatter(fmt)(findings, GOOD)
         assert "userns-remap" in text
-    report = json.loads(FORMATTERS[OutputFormat.JSON](findings, GOOD))
+    report = json.loads(DOCTOR_FORMATS.formatter(OutputFormat.JSON)(findings, GOOD))
     assert report["schema"] == SCHEMA
     entry = next(c for c in report["checks"] if c["id"] == "userns-remap")
     assert entry["status"] == "fail" and entry["cis"] == ["2.9"] and "userns-remap" in entry["fix"]
     assert report["summary"]["fail"] == 1
-    table = FORMATTERS[OutputFormat.TABLE](findings, GOOD)
+    assert entry["severity"] == "medium"
+    table = DOCTOR_FORMATS.formatter(OutputFormat.TABLE)(findings, GOOD)
     assert "fixes:" in table and "FAIL" in table
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from saferun.engine.proc import cap_names, facts_from_text, parse_mountinfo
+from saferun.model.process import cap_names, facts_from_text, parse_mountinfo
 from saferun.policy.drift import config_drift, proof, runtime_drift
 from saferun.policy.spec import ContainerSpec, MountSpec
 

@@ -20,6 +20,7 @@ from saferun.app.image_policy import (
 )
 from saferun.errors import ImageRefused, ManifestError
 from saferun.model.manifest import Manifest, PolicySection
+from saferun.policy.catalogue import rule_kinds
 from saferun.policy.image_rules import FileFact, FilesystemSummary, ImageFacts, evaluate_image
 from saferun.policy.output import render
 from saferun.policy.report import TargetReport, exit_code
@@ -31,7 +32,8 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sarif-schem
 
 
 def section(**policy: object) -> PolicySection:
-    return PolicySection.model_validate(policy)
+    # With the rule catalogue, as saferun.inputs validates every manifest it reads.
+    return PolicySection.model_validate(policy, context={"rule_kinds": rule_kinds()})
 
 
 def manifest(image: str = "registry.example:5000/team/app:1", **policy: object) -> Manifest:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from saferun.policy.catalogue import all_rules, explain
 from saferun.policy.image_rules import (
     GATE_RULES,
     IMAGE_RULES,
@@ -23,7 +24,7 @@ from saferun.policy.image_rules import (
     registry_allowed,
     tool_category,
 )
-from saferun.policy.rules import RULES, all_rules, explain
+from saferun.policy.rules import RULES
 from saferun.policy.severity import Severity
 
 # An image that passes every image rule.

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from saferun.app.check import check_docker_run
-from saferun.policy.output import FORMATTERS, JSON_SCHEMA, OutputFormat, render, score_output
+from saferun.policy.output import CHECK_FORMATS, JSON_SCHEMA, OutputFormat, render, score_output
 from saferun.policy.report import BY_IGNORE, Finding, TargetReport
 from saferun.policy.rules import RULES_TABLE
 from saferun.policy.severity import Severity
@@ -34,7 +34,7 @@ def reports() -> list[TargetReport]:
 
 
 def test_every_format_has_a_formatter() -> None:
-    assert set(FORMATTERS) == set(OutputFormat)
+    assert CHECK_FORMATS.supported == tuple(OutputFormat)
     for member in OutputFormat:
         assert render(reports(), member).strip()
 

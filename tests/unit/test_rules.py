@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import pytest
 
+from saferun.policy.catalogue import explain
 from saferun.policy.rules import (
     RULES,
     RULES_TABLE,
     SPEC_RULES,
     Policy,
     evaluate,
-    explain,
     image_parts,
     image_tag_problem,
 )

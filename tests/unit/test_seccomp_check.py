@@ -366,7 +366,3 @@ def test_plan_docker_default_and_unconfined() -> None:
     )
     assert unconfined.seccomp_profile is None and "seccomp=unconfined" in unconfined.security_opts
 
-
-def test_plan_never_gets_a_profile_that_does_not_compile() -> None:
-    with pytest.raises(ProfileError, match="unknown syscall 'mountt'"):
-        build_plan(manifest({"deny": ["mountt"]}), FACTS)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from saferun.app.check import IDEAL_FACTS, check_docker_run, check_manifest
 from saferun.inputs.dockerargs import parse_docker_run, split_command_line
+from saferun.inputs.plain_docker import plain_docker_spec
 from saferun.model.manifest import Manifest
 from saferun.plan.planner import build_plan
 from saferun.policy.spec import (
     ALL_CAPS,
     MountSpec,
     PortSpec,
-    from_docker_run,
     from_inspect,
     from_plan,
     with_resolved_sources,
@@ -21,7 +21,7 @@ from saferun.policy.spec import (
 
 
 def line(text: str):  # type: ignore[no-untyped-def]
-    return from_docker_run(parse_docker_run(split_command_line(text)), cwd="/work")
+    return plain_docker_spec(parse_docker_run(split_command_line(text)), cwd="/work")
 
 
 def test_docker_run_line_uses_dockers_defaults() -> None:

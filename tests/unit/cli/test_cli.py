@@ -14,11 +14,6 @@ from saferun.cli import cli
 GOOD = '[app]\nname = "web"\nimage = "busybox:1"\ncommand = ["echo", "hi there"]\n'
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
 def write(tmp_path: Path, text: str, name: str = "saferun.toml") -> Path:
     path = tmp_path / name
     path.write_text(text)

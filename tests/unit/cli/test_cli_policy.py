@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from saferun.cli import cli
 from saferun.policy.rules import RULES_TABLE
 
 GOOD = '[app]\nname = "web"\nimage = "busybox:1"\n'
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 def write(tmp_path: Path, text: str, name: str = "saferun.toml") -> Path:

@@ -15,11 +15,6 @@ from saferun.errors import EngineUnavailable
 from tests.unit.test_doctor import FAILING, GOOD
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
 def test_doctor_clean_host_exits_0(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(host_audit, "gather_audit", lambda: GOOD)
     result = runner.invoke(cli, ["doctor"])

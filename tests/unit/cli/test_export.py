@@ -13,11 +13,6 @@ from saferun.cli import cli
 DATA = Path(__file__).resolve().parents[2] / "data" / "export"
 
 
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
 def test_stdout_gets_the_main_file_and_stderr_the_notes(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["export", str(DATA / "web.toml"), "--to", "compose"])
     assert result.exit_code == 0, result.stderr

@@ -1,0 +1,113 @@
+"""`saferun export`: the edge around saferun.export.
+
+Read the manifests, work out where the files go (-o), call the pure renderer, and write
+the files atomically. Two steps (`render_export`, then `write_export`) so the CLI prints
+the notes (what the target cannot express) before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from saferun.errors import ExportError, UsageError
+from saferun.export import ExportInput, ExportResult, KubeKind, Target
+from saferun.export import export as run_export
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    manifests: tuple[Path, ...]
+    target: Target
+    output: str | None = None  # -o as given: a str, since Path drops a trailing '/'
+    kind: KubeKind = KubeKind.POD
+    kube_version: str | None = None
+    arch: str = "x86_64"
+
+
+@dataclass(frozen=True)
+class RenderedExport:
+    result: ExportResult
+    out_dir: Path | None  # None: the main file goes to standard output
+    main_name: str | None  # -o FILE's name; None: the renderer's default name
+
+    @property
+    def not_written(self) -> list[str]:
+        """Files beside the main one, which standard output cannot carry."""
+        return [f.path for f in self.result.files[1:]] if self.out_dir is None else []
+
+
+def render_export(request: ExportRequest) -> RenderedExport:
+    """Load and render the manifests; nothing is written."""
+    from saferun.inputs.loader import load_manifest
+
+    out_dir, main_name = output_location(request.output, request.target, len(request.manifests))
+    base = out_dir if out_dir is not None else Path.cwd()
+    inputs = [ExportInput(load_manifest(path), manifest_dir(path, base, request.target))
+              for path in request.manifests]
+    for item in inputs:
+        _check_profile_compiles(item, request.arch)
+    result = run_export(inputs, request.target, kind=request.kind,
+                        kube_version=request.kube_version, arch=request.arch)
+    return RenderedExport(result, out_dir, main_name)
+
+
+def _check_profile_compiles(item: ExportInput, arch: str) -> None:
+    """The exported seccomp profile is the one `saferun run` would use: compiled by
+    libseccomp first, so a profile that does not compile is never written (ProfileError)."""
+    from dataclasses import replace
+
+    from saferun.app.planning import checked_plan
+    from saferun.export.common import EXPORT_FACTS
+    from saferun.plan.planner import LaunchOptions
+
+    checked_plan(item.manifest, replace(EXPORT_FACTS, architecture=arch),
+                 LaunchOptions(manifest_dir=item.manifest_dir))
+
+
+def output_location(output: str | None, target: Target,
+                    count: int) -> tuple[Path | None, str | None]:
+    """(directory, main file name or None for the default) from -o (a str: Path drops '/')."""
+    if output is None:
+        if target is Target.QUADLET and count > 1:
+            raise UsageError("several Quadlet units cannot share standard output",
+                             fix="pass -o DIR to write one .container file per manifest")
+        return None, None
+    if Path(output).is_dir() or output.endswith(os.sep):
+        return Path(output), None
+    if target is Target.QUADLET and count > 1:
+        raise UsageError(f"-o {output}: several manifests give several Quadlet units",
+                         fix="pass a directory (ending in /) to -o")
+    return Path(output).parent, Path(output).name
+
+
+def manifest_dir(path: Path, out_dir: Path, target: Target) -> str:
+    """Where the manifest's relative paths lead, as the exported file must spell it.
+
+    Compose resolves paths against the compose file's directory: relative to the output.
+    Quadlet units are installed elsewhere (/etc/containers/systemd): absolute.
+    """
+    directory = path.resolve().parent
+    if target is Target.QUADLET:
+        return str(directory)
+    return os.path.relpath(directory, out_dir.resolve())
+
+
+def write_export(rendered: RenderedExport) -> list[Path]:
+    """Each file atomically (a temporary file renamed over it), parents created."""
+    from saferun.engine.files import write_atomic
+
+    if rendered.out_dir is None:
+        return []
+    written = []
+    for index, item in enumerate(rendered.result.files):
+        name = rendered.main_name if index == 0 and rendered.main_name else item.path
+        path = rendered.out_dir / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, item.content.encode(), mode=item.mode)
+        except OSError as exc:
+            raise ExportError(f"-o: cannot write {path}: {exc.strerror or exc}") from None
+        written.append(path)
+    return written

@@ -1,0 +1,120 @@
+"""`saferun init`: write a manifest from a `docker run` line or from an image's metadata.
+
+The line is parsed, mapped and validated exactly as `saferun run` reads it; an image's
+USER, ports, volumes and entrypoint come from the local engine's inspect.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from saferun.errors import SaferunError, UsageError
+
+
+@dataclass(frozen=True)
+class InitResult:
+    text: str
+    notes: tuple[str, ...]
+
+
+def init(line: str | None, image: str | None, allows: tuple[str, ...], *, out: Path | None,
+         force: bool, cwd: str, warn: Callable[[str], None]) -> InitResult:
+    """Render the manifest of `line` or `image`, warn its notes, and write it to `out`
+    (unless None: then the caller prints the returned text)."""
+    if (line is None) == (image is None):
+        raise UsageError("give exactly one of --from-docker-run or --image")
+    manifest_dir = str((out or Path("x")).resolve().parent)
+    if line is not None:
+        result = from_docker_run_line(line, allows, cwd=cwd, manifest_dir=manifest_dir)
+    else:
+        result = from_image(str(image), manifest_dir=manifest_dir)
+    for note in result.notes:
+        warn(note)
+    if out is not None:
+        write_manifest(out, result.text, force=force)
+    return result
+
+
+def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
+                         manifest_dir: str) -> InitResult:
+    """Parse, map and validate the line exactly as `saferun run` would, then render it."""
+    from saferun.inputs.dockerargs import DOCKER_RUN, split_command_line
+    from saferun.inputs.dockerrun import (
+        SAFERUN_RUN_FLAGS,
+        base_for_image,
+        build_manifest,
+        from_docker_run,
+        merge_document,
+        parse_run_args,
+    )
+    from saferun.inputs.manifest_writer import render_manifest
+
+    words = split_command_line(line)
+    extra = [f"--allow={item}" for item in allows]
+    parsed = parse_run_args([*extra, *words])
+    own = {f.name for f in SAFERUN_RUN_FLAGS} - {"allow"}
+    if any(name in own for name in parsed.given()) or not DOCKER_RUN:
+        raise UsageError("the command line holds saferun flags; give only the docker run line")
+    dropin = from_docker_run(parsed, cwd=cwd)
+    if dropin.image is None:
+        raise UsageError("the docker run line names no image")
+    document = merge_document(base_for_image(dropin.image, dropin.options.name), dropin)
+    if dropin.options.command:
+        document["app"]["command"] = list(dropin.options.command)
+    manifest = build_manifest(document)
+    session = _session_words(dropin.options)
+    text = render_manifest(manifest, origin=shlex.join(["docker", "run", *words]),
+                           session=session, notes=dropin.notes, manifest_dir=manifest_dir)
+    return InitResult(text, dropin.notes)
+
+
+def from_image(image: str, *, manifest_dir: str) -> InitResult:
+    from saferun.engine.api import EngineSession
+    from saferun.inputs.dockerrun import base_for_image, build_manifest
+    from saferun.inputs.manifest_writer import ImageFacts, propose_from_image, render_manifest
+
+    session = EngineSession()
+    try:
+        data = session.image_inspect(image)
+    finally:
+        session.close()
+    if data is None:
+        raise SaferunError(f"image '{image}' is not in the local engine",
+                           fix=f"pull or build '{image}' first")
+    name = base_for_image(image, None)["app"]["name"]
+    proposal = propose_from_image(ImageFacts.from_inspect(image, data), name)
+    manifest = build_manifest(proposal.document, source=f"image {image}")
+    text = render_manifest(manifest, origin=f"image {image}", notes=proposal.notes,
+                           manifest_dir=manifest_dir)
+    return InitResult(text, ())
+
+
+def write_manifest(path: Path, text: str, *, force: bool) -> None:
+    """Create the file; an existing one is kept unless --force (then replaced atomically)."""
+    if force:
+        from saferun.engine.files import write_atomic
+
+        write_atomic(path, text.encode(), mode=0o644)
+        return
+    try:
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists; saferun init does not overwrite it",
+                         fix="pass --force to replace it, or -o to write elsewhere") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _session_words(options: object) -> list[str]:
+    from saferun.plan.planner import LaunchOptions
+
+    assert isinstance(options, LaunchOptions)
+    words = [flag for flag, on in (("-d", options.detach), ("--rm", options.remove),
+                                   ("-i", options.interactive), ("-t", options.tty)) if on]
+    if options.name:
+        words += ["--name", options.name]
+    return words + list(options.client_flags)
