@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/gen-runtimes-doc.py          # rewrite docs/runtimes.md
     .venv/bin/python scripts/gen-runtimes-doc.py --check  # exit 1 if the page is stale
-tests/unit/test_runtime_controls.py runs the check, so CI fails on a stale page.
+tests/unit/plan/test_runtime_controls.py runs the check, so CI fails on a stale page.
 """
 
 from __future__ import annotations

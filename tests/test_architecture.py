@@ -276,3 +276,12 @@ def test_a_subprocess_socket_or_docker_api_outside_the_edge_fails(
     assert _rules(check_tree(root, SMALL_LAYERS)) == ["edge-only"]
     inside = _tree(tmp_path / "ok", {"engine/__init__.py": "", "engine/e.py": code})
     assert check_tree(inside, SMALL_LAYERS) == []
+
+
+def test_unit_tests_mirror_the_package() -> None:
+    unit = Path(__file__).resolve().parent / "unit"
+    folders = {p.name for p in unit.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    packages = {p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").exists()}
+    assert folders <= packages, f"test folders without a package: {folders - packages}"
+    loose = sorted(p.name for p in unit.glob("test_*.py"))
+    assert not loose, f"unit tests outside a package folder: {loose}"

@@ -27,7 +27,7 @@ from saferun.inputs.dockerrun import (
 )
 from saferun.inputs.plain_docker import plain_docker_spec
 from saferun.policy.spec import ContainerSpec, PortSpec, from_plan
-from tests.unit.test_docker_run_corpus import CASES, CWD, shell_expand
+from tests.unit.inputs.test_docker_run_corpus import CASES, CWD, shell_expand
 
 # Facts every line states the same way to both commands.
 ALWAYS_READ_ALIKE = ("image", "privileged", "cap_add", "mounts", "pid", "ipc", "uts",

@@ -7,7 +7,7 @@ import pytest
 from saferun.app.doctor import audit_host
 from saferun.engine import host
 from saferun.policy.severity import Severity
-from tests.unit.test_doctor import FAILING, GOOD
+from tests.unit.policy.test_host_checks import FAILING, GOOD
 
 
 def test_audit_host_judges_the_gathered_audit(monkeypatch: pytest.MonkeyPatch) -> None:

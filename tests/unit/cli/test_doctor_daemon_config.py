@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from saferun.cli import cli
 from saferun.engine import host as host_audit
 from saferun.errors import EngineUnavailable
-from tests.unit.test_doctor import FAILING, GOOD
+from tests.unit.policy.test_host_checks import FAILING, GOOD
 
 
 def test_doctor_clean_host_exits_0(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:

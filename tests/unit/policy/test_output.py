@@ -19,7 +19,7 @@ from saferun.policy.report import BY_IGNORE, Finding, TargetReport
 from saferun.policy.rules import RULES_TABLE
 from saferun.policy.severity import Severity
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json")
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "data" / "sarif-schema-2.1.0.json")
                     .read_text())
 
 

@@ -29,7 +29,7 @@ from saferun.model.refusals import RULE_IDS
 from saferun.plan.planner import build_plan
 from saferun.render.argv import render_argv
 
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "docker_run_corpus.toml"
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "docker_run_corpus.toml"
 CASES: list[dict[str, Any]] = tomllib.loads(CORPUS.read_text())["case"]
 CWD = "/srv/app"
 FACTS = HostFacts(security_options=frozenset({"seccomp"}), runtimes=frozenset({"runc"}))

@@ -18,7 +18,7 @@ from saferun.model.refusals import (
     resolved_mount_violations,
 )
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "drop-in.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "drop-in.md"
 
 
 def test_table_invariants() -> None:

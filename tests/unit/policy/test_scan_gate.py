@@ -17,7 +17,7 @@ from saferun.policy.scan_gate import (
 )
 from saferun.policy.severity import Severity
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "scanner"
+DATA = Path(__file__).resolve().parents[2] / "data" / "scanner"
 
 
 def report(name: str) -> str:

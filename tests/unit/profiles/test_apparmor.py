@@ -307,7 +307,7 @@ def test_decision_validates_before_looking_at_the_host() -> None:
 
 def test_docs_example_is_current() -> None:
     """docs/apparmor.md shows a manifest and its profile; they must not drift apart."""
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "apparmor.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "apparmor.md").read_text()
     example = doc.split("## Worked example", 1)[1]
     toml_text = re.search(r"```toml\n(.*?)```", example, re.S)
     profile_text = re.search(r"```apparmor\n(.*?)```", example, re.S)

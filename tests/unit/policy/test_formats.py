@@ -11,7 +11,7 @@ from saferun.errors import UsageError
 from saferun.policy.formats import UNSUPPORTED, FormatterTable, OutputFormat
 from saferun.policy.host_checks import DOCTOR_FORMATS, run_checks
 from saferun.policy.output import CHECK_FORMATS, SCORE_FORMATS
-from tests.unit.test_doctor import GOOD
+from tests.unit.policy.test_host_checks import GOOD
 
 REPORTS = [check_docker_run("docker run --privileged -p 80:80 nginx")]
 

@@ -206,6 +206,6 @@ def test_every_output_format_renders() -> None:
 def test_docs_list_every_check() -> None:
     from pathlib import Path
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "doctor.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "doctor.md").read_text()
     for check in CHECKS:
         assert f"| `{check.id}` |" in doc, f"docs/doctor.md lacks {check.id}"

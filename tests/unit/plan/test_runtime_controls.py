@@ -23,7 +23,7 @@ from saferun.plan.runtime_controls import (
     userns_notes,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FACTS = HostFacts(security_options=frozenset({"seccomp"}),
                   runtimes=frozenset({"runc", "runsc", "kata"}), kvm_available=True)
 APPARMOR = dataclasses.replace(FACTS, security_options=frozenset({"seccomp", "apparmor"}))

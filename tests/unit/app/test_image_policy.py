@@ -27,7 +27,7 @@ from saferun.policy.report import TargetReport, exit_code
 from saferun.policy.score import exposure
 from saferun.policy.severity import Severity
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "data" / "sarif-schema-2.1.0.json")
+SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "data" / "sarif-schema-2.1.0.json")
                     .read_text())
 
 

@@ -13,7 +13,7 @@ from saferun.policy.signature_gate import (
     verified_digests,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "scanner"
+DATA = Path(__file__).resolve().parents[2] / "data" / "scanner"
 KMS = (DATA / "cosign-verify-kms.json").read_text()
 KEYLESS = (DATA / "cosign-verify-keyless.json").read_text()
 KMS_DIGEST = "sha256:410a07f17151ffffb513f942a01748dfdb921de915ea6427d61d60b0357c1dcd"
