@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from saferun.app.planning import checked_plan
-from saferun.errors import ManifestError
+from saferun.errors import ManifestError, SaferunError
 from saferun.model.facts import OFFLINE_FACTS, HostFacts
 from saferun.plan.planner import LaunchOptions, RunPlan
 
@@ -229,7 +230,7 @@ def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def launch(prepared: PreparedRun) -> None:
+def launch(prepared: PreparedRun) -> NoReturn:
     """Hand over to `docker run`; does not return."""
     from saferun.app import plancache
     from saferun.engine.docker_cli import SECCOMP_FD_PATH, exec_docker_run
@@ -253,3 +254,43 @@ def launch(prepared: PreparedRun) -> None:
         )
     os.environ.update(dict(prepared.env))  # inherited by docker (DOCKER_CONTENT_TRUST=1)
     exec_docker_run(argv, plan.seccomp_profile)
+
+
+def start(parsed: Any, *, cwd: str, warn: Callable[[str], None],
+          note: Callable[[str], None]) -> str:
+    """`saferun run`: plan the parsed command line and hand over to docker (no return), or,
+    with --dry-run, return what would run: the argv as a shell line, or the API body."""
+    import json
+
+    from saferun.render.argv import shell_quote
+
+    dry_run = bool(parsed.flag("dry-run"))
+    request = request_from_args(parsed, cwd=cwd, offline=bool(parsed.flag("offline")))
+    for message in request.dropin.notes:
+        warn(message)
+    prepared = prepare(request)
+    for message in prepared.plan.warnings:
+        warn(message)
+    if dry_run:
+        for message in prepared.plan.notes:
+            note(message)
+        if (parsed.last("format") or "argv") == "json":
+            return json.dumps(dry_run_body(prepared.plan), indent=2, sort_keys=True)
+        return shell_quote(dry_run_argv(prepared.plan))
+    warning = image_presence_warning(prepared.plan.image, prepared.plan.pull,
+                                     prepared.image_present)
+    if warning:
+        warn(warning)
+    launch(prepared)
+
+
+def image_presence_warning(image: str, pull: str, present: bool | None) -> str | None:
+    """Refuse a missing image under app.pull = "never"; otherwise say docker will pull it."""
+    if present is not False:
+        return None
+    if pull == "never":
+        raise SaferunError(
+            f"image '{image}' is not in the local engine and app.pull = \"never\"",
+            fix=f"build or pull '{image}' first, or set app.pull = \"missing\"",
+        )
+    return f"image '{image}' is not in the local engine; docker will try to pull it"

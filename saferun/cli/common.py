@@ -31,3 +31,7 @@ def exit_on_error(*, run: bool = False) -> Iterator[None]:
 
 def warn(message: str) -> None:
     click.echo(f"saferun: warning: {message}", err=True)
+
+
+def note(message: str) -> None:
+    click.echo(f"saferun: note: {message}", err=True)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from saferun.cli.common import exit_on_error, warn
-from saferun.errors import SaferunError
+from saferun.cli.common import exit_on_error, note, warn
 
 
 class _RunCommand(click.Command):
@@ -54,46 +51,19 @@ def run(args: tuple[str, ...]) -> None:
     """
     import os
 
-    from saferun.app.run import dry_run_argv, dry_run_body, launch, prepare, request_from_args
+    from saferun.app.run import start
     from saferun.inputs.dockerrun import parse_run_args
-    from saferun.render.argv import shell_quote
 
     with exit_on_error(run=True):
         parsed = parse_run_args(args)
     if parsed.flag("help"):
-        ctx = click.get_current_context()
-        click.echo(ctx.get_help())
+        click.echo(click.get_current_context().get_help())
         return
-    dry_run, offline = bool(parsed.flag("dry-run")), bool(parsed.flag("offline"))
     output_format = parsed.last("format") or "argv"
     if output_format not in ("argv", "json"):
         raise click.UsageError(f"--format {output_format}: use argv or json")
-    if offline and not dry_run:
+    if parsed.flag("offline") and not parsed.flag("dry-run"):
         raise click.UsageError("--offline only works with --dry-run")
     with exit_on_error(run=True):
-        request = request_from_args(parsed, cwd=os.getcwd(), offline=offline)
-        for note in request.dropin.notes:
-            warn(note)
-        prepared = prepare(request)
-        for message in prepared.plan.warnings:
-            warn(message)
-        if dry_run:
-            for note in prepared.plan.notes:
-                click.echo(f"saferun: note: {note}", err=True)
-            if output_format == "json":
-                click.echo(json.dumps(dry_run_body(prepared.plan), indent=2, sort_keys=True))
-            else:
-                click.echo(shell_quote(dry_run_argv(prepared.plan)))
-            return
-        _check_image(prepared.plan.image, prepared.plan.pull, prepared.image_present)
-        launch(prepared)
-
-
-def _check_image(image: str, pull: str, present: bool | None) -> None:
-    if present is False:
-        if pull == "never":
-            raise SaferunError(
-                f"image '{image}' is not in the local engine and app.pull = \"never\"",
-                fix=f"build or pull '{image}' first, or set app.pull = \"missing\"",
-            )
-        warn(f"image '{image}' is not in the local engine; docker will try to pull it")
+        printed = start(parsed, cwd=os.getcwd(), warn=warn, note=note)  # execs docker, or
+    click.echo(printed)  # a dry run: the command or the API body

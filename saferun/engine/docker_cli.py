@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms h
 
 if TYPE_CHECKING:
     import subprocess
-    from typing import Any
+    from typing import Any, NoReturn
 
 # Where the path of the memfd holding the seccomp profile goes in a rendered argv.
 SECCOMP_FD_PATH = "@saferun-seccomp-fd@"
@@ -112,7 +112,7 @@ def seccomp_argv(argv: list[str], seccomp_profile: str | None) -> tuple[list[str
     return argv, fd
 
 
-def exec_docker_run(argv: list[str], seccomp_profile: str | None) -> None:
+def exec_docker_run(argv: list[str], seccomp_profile: str | None) -> NoReturn:
     """Replace this process with `docker run`: its TTY, signals and exit code become ours.
 
     The seccomp profile is handed over as seccomp_argv describes.
