@@ -73,19 +73,23 @@ def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
 
 def from_image(image: str, *, manifest_dir: str) -> InitResult:
     from saferun.engine.api import EngineSession
+    from saferun.engine.image_probe import probe_image
     from saferun.inputs.dockerrun import base_for_image, build_manifest
+    from saferun.inputs.image_defaults import derive, with_image_defaults
     from saferun.inputs.manifest_writer import ImageFacts, propose_from_image, render_manifest
 
     session = EngineSession()
     try:
         data = session.image_inspect(image)
+        probe = probe_image(image, session) if data is not None else None
     finally:
         session.close()
-    if data is None:
+    if data is None or probe is None:
         raise SaferunError(f"image '{image}' is not in the local engine",
                            fix=f"pull or build '{image}' first")
     name = base_for_image(image, None)["app"]["name"]
-    proposal = propose_from_image(ImageFacts.from_inspect(image, data), name)
+    proposal = with_image_defaults(propose_from_image(ImageFacts.from_inspect(image, data), name),
+                                   derive(probe))
     manifest = build_manifest(proposal.document, source=f"image {image}")
     text = render_manifest(manifest, origin=f"image {image}", notes=proposal.notes,
                            manifest_dir=manifest_dir)

@@ -43,7 +43,7 @@ FACT_KEYS = (
     "PidsLimit",
     "CpuCfsQuota",
 )
-_FORMAT = 1
+_FORMAT = 2
 # The command line of this process as typed (set by saferun.__main__); None: do not cache.
 invocation: list[str] | None = None
 
@@ -110,6 +110,17 @@ def _facts_unchanged(digest: str) -> bool:
         return False  # the full path reports an unreachable engine
 
 
+def _same_image(reference: str, image_id: str) -> bool:
+    from saferun.engine.api import EngineSession
+    from saferun.errors import SaferunError
+
+    try:
+        found = EngineSession().image_inspect(reference)
+    except SaferunError:
+        return False
+    return found is not None and found.get("Id") == image_id
+
+
 def _apparmor_loaded(name: str) -> bool:
     """Whether the kernel has a profile of this name (the full path loads it otherwise)."""
     try:
@@ -156,8 +167,13 @@ def store(
     seccomp_profile: str | None,
     warnings: list[str],
     apparmor_profile: str | None = None,
+    image: tuple[str, str] | None = None,
 ) -> None:
-    """Remember a launch decided by the full pipeline. Failure to cache is never fatal."""
+    """Remember a launch decided by the full pipeline. Failure to cache is never fatal.
+
+    `image` is (reference, image id) when the plan was derived from the image itself (its
+    user, its writable directories): a hit then needs the reference to name the same image.
+    """
     if invocation is None or not enabled():
         return
     argv = invocation
@@ -175,6 +191,7 @@ def store(
         "seccomp_profile": seccomp_profile,
         "warnings": warnings,
         "apparmor": apparmor_profile,
+        "image": list(image) if image else None,
     }
     try:
         root = Path(_cache_root())
@@ -213,6 +230,8 @@ def try_fast_run(argv: list[str]) -> None:
     if identity is None or identity != entry["daemon"]:
         if not _facts_unchanged(entry["facts"]):
             return _debug("miss: the daemon's facts changed")
+    if entry.get("image") and not _same_image(*entry["image"]):
+        return _debug("miss: the image reference names another image now")
     if entry["apparmor"] and not _apparmor_loaded(entry["apparmor"]):
         return _debug("miss: the AppArmor profile is not loaded (e.g. after a reboot)")
     # No image check: the entry was made with the image present, and if it is gone now,

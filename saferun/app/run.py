@@ -40,6 +40,21 @@ class PreparedRun:
     # False when an image gate read state outside the inputs (scanner DB, signatures, the
     # image itself): such a launch must decide again next time, so it is not cached.
     cacheable: bool = True
+    # (reference, image id) when the plan was derived from the image's own user and files:
+    # the plan cache reuses it only while the reference names the same image.
+    image: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The manifest a start uses, and where it came from."""
+
+    manifest: Any
+    manifest_dir: str
+    digest: str = ""
+    extended: tuple[str, ...] = ()
+    image: tuple[str, str] | None = None  # see PreparedRun.image
+    notes: tuple[str, ...] = ()  # what was decided from the image, for --dry-run and init
 
 
 def load_for_run(target: str | None) -> tuple[Any, str, str, tuple[str, ...]]:
@@ -75,38 +90,40 @@ def prepare(request: RunRequest) -> PreparedRun:
     from saferun.engine.host import probe_host_facts
     from saferun.policy.rules import check_image_policy
 
+    session = None if request.offline else EngineSession()
     if request.dropin is not None:
-        manifest, manifest_dir, digest, extended = load_dropin(request)
+        loaded = load_dropin(request, session)
     else:
-        manifest, manifest_dir, digest, extended = load_for_run(request.target)
+        loaded = Loaded(*load_for_run(request.target))
+    manifest, manifest_dir = loaded.manifest, loaded.manifest_dir
     check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
     pending = None
     if os.environ.get("SAFERUN_POLICY") or _asks_image_policy(manifest.policy):
         from saferun.app.image_policy import start_for_run, team_policy_path
 
         pending = start_for_run(manifest.app.image, manifest, manifest_dir, team_policy_path())
-    options = replace(request.options, manifest_dir=manifest_dir, manifest_sha256=digest)
-    if request.offline:
-        plan = checked_plan(manifest, OFFLINE_FACTS, options)
+    options = replace(request.options, manifest_dir=manifest_dir, manifest_sha256=loaded.digest)
+    if session is None:
+        plan = _with_notes(checked_plan(manifest, OFFLINE_FACTS, options), loaded.notes)
         check_mount_sources(manifest, plan)
         if pending is not None:
             plan = _with_image_decision(plan, pending.finish(engine=False).label)
         return PreparedRun(plan, OFFLINE_FACTS, None)
-    session = EngineSession()
     try:
         facts, info = probe_host_facts(session)
-        plan = checked_plan(manifest, facts, options)
+        plan = _with_notes(checked_plan(manifest, facts, options), loaded.notes)
         check_mount_sources(manifest, plan)
         present = session.image_present(plan.image)
+        check_writable_mounts(plan, facts, session, present=bool(present))
     finally:
         session.close()
     inputs = (
         request.target or "saferun.toml",
-        *extended,
+        *loaded.extended,
         *(m.source for m in plan.mounts if m.kind == "bind"),
     )
     if pending is None:
-        return PreparedRun(plan, facts, present, info, inputs)
+        return PreparedRun(plan, facts, present, info, inputs, image=loaded.image)
     decision = pending.finish(engine=True)
     plan = _with_image_decision(plan, decision.label, decision.warnings)
     return PreparedRun(
@@ -117,7 +134,12 @@ def prepare(request: RunRequest) -> PreparedRun:
         (*inputs, *decision.inputs),
         decision.env,
         cacheable=not decision.external,
+        image=loaded.image,
     )
+
+
+def _with_notes(plan: RunPlan, notes: tuple[str, ...]) -> RunPlan:
+    return replace(plan, notes=(*notes, *plan.notes)) if notes else plan
 
 
 def _asks_image_policy(policy: Any) -> bool:
@@ -160,9 +182,10 @@ def request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
     return RunRequest(parsed.image, dropin.options, offline, dropin, False)
 
 
-def load_dropin(request: RunRequest) -> tuple[Any, str, str, tuple[str, ...]]:
+def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
     """The command line's flags merged over a manifest file (with what it extends) or a bare
-    image's defaults; the extended files are returned as inputs of the plan."""
+    image's defaults; the extended files are returned as inputs of the plan. A bare image
+    is probed (with a session) for the user and writable directories it needs."""
     from saferun.inputs.dockerrun import base_for_image, build_manifest, merge_document
     from saferun.model.manifest import IMAGE_PATTERN
 
@@ -172,12 +195,40 @@ def load_dropin(request: RunRequest) -> tuple[Any, str, str, tuple[str, ...]]:
         if not re.match(IMAGE_PATTERN, image):
             raise ManifestError(f"'{image}' is neither a manifest file nor a valid image reference")
         base = base_for_image(image, dropin.options.name)
-        return build_manifest(merge_document(base, dropin)), os.getcwd(), "", ()
+        notes: tuple[str, ...] = ()
+        probed = None
+        if session is not None:
+            base, notes, probed = _with_image_defaults(base, image, dropin, session)
+        manifest = build_manifest(merge_document(base, dropin))
+        return Loaded(manifest, os.getcwd(), image=probed, notes=notes)
     path, resolved, where = _read_manifest_file(request.target)
     manifest = build_manifest(
         merge_document(resolved.document, dropin), source=str(path), text=resolved.text
     )
-    return (manifest, *where)
+    return Loaded(manifest, *where)
+
+
+def _with_image_defaults(base: dict[str, Any], image: str, dropin: Any, session: Any,
+                         ) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, str] | None]:
+    """The image's own user and writable directories under the command line's flags."""
+    from saferun.engine.image_probe import probe_image
+    from saferun.errors import SaferunError
+    from saferun.inputs.image_defaults import derive
+
+    if (dropin.overrides.get("app") or {}).get("user"):
+        return base, ("--user given: the image's own user and directories are not used",), None
+    try:
+        probe = probe_image(image, session)
+    except SaferunError as exc:
+        return base, (f"could not read the image's files ({exc.message}); saferun's default "
+                      "user applies",), None
+    if probe is None:
+        return base, (), None
+    defaults = derive(probe)
+    merged = {**base}
+    for section, values in defaults.document.items():
+        merged[section] = {**merged.get(section, {}), **values}
+    return merged, defaults.notes, (image, probe.image_id)
 
 
 def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
@@ -192,6 +243,83 @@ def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
         (m.source, os.path.realpath(m.source)) if m.kind == "bind" else None for m in plan.mounts
     ]
     check_resolved_mounts(manifest, resolved)
+
+
+def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
+                          present: bool) -> None:
+    """Refuse (125) a start whose user could not write a writable mount: no silent data loss.
+
+    Owners are read here, at the edge: bind sources and existing local volumes from the
+    host (shifted back by the userns-remap offset), new volumes and declared VOLUMEs from
+    the image (docker copies the image directory's owner into a new volume; a target the
+    image lacks becomes root-owned).
+    """
+    from saferun.errors import SaferunError
+    from saferun.policy.writable import MountOwner, unwritable
+
+    uid_text = plan.user.partition(":")[0]
+    if not uid_text.isdigit() or int(uid_text) == 0:
+        return
+    writable = [m for m in plan.mounts if not m.read_only]
+    covered = {m.target.rstrip("/") for m in plan.mounts} | {t.target.rstrip("/")
+                                                             for t in plan.tmpfs}
+    probe = None
+    if present:
+        from saferun.engine.image_probe import probe_image
+
+        try:
+            probe = probe_image(plan.image, session)
+        except SaferunError:
+            probe = None
+    owners: list[MountOwner] = []
+    for mount in writable:
+        if mount.kind == "bind":
+            owner = _host_owner(mount.source, facts)
+            if owner is not None:
+                owners.append(MountOwner(mount.target, f"bind {mount.source}", *owner))
+            continue
+        volume = session.volume_inspect(mount.source)
+        if volume is not None:
+            owner = _host_owner(str(volume.get("Mountpoint") or ""), facts) \
+                if volume.get("Driver") == "local" else None
+            if owner is not None:
+                owners.append(MountOwner(mount.target, f"volume {mount.source}", *owner))
+            continue
+        if probe is None:
+            continue
+        image_dir = probe.path(mount.target)
+        if image_dir is not None:
+            owners.append(MountOwner(mount.target, f"new volume {mount.source} (docker copies "
+                                     f"the owner of {mount.target} in the image)",
+                                     image_dir.uid, image_dir.gid, image_dir.mode))
+        else:
+            owners.append(MountOwner(mount.target, f"new volume {mount.source} (the image has "
+                                     f"no {mount.target}, so docker creates it root-owned)",
+                                     0, 0, 0o755))
+    for declared in probe.volumes if probe is not None else ():
+        image_dir = probe.path(declared) if probe is not None else None
+        if declared.rstrip("/") not in covered and image_dir is not None:
+            owners.append(MountOwner(declared, f"the anonymous volume docker mounts at the "
+                                     f"image's VOLUME {declared}", image_dir.uid,
+                                     image_dir.gid, image_dir.mode))
+    problems = unwritable(plan.user, owners)
+    if problems:
+        raise SaferunError("a mount would not be writable by the container's user, so the "
+                           "app would fail to write its data:\n  " + "\n  ".join(problems))
+
+
+def _host_owner(path: str, facts: HostFacts) -> tuple[int, int, int] | None:
+    """(uid, gid, mode) of a host path as the container sees it; None if unknown."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # docker creates a missing bind source (root-owned) or refuses itself
+    uid, gid = info.st_uid, info.st_gid
+    if facts.userns_root is not None:
+        base_uid, base_gid = facts.userns_root
+        uid = uid - base_uid if base_uid <= uid < base_uid + 65536 else 65534
+        gid = gid - base_gid if base_gid <= gid < base_gid + 65536 else 65534
+    return uid, gid, info.st_mode & 0o7777
 
 
 def dry_run_argv(plan: RunPlan) -> list[str]:
@@ -251,6 +379,7 @@ def launch(prepared: PreparedRun) -> NoReturn:
             seccomp_profile=plan.seccomp_profile,
             warnings=list(plan.warnings),
             apparmor_profile=plan.apparmor_profile[0] if plan.apparmor_profile else None,
+            image=prepared.image,
         )
     os.environ.update(dict(prepared.env))  # inherited by docker (DOCKER_CONTENT_TRUST=1)
     exec_docker_run(argv, plan.seccomp_profile)

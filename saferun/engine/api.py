@@ -202,6 +202,15 @@ class EngineSession:
                                missing_ok=True)
         return dict(found) if found is not None else None
 
+    def volume_inspect(self, name: str) -> dict[str, Any] | None:
+        """`docker volume inspect NAME` as JSON, or None when there is no such volume."""
+        if self._socket is None:
+            from saferun.engine.docker_cli import cli_json
+
+            return cli_json(["volume", "inspect", "--format", "{{json .}}", name])
+        found = self._get_json(f"/volumes/{_api_name(name, 'volume name')}", missing_ok=True)
+        return dict(found) if found is not None else None
+
     def running_containers(self) -> list[str]:
         """Names of the running containers (`docker ps`)."""
         if self._socket is None:

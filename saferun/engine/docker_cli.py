@@ -70,19 +70,23 @@ def cli_json(args: list[str]) -> dict[str, Any] | None:
         return None
 
 
-def docker(*args: str, timeout: float = 60,
-           check: bool = True) -> subprocess.CompletedProcess[str]:
-    """`docker ARGS` with its output captured (learn, why); RequirementUnmet when it fails
-    (with `check`) or does not answer within `timeout` seconds."""
+def docker(*args: str, timeout: float = 60, check: bool = True,
+           text: bool = True) -> subprocess.CompletedProcess[Any]:
+    """`docker ARGS` with its output captured (learn, why, the image probe); RequirementUnmet
+    when it fails (with `check`) or does not answer within `timeout` seconds. `text=False`
+    keeps standard output as bytes (`docker cp ... -` writes a tar)."""
     import subprocess
 
     try:
-        result = subprocess.run([docker_cli(), *args], capture_output=True, text=True,
+        result = subprocess.run([docker_cli(), *args], capture_output=True, text=text,
                                 timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise RequirementUnmet(f"`docker {args[0]}` did not answer within {timeout:g} s") from None
     if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
+        output = result.stderr or result.stdout
+        if isinstance(output, bytes):
+            output = output.decode("utf-8", "replace")
+        detail = output.strip().splitlines()
         raise RequirementUnmet(f"`docker {' '.join(args[:2])}` failed: "
                                f"{detail[-1] if detail else result.returncode}")
     return result

@@ -382,6 +382,8 @@ def _volumes(app: Prepared, notes: list[Unsupported]) -> tuple[list[dict[str, An
         mounts.append({"name": volume, "mountPath": tmpfs.target})
         lost = [o for o in plan_tmpfs.options.split(",") if o in ("noexec", "nosuid", "nodev")]
         lost += [f"mode={tmpfs.mode}"]
+        lost += [f"{key}={value}" for key, value in (("uid", tmpfs.uid), ("gid", tmpfs.gid))
+                 if value is not None]
         notes.append(Unsupported(app.name, f"filesystem.tmpfs {tmpfs.target}", (
             f"an emptyDir (medium Memory) has no mount options: {','.join(lost)} cannot be "
             "set")))

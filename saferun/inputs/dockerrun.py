@@ -593,6 +593,10 @@ def parse_tmpfs(value: str) -> dict[str, Any]:
             spec["size"] = int(val) if val.isdigit() else val
         elif key == "mode":
             spec["mode"] = val
+        elif key in ("uid", "gid"):
+            if not val.isdigit():
+                raise DockerArgsError(f"--tmpfs {value}: {key} must be a number")
+            spec[key] = int(val)
         elif key in ("exec", "suid", "dev"):
             spec[key] = True
         elif key in ("noexec", "nosuid", "nodev"):

@@ -154,6 +154,11 @@ class TmpfsMount(StrictModel):
     exec: bool = Field(False, description="Allow executing files (noexec by default).")
     suid: bool = Field(False, description="Honour setuid bits (nosuid by default).")
     dev: bool = Field(False, description="Allow device files (nodev by default).")
+    uid: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        None, description="Owner of the tmpfs root (default root): the app's uid lets a "
+        "non-root app write it with a mode such as 0755.")
+    gid: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        None, description="Group of the tmpfs root (default root).")
 
     @field_validator("size")
     @classmethod

@@ -195,6 +195,8 @@ def build_plan(
                         "dev" if t.dev else "nodev",
                         f"size={t.size_bytes}",
                         f"mode={t.mode}",
+                        *([f"uid={t.uid}"] if t.uid is not None else []),
+                        *([f"gid={t.gid}"] if t.gid is not None else []),
                     ]
                 ),
             )

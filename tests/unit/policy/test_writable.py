@@ -1,0 +1,32 @@
+"""No silent data loss: the pure judgement of who can write a mount."""
+
+from __future__ import annotations
+
+from saferun.policy.writable import MountOwner, can_write, unwritable
+
+
+def owner(uid: int, gid: int, mode: int) -> MountOwner:
+    return MountOwner("/data", "volume data", uid, gid, mode)
+
+
+def test_unix_permission_bits_decide() -> None:
+    assert can_write(999, frozenset({999}), owner(999, 999, 0o700))
+    assert not can_write(999, frozenset({999}), owner(999, 999, 0o500))
+    assert can_write(1000, frozenset({4}), owner(999, 4, 0o2770))
+    assert not can_write(1000, frozenset({5}), owner(999, 4, 0o2770))
+    assert can_write(65534, frozenset({65534}), owner(0, 0, 0o1777))
+    assert not can_write(65534, frozenset({65534}), owner(0, 0, 0o755))
+    assert can_write(0, frozenset({0}), owner(999, 999, 0o700))
+
+
+def test_each_unwritable_mount_is_named_with_its_fix() -> None:
+    problems = unwritable("65534:65534", [owner(100, 101, 0o755), owner(65534, 65534, 0o755)])
+    assert len(problems) == 1
+    text = problems[0]
+    assert text.startswith("/data: the container user 65534:65534 cannot write volume data")
+    assert "owned by 100:101, mode 0755" in text and "--user 100:101" in text
+    assert "--user 0" not in unwritable("999", [owner(0, 0, 0o755)])[0].split("IMAGE")[1]
+
+
+def test_named_users_are_left_to_the_image() -> None:
+    assert unwritable("redis", [owner(0, 0, 0o700)]) == []
