@@ -27,6 +27,7 @@ class RunRequest:
     # manifest or the image's defaults; None: the manifest alone.
     dropin: Any = None
     target_is_manifest: bool = True
+    use_preset: bool = True  # a bare image's preset, found by its name (--no-preset: False)
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ def request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
             command = command[1:] or None
         dropin = replace(dropin, image=None, options=replace(dropin.options, command=command))
         return RunRequest(parsed.image, dropin.options, offline, dropin, True)
-    return RunRequest(parsed.image, dropin.options, offline, dropin, False)
+    return RunRequest(parsed.image, dropin.options, offline, dropin, False,
+                      use_preset=not parsed.flag("no-preset"))
 
 
 def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
@@ -197,7 +199,14 @@ def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
         base = base_for_image(image, dropin.options.name)
         notes: tuple[str, ...] = ()
         probed = None
-        if session is not None:
+        preset = _preset_for(image) if request.use_preset else None
+        if preset is not None:
+            from saferun.inputs.loader import merge_documents, preset_document
+
+            base = merge_documents(preset_document(preset), base)
+            notes = (f"uses the preset '{preset}' for the image {image} (profiles/{preset}.toml; "
+                     "--no-preset turns it off)",)
+        elif session is not None:
             base, notes, probed = _with_image_defaults(base, image, dropin, session)
         manifest = build_manifest(merge_document(base, dropin))
         return Loaded(manifest, os.getcwd(), image=probed, notes=notes)
@@ -206,6 +215,12 @@ def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
         merge_document(resolved.document, dropin), source=str(path), text=resolved.text
     )
     return Loaded(manifest, *where)
+
+
+def _preset_for(image: str) -> str | None:
+    from saferun.inputs.loader import preset_for_image
+
+    return preset_for_image(image)
 
 
 def _with_image_defaults(base: dict[str, Any], image: str, dropin: Any, session: Any,

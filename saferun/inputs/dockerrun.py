@@ -36,6 +36,7 @@ SAFERUN_RUN_FLAGS: tuple[Flag, ...] = (
     Flag("offline", None, "bool", False, "bool"),
     Flag("allow", None, "value", True, "list"),
     Flag("file", "f", "value", False, "string"),
+    Flag("no-preset", None, "bool", False, "bool"),
 )
 SAFERUN_FLAG_HELP: tuple[tuple[str, str], ...] = (
     ("-f, --file MANIFEST", "Start from this manifest; docker flags then refine it."),
@@ -44,6 +45,8 @@ SAFERUN_FLAG_HELP: tuple[tuple[str, str], ...] = (
     ("--dry-run", "Print what would run instead of running it."),
     ("--format argv|json", "--dry-run output: the docker run command, or the Engine API body."),
     ("--offline", "With --dry-run: plan for a typical daemon without asking one."),
+    ("--no-preset", "Do not use the preset found by the image's name (e.g. official-nginx "
+                    "for nginx); the image's own user and directories are used instead."),
     ("--help", "Show this message (docker's -h is --hostname)."),
 )
 RUN_TABLE = DOCKER_RUN.extended(SAFERUN_RUN_FLAGS)

@@ -73,6 +73,50 @@ def preset_path(name: str) -> Path:
     )
 
 
+PRESET_TABLE = "preset"  # a preset's own table: the images it is found by; not a manifest key
+
+
+def image_repository(reference: str) -> str:
+    """`docker.io/library/nginx:1.27@sha256:...` -> `nginx`: the repository as Docker Hub
+    names it, without registry, `library/`, tag or digest."""
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        if parts[0] in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+            parts = parts[1:]
+        else:
+            return "/".join(parts)
+    if parts[0] == "library" and len(parts) > 1:
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def preset_for_image(reference: str) -> str | None:
+    """The preset whose `[preset] images` names this image's repository, if one does."""
+    repository = image_repository(reference)
+    for name in preset_names():
+        try:
+            document, _ = _parse_toml((preset_dir() / f"{name}.toml").read_bytes(), name)
+        except (OSError, ManifestError):
+            continue
+        table = document.get(PRESET_TABLE)
+        images = table.get("images") if isinstance(table, dict) else None
+        if isinstance(images, list) and repository in images:
+            return name
+    return None
+
+
+def preset_document(name: str) -> dict[str, Any]:
+    """A preset's partial manifest (what `extends = NAME` merges in), its own table removed."""
+    path = preset_path(name)
+    document, _ = _parse_toml(read_manifest_bytes(path), str(path))
+    document.pop(PRESET_TABLE, None)
+    return document
+
+
 def is_preset_file(path: Path) -> bool:
     """Whether `path` is one of the shipped presets (a partial manifest without an app)."""
     try:
@@ -142,6 +186,8 @@ def resolve_document(data: bytes, source: str, *, base_dir: Path,
         chain.append(real)
         extended.append(target)
         parent, parent_text = _parse_toml(read_manifest_bytes(target), str(target))
+        if is_preset_file(target):
+            parent.pop(PRESET_TABLE, None)
         sources.append((str(target), parent_text))
         layers.append(parent)
         current, current_source, current_dir = parent, str(target), target.parent
@@ -158,6 +204,7 @@ def read_document(path: Path) -> ResolvedDocument:
     resolved = resolve_document(read_manifest_bytes(path), str(path), base_dir=path.parent,
                                 own_path=path)
     if is_preset_file(path):
+        resolved.document.pop(PRESET_TABLE, None)
         app = resolved.document.setdefault("app", {})
         if isinstance(app, dict):
             app.setdefault("name", path.stem)

@@ -1,0 +1,192 @@
+"""Images decide: official-like images typed as `saferun run IMAGE` serve, with no root.
+
+The images (tests/data/official-images, built by scripts/build-official-images.sh) follow
+the official Dockerfiles: their users, VOLUMEs, entrypoints that chown and drop to a user
+with gosu, and (nginx, httpd) masters that expect root. saferun starts each hardened:
+redis and postgres as the user their entrypoint drops to, nginx and httpd through the
+presets found by their names; every process ends non-root with CapEff 0, no-new-privileges
+and seccomp in force, on a read-only root. A mount the user could not write is refused
+before the start instead of failing in the app's log.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import E2E_LABEL, docker, saferun
+
+pytestmark = pytest.mark.e2e
+
+IMAGES = {name: f"saferun-test/official-{name}:1" for name in ("redis", "postgres", "nginx",
+                                                                "httpd")}
+
+
+@pytest.fixture(scope="module")
+def official_images(docker_engine: None) -> Iterator[dict[str, str]]:
+    missing = [image for image in IMAGES.values()
+               if docker("image", "inspect", image, check=False).returncode != 0]
+    if missing:
+        pytest.fail(f"missing {missing}: run scripts/build-official-images.sh")
+    # The presets are found by the Docker Hub name: tag the imitations with it, for this
+    # module only (a tag that no real image of that name uses).
+    tags = {"nginx": "nginx:saferun-e2e", "httpd": "httpd:saferun-e2e"}
+    for name, tag in tags.items():
+        docker("tag", IMAGES[name], tag)
+    yield {**IMAGES, **{f"{name}-by-name": tag for name, tag in tags.items()}}
+    for tag in tags.values():
+        docker("rmi", tag, check=False)
+
+
+@pytest.fixture
+def names() -> Iterator[list[str]]:
+    created: list[str] = []
+    yield created
+    for name in created:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def _name(names: list[str], kind: str) -> str:
+    name = f"srtest-{kind}-{uuid.uuid4().hex[:8]}"
+    names.append(name)
+    return name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(*words: str) -> None:
+    label = f"--label={E2E_LABEL[0]}={E2E_LABEL[1]}"
+    result = saferun("run", "-d", label, *words, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def _processes_are_confined(container: str, uid: int) -> None:
+    """Every process of the container: the uid, no capability, no-new-privileges, seccomp."""
+    state = docker("inspect", "-f", "{{.State.Pid}} {{.HostConfig.ReadonlyRootfs}}",
+                   container).stdout.split()
+    assert state[1] == "true"
+    pids = [line.split()[1] for line in docker("top", container, "-eo", "pid,pid")
+            .stdout.splitlines()[1:] if line.split()]
+    assert pids and state[0] in pids
+    for pid in pids:
+        status = dict(line.split(":\t", 1) for line in
+                      Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line)
+        assert status["Uid"].split()[:2] == [str(uid), str(uid)], (pid, status["Uid"])
+        assert int(status["CapEff"], 16) == 0, (pid, status["CapEff"])
+        assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2", pid
+
+
+def _until(check, timeout: float = 60.0, also=()):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except (OSError, AssertionError, ValueError, *also) as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not ready after {timeout:g} s: {exc}") from exc
+            time.sleep(0.5)
+
+
+def _redis(port: int, *commands: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall("".join(f"{c}\r\n" for c in commands).encode())
+        time.sleep(0.3)
+        data = sock.recv(65536)
+    assert data, "no answer"
+    return data
+
+
+def test_redis_runs_as_its_own_user_and_saves_to_its_volume(
+        official_images: dict[str, str], names: list[str]) -> None:
+    port, name = _free_port(), _name(names, "redis")
+    volume = f"{name}-data"
+    names.append(volume)  # removed with the container's volumes (-v) or below
+    _start("--name", name, "-p", f"127.0.0.1:{port}:6379", "-v", f"{volume}:/data",
+           official_images["redis"])
+    _until(lambda: _redis(port, "PING"))
+    assert _redis(port, "SET k persisted", "SAVE") == b"+OK\r\n+OK\r\n"
+    _processes_are_confined(name, 999)
+    docker("rm", "-f", name)
+    second = _name(names, "redis")
+    _start("--name", second, "-p", f"127.0.0.1:{port}:6379", "-v", f"{volume}:/data",
+           official_images["redis"])
+    assert _until(lambda: _redis(port, "GET k")) == b"$9\r\npersisted\r\n"
+    docker("rm", "-f", second)
+    docker("volume", "rm", volume, check=False)
+
+
+def test_postgres_initialises_serves_and_keeps_its_data(
+        official_images: dict[str, str], names: list[str]) -> None:
+    import pg8000.exceptions
+    import pg8000.native
+
+    port, name = _free_port(), _name(names, "postgres")
+    volume = f"{name}-data"
+    _start("--name", name, "-e", "POSTGRES_PASSWORD=secret", "-p", f"127.0.0.1:{port}:5432",
+           "-v", f"{volume}:/var/lib/postgresql/data", official_images["postgres"])
+
+    def connect() -> pg8000.native.Connection:
+        return pg8000.native.Connection("postgres", password="secret", host="127.0.0.1",
+                                        port=port, timeout=5)
+
+    retry = (pg8000.exceptions.InterfaceError, pg8000.exceptions.DatabaseError)
+    conn = _until(connect, timeout=90, also=retry)
+    conn.run("CREATE TABLE t (v text)")
+    conn.run("INSERT INTO t VALUES ('kept')")
+    conn.close()
+    _processes_are_confined(name, 999)
+    docker("rm", "-f", name)
+    second = _name(names, "postgres")
+    _start("--name", second, "-e", "POSTGRES_PASSWORD=secret", "-p", f"127.0.0.1:{port}:5432",
+           "-v", f"{volume}:/var/lib/postgresql/data", official_images["postgres"])
+    conn = _until(connect, timeout=90, also=retry)
+    assert conn.run("SELECT v FROM t") == [["kept"]]
+    conn.close()
+    docker("rm", "-f", second)
+    docker("volume", "rm", volume, check=False)
+
+
+@pytest.mark.parametrize(("image", "uid"), [("nginx-by-name", 101), ("httpd-by-name", 33)])
+def test_web_servers_use_their_preset_and_serve_without_root(
+        official_images: dict[str, str], names: list[str], image: str, uid: int) -> None:
+    port, name = _free_port(), _name(names, image.split("-")[0])
+    dry = saferun("run", "--dry-run", "-p", f"127.0.0.1:{port}:80", official_images[image])
+    assert dry.returncode == 0 and "uses the preset 'official-" in dry.stderr, dry.stderr
+    _start("--name", name, "-p", f"127.0.0.1:{port}:80", official_images[image])
+
+    def get() -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            return int(response.status)
+
+    assert _until(get) == 200
+    _processes_are_confined(name, uid)
+
+
+def test_a_mount_the_user_cannot_write_is_refused_before_the_start(
+        official_images: dict[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)  # root's, like a directory made by hand on the host
+    result = saferun("run", "--rm", "-v", f"{data}:/data", official_images["redis"])
+    assert result.returncode == 125
+    assert "/data: the container user 999:999 cannot write bind" in result.stderr
+    assert "chown 999:999" in result.stderr
+
+
+def test_init_from_the_image_writes_the_same_user_and_directories(
+        official_images: dict[str, str], tmp_path: Path) -> None:
+    manifest = tmp_path / "saferun.toml"
+    result = saferun("init", "--image", official_images["postgres"], "-o", str(manifest))
+    assert result.returncode == 0, result.stderr
+    text = manifest.read_text()
+    assert 'user = "999:999"' in text and 'target = "/run/postgresql"' in text
+    assert "drops root to (postgres)" in text
