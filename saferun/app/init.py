@@ -10,6 +10,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from saferun.errors import SaferunError, UsageError
 
@@ -44,7 +45,6 @@ def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
     from saferun.inputs.dockerargs import DOCKER_RUN, split_command_line
     from saferun.inputs.dockerrun import (
         SAFERUN_RUN_FLAGS,
-        base_for_image,
         build_manifest,
         from_docker_run,
         merge_document,
@@ -61,14 +61,33 @@ def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
     dropin = from_docker_run(parsed, cwd=cwd)
     if dropin.image is None:
         raise UsageError("the docker run line names no image")
-    document = merge_document(base_for_image(dropin.image, dropin.options.name), dropin)
+    base, image_notes = _image_base(dropin)
+    document = merge_document(base, dropin)
     if dropin.options.command:
         document["app"]["command"] = list(dropin.options.command)
     manifest = build_manifest(document)
     session = _session_words(dropin.options)
+    notes = (*image_notes, *dropin.notes)
     text = render_manifest(manifest, origin=shlex.join(["docker", "run", *words]),
-                           session=session, notes=dropin.notes, manifest_dir=manifest_dir)
-    return InitResult(text, dropin.notes)
+                           session=session, notes=notes, manifest_dir=manifest_dir)
+    return InitResult(text, notes)
+
+
+def _image_base(dropin: Any) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The same start as `saferun run IMAGE`: its preset, or what the image itself gives
+    (read from the engine when one answers; without one, saferun's defaults, said so)."""
+    from saferun.app.run import image_base
+    from saferun.engine.api import EngineSession
+    from saferun.errors import EngineUnavailable
+
+    try:
+        session = EngineSession()
+    except EngineUnavailable:
+        session = None
+    base, notes, _ = image_base(str(dropin.image), dropin, session)
+    if session is None and not notes:
+        notes = ("no engine answered: the image's own user and directories were not read",)
+    return base, notes
 
 
 def from_image(image: str, *, manifest_dir: str) -> InitResult:

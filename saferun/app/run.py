@@ -188,7 +188,7 @@ def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
     """The command line's flags merged over a manifest file (with what it extends) or a bare
     image's defaults; the extended files are returned as inputs of the plan. A bare image
     is probed (with a session) for the user and writable directories it needs."""
-    from saferun.inputs.dockerrun import base_for_image, build_manifest, merge_document
+    from saferun.inputs.dockerrun import build_manifest, merge_document
     from saferun.model.manifest import IMAGE_PATTERN
 
     dropin = request.dropin
@@ -196,18 +196,7 @@ def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
         image = str(request.target)
         if not re.match(IMAGE_PATTERN, image):
             raise ManifestError(f"'{image}' is neither a manifest file nor a valid image reference")
-        base = base_for_image(image, dropin.options.name)
-        notes: tuple[str, ...] = ()
-        probed = None
-        preset = _preset_for(image) if request.use_preset else None
-        if preset is not None:
-            from saferun.inputs.loader import merge_documents, preset_document
-
-            base = merge_documents(preset_document(preset), base)
-            notes = (f"uses the preset '{preset}' for the image {image} (profiles/{preset}.toml; "
-                     "--no-preset turns it off)",)
-        elif session is not None:
-            base, notes, probed = _with_image_defaults(base, image, dropin, session)
+        base, notes, probed = image_base(image, dropin, session, use_preset=request.use_preset)
         manifest = build_manifest(merge_document(base, dropin))
         return Loaded(manifest, os.getcwd(), image=probed, notes=notes)
     path, resolved, where = _read_manifest_file(request.target)
@@ -215,6 +204,26 @@ def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
         merge_document(resolved.document, dropin), source=str(path), text=resolved.text
     )
     return Loaded(manifest, *where)
+
+
+def image_base(image: str, dropin: Any, session: Any, *, use_preset: bool = True,
+               ) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, str] | None]:
+    """What a bare image starts from before the command line's flags: the preset found by
+    its name, else (with an engine session) the user and directories the image itself
+    gives; with notes saying which, and (reference, image id) when the image decided."""
+    from saferun.inputs.dockerrun import base_for_image
+
+    base = base_for_image(image, dropin.options.name)
+    preset = _preset_for(image) if use_preset else None
+    if preset is not None:
+        from saferun.inputs.loader import merge_documents, preset_document
+
+        base = merge_documents(preset_document(preset), base)
+        return base, (f"uses the preset '{preset}' for the image {image} "
+                      f"(profiles/{preset}.toml; --no-preset turns it off)",), None
+    if session is None:
+        return base, (), None
+    return _with_image_defaults(base, image, dropin, session)
 
 
 def _preset_for(image: str) -> str | None:

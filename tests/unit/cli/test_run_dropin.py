@@ -47,7 +47,15 @@ def test_docker_flags_and_command_pass_through_hardened(runner: CliRunner) -> No
     assert {"--detach", "--interactive", "--tty", "--rm"} <= set(argv)
     assert argv[argv.index("--hostname") + 1] == "box"
     assert argv[-4:] == ["nginx:1.27", "nginx", "-g", "daemon off;"]
-    assert argv[argv.index("--user") + 1] == "65534:65534" and "--read-only" in argv
+    # nginx is found by name: its preset runs it as the nginx user, with no capability.
+    assert argv[argv.index("--user") + 1] == "101:101" and "--read-only" in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL" and "--cap-add" not in argv
+
+
+def test_no_preset_keeps_saferuns_own_defaults(runner: CliRunner) -> None:
+    code, argv, _ = run(runner, "--no-preset", "nginx:1.27")
+    assert code == 0 and argv[argv.index("--user") + 1] == "65534:65534"
+    assert "net.ipv4.ip_unprivileged_port_start=0" not in argv
 
 
 def test_exit_125_for_refusals_and_bad_flags(runner: CliRunner) -> None:
