@@ -470,5 +470,6 @@ def test_listed_names_keep_guarded_calls_the_profile_refuses() -> None:
     assert {"clone3", "read"} <= listed and "clone" not in listed
     profile = generate_seccomp(section, capabilities=frozenset(), native_arch="x86_64",
                                runtime="runc")
-    allowed = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]}
+    allowed = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW"
+               for n in r["names"]}
     assert "clone3" not in allowed  # only its guard's ENOSYS rule
