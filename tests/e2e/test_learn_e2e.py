@@ -384,7 +384,8 @@ def test_why_replays_beside_the_original_and_a_failed_replay_is_not_silence(
 
 def test_a_killed_learner_leaves_no_container(busybox_manifest: Path) -> None:
     learner = subprocess.Popen([sys.executable, "-m", "saferun", "learn", str(busybox_manifest),
-                                "--duration", "120", "-o", str(busybox_manifest) + ".json"],
+                                "--duration", "120", "-o", str(busybox_manifest) + ".json",
+                                "--", "sleep", "300"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     label = "label=saferun-e2e"
     container = ""
