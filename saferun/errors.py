@@ -108,3 +108,10 @@ class RecordingIncomplete(SaferunError):
     """Records were lost in every attempt: no profile with holes is written."""
 
     exit_code = 3
+
+
+class ReplayFailed(SaferunError):
+    """`saferun why --manifest` could not replay the app (the daemon refused the replay's
+    container): no conclusion about seccomp denials can be drawn, so none is claimed."""
+
+    exit_code = 4

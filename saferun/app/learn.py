@@ -14,12 +14,13 @@ to `show(text)` (stdout).
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ class Workload:
     load_argv: tuple[str, ...] | None = None  # run on the host beside the container
     duration: float | None = None  # keep the app running this long
     timeout: float = 300.0
+    # Where the manifest's relative paths (bind sources, env files) lead: its folder, as
+    # for `saferun run`.
+    manifest_dir: str = "."
 
     def describe(self) -> str:
         parts = []
@@ -67,6 +71,7 @@ class RunResult:
     diff: list[tuple[str, str]] = field(default_factory=list)
     output: str = ""
     records: int = 0
+    started: bool = True  # False: the daemon refused the container (detail says why)
 
 
 def host_facts() -> Any:
@@ -76,27 +81,40 @@ def host_facts() -> Any:
     return probe_host_facts()[0]
 
 
+class NotStarted(WorkloadFailed):
+    """The container never ran: the daemon refused it (the message is the daemon's)."""
+
+
 @contextmanager
-def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None) -> Iterator[str]:
-    """Plan and start the container detached (profile in a memfd); always removed after."""
+def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None,
+            manifest_dir: str = ".") -> Iterator[str]:
+    """Plan and start the container detached (profile in a memfd); always removed after.
+
+    Relative bind sources resolve against `manifest_dir` and are checked like `saferun
+    run` checks them. The container's name is guarded by saferun.engine.reaper: it is
+    removed even when this process is killed.
+    """
     from saferun.app.planning import checked_plan
-    from saferun.engine.docker_cli import SECCOMP_FD_PATH, run_docker
+    from saferun.app.run import check_mount_sources
+    from saferun.engine.docker_cli import SECCOMP_FD_PATH, error_text, run_docker
+    from saferun.engine.reaper import guarded_name
     from saferun.plan.planner import LaunchOptions
     from saferun.render.argv import render_argv
 
-    plan = checked_plan(manifest, facts, LaunchOptions(detach=True, command=command))
+    options = LaunchOptions(detach=True, command=command, manifest_dir=manifest_dir,
+                            name=guarded_name())
+    plan = checked_plan(manifest, facts, options)
+    check_mount_sources(manifest, plan)
     seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
     argv = render_argv(plan, seccomp_path=seccomp_path)
-    result = run_docker(argv, plan.seccomp_profile, timeout=120)
-    container = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     try:
-        if result.returncode != 0 or not container:
-            detail = result.stderr.strip().splitlines()
-            raise WorkloadFailed(f"the container did not start: {detail[-1] if detail else ''}")
-        yield container
+        result = run_docker(argv, plan.seccomp_profile, timeout=120)
+        if result.returncode != 0:
+            raise NotStarted(f"the container did not start: {error_text(result.stderr)}")
+        yield options.name or result.stdout.strip().splitlines()[-1]
     finally:
-        if container:
-            docker("rm", "-f", container, check=False)
+        # By name: also when `docker run` created the container but failed to start it.
+        docker("rm", "-f", options.name or "", check=False)
 
 
 def _state(container: str) -> tuple[bool, int]:
@@ -105,8 +123,38 @@ def _state(container: str) -> tuple[bool, int]:
     return (out[0] == "true", int(out[1])) if len(out) == 2 else (False, -1)
 
 
-def _drive(container: str, workload: Workload) -> tuple[bool, str]:
-    """Run the workload against the started container; (passed, what happened)."""
+def _health(container: str) -> tuple[str, str]:
+    """(docker's health status, the last check's output) of a running container."""
+    found = docker("inspect", "--format", "{{json .State.Health}}", container, check=False)
+    try:
+        health = json.loads(found.stdout or "null") or {}
+    except ValueError:
+        health = {}
+    log = health.get("Log") or [{}]
+    return str(health.get("Status", "")), str(log[-1].get("Output", "")).strip()
+
+
+def _await_health(container: str, wait_s: float) -> tuple[bool, str]:
+    """Wait for the health check's verdict (docker runs it: CMD-SHELL, /bin/sh -c)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        status, output = _health(container)
+        if status == "healthy":
+            return True, "healthy"
+        if status == "unhealthy" or time.monotonic() > deadline:
+            said = f": {output.splitlines()[-1]}" if output else ""
+            return False, f"the health check did not pass ({status or 'no verdict'}{said})"
+        if not _state(container)[0]:
+            return False, "the app exited before its health check passed"
+        time.sleep(0.25)
+
+
+def _drive(container: str, workload: Workload, health_wait: float = 0.0) -> tuple[bool, str]:
+    """Run the workload against the started container; (passed, what happened).
+
+    With `health_wait` (the manifest has a health check) a run that keeps the app running
+    also passes only once docker reports the container healthy.
+    """
     if workload.exec_argv or workload.load_argv or workload.duration is not None:
         deadline = time.monotonic() + START_WAIT_S
         while not _state(container)[0] and time.monotonic() < deadline:
@@ -128,6 +176,8 @@ def _drive(container: str, workload: Workload) -> tuple[bool, str]:
         running, code = _state(container)
         if not running and code != 0:
             results.append((False, f"the app exited {code}"))
+        elif running and health_wait:
+            results.append(_await_health(container, health_wait))
         passed = all(ok for ok, _ in results)
         return passed, "; ".join(text for _, text in results) or "the app kept running"
     r = docker("wait", container, timeout=workload.timeout, check=False)
@@ -139,15 +189,21 @@ def run_once(manifest: Manifest, facts: Any, workload: Workload, *, record: bool
              rcvbuf: int | None = None) -> RunResult:
     """One start of the workload; with `record`, the calls of the container's processes."""
     from saferun.engine.audit import Recorder
-    from saferun.learn.learning import loss_signs, parse_docker_diff
+    from saferun.learn.learning import (
+        health_wait_s,
+        loss_signs,
+        parse_docker_diff,
+        probing_manifest,
+    )
 
+    manifest = probing_manifest(manifest)
     recorder = Recorder(rcvbuf) if record else None
     if recorder is not None:
         recorder.start()
     try:
-        with started(manifest, facts, workload.command) as short_id:
+        with started(manifest, facts, workload.command, workload.manifest_dir) as short_id:
             full_id = docker("inspect", "--format", "{{.Id}}", short_id).stdout.strip()
-            passed, detail = _drive(short_id, workload)
+            passed, detail = _drive(short_id, workload, health_wait_s(manifest))
             # Before and after stopping: files an app removes on exit (pid files) show only
             # while it runs, files it writes on exit only afterwards.
             running_diff = parse_docker_diff(docker("diff", short_id, check=False).stdout)
@@ -157,10 +213,10 @@ def run_once(manifest: Manifest, facts: Any, workload: Workload, *, record: bool
             diff = list(dict.fromkeys([*running_diff, *final_diff]))
             logs = docker("logs", short_id, check=False)
             output = logs.stdout + logs.stderr
-    except WorkloadFailed as exc:
+    except NotStarted as exc:
         if recorder is not None:
             recorder.stop()
-        return RunResult(False, exc.message)
+        return RunResult(False, exc.message, started=False)
     except BaseException:
         if recorder is not None:
             recorder.stop()
@@ -186,6 +242,8 @@ def recorded_run(manifest: Manifest, facts: Any, workload: Workload, *, rcvbuf: 
     buffer = rcvbuf
     for attempt in range(1, MAX_ATTEMPTS + 1):
         result = run_once(manifest, facts, workload, record=True, rcvbuf=buffer)
+        if not result.started:
+            raise NotStarted(f"{label}: {result.detail}")
         reasons = result.signs.reasons() if result.signs else []
         if not reasons:
             say(f"{label}: {result.records} records, {len(result.calls)} distinct calls, "
@@ -224,6 +282,8 @@ class LearnOutcome:
     profile: dict[str, Any]
     verified: RunResult | None = None
     denied: tuple[str, ...] = ()
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # added: for which
+    listed: frozenset[str] = frozenset()  # allowed by name (saferun.profiles.seccomp.listed_names)
 
 
 def learn_app(manifest: Manifest, workload: Workload, *, runs: int, verify: bool,
@@ -249,7 +309,13 @@ def learn_app(manifest: Manifest, workload: Workload, *, runs: int, verify: bool
     if failed:
         raise WorkloadFailed(f"the workload failed during learning ({failed[0].detail}), even "
                              "with nothing denied", fix=output_tail(failed[0].output))
-    learned = merge_runs(r.calls for r in results)
+    from saferun.learn.learning import pair_fallbacks
+    from saferun.profiles.seccomp import load_data
+
+    learned, paired = pair_fallbacks(merge_runs(r.calls for r in results), load_data().fallbacks)
+    for extra, sources in paired.items():
+        say(f"fallback: {extra} added for {', '.join(sources)} (libc calls it when "
+            f"{' or '.join(sources)} is refused)")
     covered = [t.target for t in manifest.filesystem.tmpfs] + [
         m.target for m in manifest.filesystem.mounts]
     proposal = propose_writable([e for r in results for e in r.diff], covered)
@@ -271,7 +337,12 @@ def learn_app(manifest: Manifest, workload: Workload, *, runs: int, verify: bool
                                   capabilities=frozenset(enforcing.capabilities.add),
                                   native_arch=facts.architecture,
                                   runtime=enforcing.security.runtime)
-    outcome = LearnOutcome(learned, tmpfs, proposal.notes, caps, enforcing, profile)
+    from saferun.profiles.seccomp import listed_names
+
+    listed = listed_names(enforcing.seccomp, capabilities=frozenset(enforcing.capabilities.add),
+                          native_arch=facts.architecture, runtime=enforcing.security.runtime)
+    outcome = LearnOutcome(learned, tmpfs, proposal.notes, caps, enforcing, profile,
+                           fallbacks=paired, listed=listed)
     if verify:
         outcome.verified = run_once(enforcing, facts, workload, record=False)
         if not outcome.verified.passed:
@@ -288,6 +359,13 @@ def diagnose(manifest: Manifest, facts: Any, workload: Workload, rcvbuf: int | N
 
     return recorded_run(diagnosing_manifest(manifest), facts, workload, rcvbuf=rcvbuf,
                         label="replay with denials logged", say=say)
+
+
+def guard_lifters() -> dict[str, tuple[str, ...]]:
+    """{guarded call: the capabilities and allow entries that lift its guard}."""
+    from saferun.profiles.seccomp import load_data
+
+    return {name: tuple(sorted(g.lifted_by)) for name, g in load_data().guards.items()}
 
 
 def output_tail(output: str, lines: int = 5) -> str:
@@ -314,6 +392,7 @@ def learn(path: Path, workload: Workload, *, runs: int, verify: bool, minimize_c
     from saferun.inputs.loader import load_manifest
 
     loaded = load_manifest(path)
+    workload = replace(workload, manifest_dir=str(path.resolve().parent))
     say(f"learning {path} with {workload.describe()}")
     outcome = learn_app(loaded, workload, runs=runs, verify=verify, minimize_caps=minimize_caps,
                         rcvbuf=rcvbuf, say=say)
@@ -361,8 +440,11 @@ def _report_verify(outcome: LearnOutcome, say: Say) -> None:
         say(f"verified: the workload passed under the learned profile ({verified.detail})")
         return
     writable = [t.target for t in outcome.enforcing.filesystem.tmpfs]
+    data = load_data()
     findings = explain(denied_syscalls=outcome.denied, output=verified.output, writable=writable,
-                       capability_calls=load_data().capabilities, learned=True)
+                       capability_calls=data.capabilities, learned=True,
+                       allowed=outcome.listed, fallbacks=data.fallbacks,
+                       guards=guard_lifters())
     for finding in findings:
         say(f"denied: {finding.line()}")
     raise WorkloadFailed(f"verification failed: the workload did not pass under the learned "

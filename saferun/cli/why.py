@@ -1,7 +1,7 @@
 """`saferun why CONTAINER [--manifest FILE]`: explain a failure and name the manifest change.
 
 The evidence is gathered and replayed by saferun.app.why. Exit 0 nothing found, 1
-findings, 2 usage, 3 engine or host unavailable.
+findings, 2 usage, 3 engine or host unavailable, 4 the replay could not run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from saferun.cli.common import exit_on_error, exit_with
 @click.option("--duration", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
               help="How long the replay keeps the app running.")
 def why(container: str, manifest: Path | None, duration: float) -> None:
-    """Name the manifest change that would allow each denial CONTAINER ran into."""
+    """Name the manifest change that would allow each denial CONTAINER ran into.
+
+    Reads its output and docker's start error (read-only filesystem, permission denied,
+    operation not permitted, pid files, ports in use) and `docker diff`. With --manifest
+    (root) it replays the app with seccomp denials logged, on random host ports so that it
+    runs beside the original. Exit 0 nothing found, 1 findings, 2 usage, 3 engine or host
+    unavailable, 4 the replay could not run (nothing is concluded from it).
+    """
     with exit_on_error():
         from saferun.app.why import why as explain_container
 

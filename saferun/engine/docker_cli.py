@@ -45,6 +45,18 @@ def _endpoint() -> str:
     return os.environ.get("DOCKER_HOST") or "the current docker context"
 
 
+def error_text(stderr: str, fallback: str = "") -> str:
+    """What docker said when a command failed: every line of the daemon's error, without
+    the CLI's own "docker: " prefix and its "See 'docker run --help'." footer."""
+    lines = []
+    for line in stderr.strip().splitlines():
+        line = line.strip()
+        if not line or (line.startswith(("See 'docker", "Run 'docker")) and "--help" in line):
+            continue
+        lines.append(line.removeprefix("docker: "))
+    return " ".join(lines) or fallback
+
+
 def cli_output(args: list[str]) -> str:
     """stdout of `docker ARGS`; EngineUnavailable (with docker's last line) when it fails."""
     import subprocess
@@ -86,9 +98,8 @@ def docker(*args: str, timeout: float = 60, check: bool = True,
         output = result.stderr or result.stdout
         if isinstance(output, bytes):
             output = output.decode("utf-8", "replace")
-        detail = output.strip().splitlines()
-        raise RequirementUnmet(f"`docker {' '.join(args[:2])}` failed: "
-                               f"{detail[-1] if detail else result.returncode}")
+        detail = error_text(output, str(result.returncode))
+        raise RequirementUnmet(f"`docker {' '.join(args[:2])}` failed: {detail}")
     return result
 
 

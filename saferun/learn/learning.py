@@ -18,6 +18,7 @@ from typing import Any
 
 from saferun.inputs.loader import validation_context
 from saferun.model.manifest import Manifest
+from saferun.model.units import parse_duration
 
 LEARN_REASON = "saferun learn: a learning run observes writes to propose tmpfs entries"
 GENERATED_PROFILES = ("default", "strict")
@@ -94,6 +95,42 @@ def diagnosing_manifest(manifest: Manifest) -> Manifest:
     return _rebuild(manifest, {"seccomp": {"mode": "log"}})
 
 
+def replay_manifest(manifest: Manifest) -> Manifest:
+    """`saferun why --manifest`: the diagnosing manifest, publishing each port on a random
+    host port, so the replay starts beside the original that holds the fixed ones."""
+    diagnosing = diagnosing_manifest(manifest)
+    if not any(p.host for p in diagnosing.network.ports):
+        return diagnosing
+    ports = [p.model_dump(exclude={"host"}) for p in diagnosing.network.ports]
+    return _rebuild(diagnosing, {"network": {"ports": ports}})
+
+
+HEALTH_PROBE_INTERVAL = "1s"
+
+
+def probing_manifest(manifest: Manifest) -> Manifest:
+    """A learning or verifying run's manifest: the health check, if any, runs every second.
+
+    docker runs it the way it always does (CMD-SHELL: `/bin/sh -c` inside the container,
+    under the container's seccomp filter), so its calls are recorded, and the run can wait
+    for the first verdict instead of the manifest's interval.
+    """
+    check = manifest.healthcheck
+    if check is None or parse_duration(check.interval) <= parse_duration(HEALTH_PROBE_INTERVAL):
+        return manifest
+    return _rebuild(manifest, {"healthcheck": {"interval": HEALTH_PROBE_INTERVAL}})
+
+
+def health_wait_s(manifest: Manifest) -> float:
+    """How long a run waits for the health check's first passing verdict (start period, then
+    every retry at the probing interval, each up to its timeout)."""
+    check = manifest.healthcheck
+    if check is None:
+        return 0.0
+    step = parse_duration(HEALTH_PROBE_INTERVAL) + parse_duration(check.timeout)
+    return (parse_duration(check.start_period) + step * (check.retries + 1)) / 1e9 + 5.0
+
+
 # --- merging and judging runs ----------------------------------------------------------------
 
 
@@ -103,6 +140,26 @@ def merge_runs(runs: Iterable[Iterable[str]]) -> tuple[str, ...]:
     for run in runs:
         merged.update(run)
     return tuple(sorted(merged))
+
+
+def pair_fallbacks(
+    recorded: Iterable[str], fallbacks: Mapping[str, Iterable[str]]
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """(the learned list, {call added: the recorded calls it stands in for}).
+
+    A recording allows everything, so it sees only the call libc tries first; under
+    enforcement that call can still be refused (the clone3 guard answers ENOSYS) and libc
+    then makes its fallback (clone), which must be in the list as well.
+    """
+    from saferun.profiles.seccomp import with_fallbacks
+
+    names = set(recorded)
+    added: dict[str, list[str]] = {}
+    for name in sorted(names):
+        for extra in sorted(with_fallbacks([name], fallbacks) - names):
+            added.setdefault(extra, []).append(name)
+    return (tuple(sorted(names | set(added))),
+            {extra: tuple(sources) for extra, sources in sorted(added.items())})
 
 
 def missing_serials(serials: Iterable[int]) -> int:

@@ -419,7 +419,11 @@ class RestartSection(StrictModel):
 
 class HealthcheckSection(StrictModel):
     command: list[str] = Field(
-        description='Run with CMD semantics, e.g. ["wget", "-q", "-O-", "http://127.0.0.1/"].'
+        description=(
+            "Rendered as docker's CMD-SHELL (`--health-cmd`): the words are shell-quoted and "
+            "docker runs them with /bin/sh -c inside the container, so the image needs "
+            '/bin/sh; e.g. ["wget", "-q", "-O-", "http://127.0.0.1/"].'
+        )
     )
     interval: str = "30s"
     timeout: str = "10s"

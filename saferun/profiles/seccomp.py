@@ -21,7 +21,7 @@ import difflib
 import json
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -135,6 +135,8 @@ class SeccompData:
     guards: Mapping[str, Guard]
     capabilities: Mapping[str, tuple[str, ...]]
     runtimes: Mapping[str, RuntimeNeeds]
+    # call -> the calls libc or a runtime makes instead when it is refused (fallbacks.toml)
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _read_toml(name: str) -> dict[str, Any]:
@@ -179,7 +181,20 @@ def load_data() -> SeccompData:
         )
         for name, r in _read_toml("runtimes.toml").items()
     }
-    return SeccompData(groups, profiles, guards, capabilities, runtimes)
+    fallbacks = {name: tuple(f["fallbacks"]) for name, f in _read_toml("fallbacks.toml").items()}
+    return SeccompData(groups, profiles, guards, capabilities, runtimes, fallbacks)
+
+
+def with_fallbacks(names: Iterable[str], fallbacks: Mapping[str, Iterable[str]]) -> set[str]:
+    """NAMES and, transitively, the calls made instead of each when it is refused."""
+    found = set(names)
+    pending = list(found)
+    while pending:
+        for fallback in fallbacks.get(pending.pop(), ()):
+            if fallback not in found:
+                found.add(fallback)
+                pending.append(fallback)
+    return found
 
 
 def expand(entries: Iterable[str], groups: Mapping[str, Group]) -> dict[str, str]:
@@ -449,6 +464,19 @@ def generate_seccomp(
     profile["architectures"] = [SCMP_ARCHES[arch] for arch in arches]
     profile["syscalls"] = rules
     return profile
+
+
+def listed_names(
+    section: SeccompSection, *, capabilities: frozenset[str], native_arch: str, runtime: str
+) -> frozenset[str]:
+    """The names an allowlist profile allows by name, before argument guards narrow some of
+    them (clone3's guard refuses it whatever its arguments): what `saferun why` compares a
+    refused call with, to tell a missing name from a guard."""
+    data = load_data()
+    if section.profile not in data.profiles or section.mode == "denylist":
+        return frozenset()
+    arches = target_architectures(section, native_arch)
+    return frozenset(_allowed_set(_collect(section, data, capabilities, runtime, arches[0])))
 
 
 def render_seccomp_json(profile: dict[str, Any]) -> str:

@@ -246,3 +246,159 @@ def test_why_names_the_missing_writable_path(nginx_image: str, tmp_path: Path) -
         _wait_served(port)
     finally:
         docker("rm", "-f", name, check=False)
+
+
+# --- issue 15: fallbacks, health checks, relative binds, why's replay, the watchdog ---------
+
+PYWEB_IMAGE = "saferun-test/pyweb:1"
+THREADS = ["python3", "-c", "import threading; t = threading.Thread(target=print, "
+           "args=('thread-ok',)); t.start(); t.join()"]
+
+
+@pytest.fixture(scope="session")
+def pyweb_image(docker_engine: None) -> str:
+    """A glibc 2.36 image with python3: its threads start through clone3, then clone."""
+    if docker("image", "inspect", PYWEB_IMAGE, check=False).returncode != 0:
+        built = subprocess.run(["bash", str(REPO / "scripts" / "build-preset-images.sh")],
+                               capture_output=True, text=True, check=False, timeout=1800)
+        if built.returncode != 0:
+            message = f"cannot build {PYWEB_IMAGE}: {built.stderr[-2000:]}"
+            if IN_CI:
+                pytest.fail(message)
+            pytest.skip(message)
+    return PYWEB_IMAGE
+
+
+def test_learned_threads_keep_the_clone_fallback_and_why_names_it(
+        pyweb_image: str, e2e_manifest: Any) -> None:
+    manifest: Path = e2e_manifest({"app": {"name": "learn-threads", "image": pyweb_image,
+                                           "command": THREADS},
+                                   "seccomp": {"errno": "ENOSYS"}})
+    learned = saferun("learn", str(manifest), "--write-manifest", "--verify")
+    assert learned.returncode == 0, learned.stderr
+    assert "fallback: clone added for clone3" in learned.stderr
+    assert "verified: the workload passed" in learned.stderr
+    names = tomllib.loads(manifest.read_text())["seccomp"]["learned"]
+    assert {"clone3", "clone"} <= set(names)
+
+    # The list as learned before fallbacks were paired: clone3 without clone.
+    manifest.write_text(manifest.read_text().replace('    "clone",\n', ""))
+    name = f"learn-threads-{os.getpid()}"
+    ran = saferun("run", "--name", name, str(manifest))
+    try:
+        assert ran.returncode != 0 and "can't start new thread" in ran.stderr, ran.stderr
+        why = saferun("why", name, "--manifest", str(manifest), "--duration", "2")
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert why.returncode == 1, why.stderr
+    assert "so libc falls back to clone" in why.stdout
+    assert '-> [seccomp] learned += ["clone"]' in why.stdout
+    assert 'learned += ["clone3"]' not in why.stdout
+
+
+def _httpd_manifest(e2e_manifest: Any, port: int, name: str) -> Path:
+    path: Path = e2e_manifest({
+        "app": {"name": name, "command": ["httpd", "-f", "-p", "8080", "-h", "/data"]},
+        "network": {"ports": [{"container": 8080, "host": port}]},
+        "filesystem": {"mounts": [{"type": "bind", "source": "./site", "target": "/data",
+                                   "read_only": True}]},
+        "healthcheck": {"command": ["wget", "-q", "-O-", "http://127.0.0.1:8080/index.html"],
+                        "interval": "2s"},
+    }, f"{name}.toml")
+    (path.parent / "site").mkdir(exist_ok=True)
+    (path.parent / "site" / "index.html").write_text("served\n")
+    return path
+
+
+def test_health_check_and_relative_bind_are_learned_as_docker_runs_them(
+        e2e_manifest: Any, tmp_path: Path) -> None:
+    port = _free_port()
+    manifest = _httpd_manifest(e2e_manifest, port, "learn-health")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # From another folder: ./site is the manifest's, as for `saferun run`.
+    learned = saferun("learn", str(manifest), "--write-manifest", "--verify", "--duration", "3",
+                      cwd=elsewhere)
+    assert learned.returncode == 0, learned.stderr
+    assert "run 1/1:" in learned.stderr and "healthy" in learned.stderr
+    assert "verified: the workload passed under the learned profile (healthy)" in learned.stderr
+    names = set(tomllib.loads(manifest.read_text())["seccomp"]["learned"])
+    assert {"connect", "socket"} <= names  # the health check's wget (httpd only accepts)
+
+    name = f"learn-health-{os.getpid()}"
+    ran = saferun("run", "-d", "--name", name, str(manifest))
+    assert ran.returncode == 0, ran.stderr
+    try:
+        deadline = time.monotonic() + 60
+        status = ""
+        while time.monotonic() < deadline:
+            status = docker("inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip()
+            if status in ("healthy", "unhealthy"):
+                break
+            time.sleep(0.5)
+        health = docker("inspect", "--format", "{{json .Config.Healthcheck.Test}}", name).stdout
+    finally:
+        docker("rm", "-f", name, check=False)
+    assert json.loads(health)[0] == "CMD-SHELL"
+    assert status == "healthy", status  # under the learned profile, through /bin/sh -c
+
+
+def test_why_replays_beside_the_original_and_a_failed_replay_is_not_silence(
+        e2e_manifest: Any) -> None:
+    port = _free_port()
+    manifest = _httpd_manifest(e2e_manifest, port, "why-port")
+    name = f"why-port-{os.getpid()}"
+    clash = f"why-port-clash-{os.getpid()}"
+    ran = saferun("run", "-d", "--name", name, str(manifest))
+    assert ran.returncode == 0, ran.stderr
+    try:
+        # The original holds the fixed host port: the replay publishes on a random one.
+        why = saferun("why", name, "--manifest", str(manifest), "--duration", "1")
+        assert why.returncode == 0, why.stdout + why.stderr
+        assert "replay with denials logged" in why.stderr
+        assert "no denial found" in why.stderr
+
+        # learn keeps the manifest's ports: the daemon's whole error is shown.
+        learn = saferun("learn", str(manifest), "--duration", "1", "-o", str(manifest) + ".json")
+        assert learn.returncode != 0
+        assert "port is already allocated" in learn.stderr, learn.stderr
+        assert "docker run --help" not in learn.stderr
+
+        # A second container on the same port fails to start; why names the port.
+        second = saferun("run", "-d", "--name", clash, str(manifest))
+        assert second.returncode != 0
+        named = saferun("why", clash)
+        assert named.returncode == 1, named.stderr
+        assert f"host port {port} is already in use" in named.stdout
+        assert "container = 8080, host = <a free port>" in named.stdout
+
+        # The bind source is gone: the replay cannot start, and says so.
+        (manifest.parent / "site" / "index.html").unlink()
+        (manifest.parent / "site").rmdir()
+        failed = saferun("why", name, "--manifest", str(manifest), "--duration", "1")
+        assert failed.returncode == 4, failed.stdout + failed.stderr
+        assert "could not run" in failed.stderr and "no denial found" not in failed.stderr
+    finally:
+        docker("rm", "-f", name, clash, check=False)
+
+
+def test_a_killed_learner_leaves_no_container(busybox_manifest: Path) -> None:
+    learner = subprocess.Popen([sys.executable, "-m", "saferun", "learn", str(busybox_manifest),
+                                "--duration", "120", "-o", str(busybox_manifest) + ".json",
+                                "--", "sleep", "300"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    label = "label=saferun-e2e"
+    container = ""
+    deadline = time.monotonic() + 30
+    while not container and time.monotonic() < deadline:
+        found = docker("ps", "-q", "--filter", "name=saferun-learn-", "--filter", label).stdout
+        container = found.split()[0] if found.split() else ""
+        time.sleep(0.2)
+    assert container, "the learning container never ran"
+    learner.kill()  # SIGKILL: no finally, no atexit
+    learner.wait()
+    killed = time.monotonic()
+    while docker("ps", "-aq", "--filter", f"id={container}").stdout.strip():
+        assert time.monotonic() - killed < 15, "the learning container outlived its learner"
+        time.sleep(0.2)
+    print(f"\nlearning container removed {time.monotonic() - killed:.2f} s after SIGKILL")

@@ -79,3 +79,13 @@ def test_probe_host_facts_uses_the_session_given(monkeypatch: pytest.MonkeyPatch
     facts, info = engine_host.probe_host_facts(session)  # type: ignore[arg-type]
     assert info["ServerVersion"] == "27.0" and not session.closed
     assert facts.kvm_available is None  # a remote engine: /dev/kvm here says nothing
+
+
+def test_error_text_keeps_the_daemons_whole_message() -> None:
+    from saferun.engine.docker_cli import error_text
+
+    stderr = ('docker: Error response from daemon: invalid mount config for type "bind": '
+              "bind source path does not exist: /srv/data.\nSee 'docker run --help'.\n")
+    assert error_text(stderr) == ('Error response from daemon: invalid mount config for type '
+                                  '"bind": bind source path does not exist: /srv/data.')
+    assert error_text("", "exit 125") == "exit 125"

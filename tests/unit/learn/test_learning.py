@@ -226,3 +226,52 @@ def test_rewrite_adds_a_seccomp_table_and_replaces_ungenerated_profiles() -> Non
 def test_syscall_list_diff() -> None:
     assert syscall_list_diff(["read", "mount"], ["read", "write"]) == ["+ write", "- mount"]
     assert syscall_list_diff(None, ["read"]) == ["+ read"]
+
+
+# --- libc fallbacks, replays, health checks ---------------------------------------------------
+
+
+def test_learned_calls_bring_the_fallbacks_libc_makes_when_they_are_refused() -> None:
+    from saferun.learn.learning import pair_fallbacks
+
+    learned, added = pair_fallbacks(["clone3", "openat", "statx"], load_data().fallbacks)
+    assert {"clone3", "clone", "openat", "statx", "newfstatat", "fstat"} <= set(learned)
+    assert added["clone"] == ("clone3",)
+    assert "openat" not in added  # recorded, not added
+    assert list(learned) == sorted(learned)
+    # Already paired: nothing more to add.
+    assert pair_fallbacks(["clone", "clone3"], {"clone3": ["clone"]}) == (("clone", "clone3"), {})
+
+
+def test_the_paired_list_survives_the_clone3_guard() -> None:
+    from saferun.learn.learning import pair_fallbacks
+
+    learned, _ = pair_fallbacks(["clone3", "wait4"], load_data().fallbacks)
+    profile = _profile(enforcing_manifest(_manifest(), learned))
+    # clone3 is refused by its guard (ENOSYS); glibc then calls clone, which is allowed.
+    assert "clone" in {n for rule in profile["syscalls"]  # type: ignore[attr-defined]
+                       if rule["action"] == "SCMP_ACT_ALLOW" for n in rule["names"]}
+
+
+def test_the_why_replay_publishes_on_random_host_ports() -> None:
+    from saferun.learn.learning import replay_manifest
+
+    manifest = _manifest(network={"ports": [{"container": 80, "host": 8080},
+                                            {"container": 53, "protocol": "udp"}]})
+    replayed = replay_manifest(manifest)
+    assert [(p.container, p.host, p.protocol) for p in replayed.network.ports] == [
+        (80, None, "tcp"), (53, None, "udp")]
+    assert replayed.seccomp.mode == "log"
+
+
+def test_runs_probe_the_health_check_every_second() -> None:
+    from saferun.learn.learning import health_wait_s, probing_manifest
+
+    manifest = _manifest(healthcheck={"command": ["wget", "-q", "http://127.0.0.1/"],
+                                      "interval": "30s", "timeout": "2s", "retries": 2})
+    probing = probing_manifest(manifest)
+    assert probing.healthcheck is not None and probing.healthcheck.interval == "1s"
+    assert probing.healthcheck.command == manifest.healthcheck.command  # type: ignore[union-attr]
+    assert health_wait_s(probing) == pytest.approx(3 * 3 + 5)
+    assert probing_manifest(_manifest()) == _manifest()
+    assert health_wait_s(_manifest()) == 0

@@ -438,3 +438,38 @@ def test_manifest_validates_seccomp_entries() -> None:
         SeccompSection(allow=["mount; rm -rf /"])
     with pytest.raises(ValidationError):
         SeccompSection(errno="EACCES")  # type: ignore[arg-type]
+
+
+def test_fallback_data_names_known_calls_and_documents_its_callers() -> None:
+    import pyseccomp
+
+    from saferun.profiles.seccomp import _read_toml
+
+    raw = _read_toml("fallbacks.toml")
+    assert raw["clone3"]["fallbacks"] == ["clone"]
+    for name, entry in raw.items():
+        assert entry["callers"], name
+        for call in (name, *entry["fallbacks"]):
+            # -1: unknown to libseccomp (other negative numbers: absent on this arch only).
+            assert pyseccomp.resolve_syscall(pyseccomp.Arch.X86_64, call) != -1, call
+        assert name not in entry["fallbacks"]
+
+
+def test_with_fallbacks_is_transitive() -> None:
+    from saferun.profiles.seccomp import with_fallbacks
+
+    assert with_fallbacks(["a"], {"a": ["b"], "b": ["c"]}) == {"a", "b", "c"}
+    assert with_fallbacks(["x"], {"a": ["b"]}) == {"x"}
+
+
+def test_listed_names_keep_guarded_calls_the_profile_refuses() -> None:
+    from saferun.profiles.seccomp import listed_names
+
+    section = SeccompSection(learned=["clone3", "read"])
+    listed = listed_names(section, capabilities=frozenset(), native_arch="x86_64", runtime="runc")
+    assert {"clone3", "read"} <= listed and "clone" not in listed
+    profile = generate_seccomp(section, capabilities=frozenset(), native_arch="x86_64",
+                               runtime="runc")
+    allowed = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW"
+               for n in r["names"]}
+    assert "clone3" not in allowed  # only its guard's ENOSYS rule

@@ -1,0 +1,91 @@
+"""Containers that must not outlive the process that started them (learning runs).
+
+`saferun learn` and `saferun why --manifest` start containers detached and remove them when
+they are done, but a `finally` does not run when the process is killed (SIGKILL, the OOM
+killer, a lost terminal). So before the first such container is started, a small watchdog
+process is spawned in its own session (a signal to our process group does not reach it).
+It holds the read end of a pipe whose only write end is ours: when this process ends, on
+any path, the kernel closes that end, the watchdog reads end-of-file and removes every
+container whose name carries this process's token, then exits. While we run it only waits.
+
+Names are `saferun-learn-<token>-<n>`: the token is random per process, so the watchdog of
+one learner never touches another's containers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+
+NAME_PREFIX = "saferun-learn-"
+
+# Run by `python -c`: only the standard library, nothing of saferun (which may be edited or
+# uninstalled while a learner runs).
+_WATCHDOG = """\
+import os, subprocess, sys
+docker, pattern = sys.argv[1], sys.argv[2]
+while os.read(0, 4096):
+    pass
+found = subprocess.run([docker, "ps", "-aq", "--filter", "name=" + pattern],
+                       capture_output=True, text=True, timeout=60)
+ids = found.stdout.split()
+if ids:
+    subprocess.run([docker, "rm", "-f", *ids], capture_output=True, timeout=120)
+"""
+
+
+@dataclass
+class _Watchdog:
+    token: str
+    process: subprocess.Popen[bytes]
+    counter: itertools.count[int]
+
+
+_current: _Watchdog | None = None
+
+
+def _spawn(docker: str) -> _Watchdog:
+    token = secrets.token_hex(6)
+    process = subprocess.Popen(
+        [sys.executable, "-I", "-c", _WATCHDOG, docker, f"{NAME_PREFIX}{token}-"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, close_fds=True)
+    return _Watchdog(token, process, itertools.count(1))
+
+
+def guarded_name() -> str:
+    """A fresh container name that this process's watchdog removes when the process ends.
+
+    The watchdog is started on the first call (and again if it died); the name must be
+    given to `docker run --name` before the container exists.
+    """
+    global _current
+    from saferun.engine.docker_cli import docker_cli
+
+    if _current is None or _current.process.poll() is not None:
+        _current = _spawn(docker_cli())
+    return f"{NAME_PREFIX}{_current.token}-{next(_current.counter)}"
+
+
+def watchdog_pid() -> int | None:
+    """The watchdog's pid (tests), or None before the first guarded name."""
+    return _current.process.pid if _current is not None else None
+
+
+def release() -> None:
+    """End the watchdog now (it still removes whatever of ours is left): for tests, and for
+    callers that want it gone before they exit."""
+    global _current
+    if _current is None:
+        return
+    watchdog, _current = _current, None
+    if watchdog.process.stdin is not None:
+        watchdog.process.stdin.close()
+    try:
+        watchdog.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.kill(watchdog.process.pid, 9)
