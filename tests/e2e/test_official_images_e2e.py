@@ -1,0 +1,407 @@
+"""The official images' own README lines, run as typed and typed as `saferun run` (issue 15).
+
+tests/data/official_readme_lines.toml lists, per image, the basic `docker run` lines of its
+Docker Hub README. Each line starts the local imitation of that image
+(tests/data/official-images/NAME, built by scripts/build-official-images.sh: same users,
+directories, volumes and entrypoint logic as the official image, server from Debian), in two
+modes:
+
+- `docker`: the line as typed. It must work: a real client reads and writes (RESP, pg8000,
+  the image's own mariadb client, memcached's text protocol, HTTP, MQTT) and, where the
+  image has a VOLUME, the data survives a stop and start of the container.
+- `saferun`: the same words typed as `saferun run ...`. The same client checks, plus what is
+  in force on every process of the container, read from the host's /proc and from
+  `docker inspect`: no uid 0, CapEff within the capabilities the container was given,
+  NoNewPrivs 1, Seccomp 2, a read-only root.
+
+A saferun case that fails today is marked xfail(strict=True) with the error it showed
+(SAFERUN_XFAIL below), so it turns red the day saferun starts it correctly: then remove its
+entry. The line rewriting (ports, names, host paths, -d) is described in the data file.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import socket
+import subprocess
+import tomllib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import official_clients as oc
+from tests.e2e.conftest import E2E_LABEL, IN_CI, REPO, docker, saferun
+
+LINES_FILE = REPO / "tests" / "data" / "official_readme_lines.toml"
+IMAGES: dict[str, Any] = tomllib.loads(LINES_FILE.read_text())
+EXPECTED_IMAGES = {"nginx", "redis", "postgres", "memcached", "httpd", "mariadb", "haproxy",
+                   "mosquitto"}
+
+# (image, line index) -> the error `saferun run` showed for that README line (2026-12-02,
+# saferun at 5d94edf). Each is xfail(strict=True): when saferun is fixed the case passes,
+# turns red, and its entry goes.
+_NGINX_PID = ('nginx exits 1: nginx: [emerg] open() "/var/run/nginx.pid" failed '
+              '(30: Read-only file system)')
+_REDIS_SAVE = ("SAVE answers -ERR; redis logs: Failed opening the temp RDB file temp-1.rdb "
+               "(in server root dir /data) for saving: Permission denied (uid 65534, /data "
+               "is redis's 999)")
+_PG_INITDB = ('postgres exits 1: initdb: error: could not change permissions of directory '
+              '"/var/lib/postgresql/data": Operation not permitted (after chmod: changing '
+              "permissions of '/var/run/postgresql': Read-only file system)")
+_HTTPD_PID = ("httpd exits 1: (30)Read-only file system: AH00099: could not create "
+              "/usr/local/apache2/logs/httpd.pid.XXXXXX; AH00100: apache2: could not log pid "
+              "to file /usr/local/apache2/logs/httpd.pid")
+_MARIADB_DATADIR = ("mariadbd exits 1 in mariadb-install-db: [ERROR] mariadbd: Can't "
+                    "create/write to file './ddl_recovery.log' (Errcode: 13 \"Permission "
+                    "denied\") in /var/lib/mysql (mysql's 999)")
+SAFERUN_XFAIL: dict[tuple[str, int], str] = {
+    ("nginx", 0): _NGINX_PID,
+    ("nginx", 1): _NGINX_PID,
+    ("nginx", 2): ('saferun run exits 125: docker: Error response from daemon: invalid mount '
+                   'config for type "bind": bind source path does not exist: '
+                   '$(pwd)/nginx-cache (saferun passes -v as --mount, which does not create '
+                   "a missing host folder as -v does)"),
+    ("nginx", 3): _NGINX_PID,
+    ("redis", 0): _REDIS_SAVE,
+    ("redis", 1): _REDIS_SAVE,
+    ("redis", 2): _REDIS_SAVE,
+    ("postgres", 0): _PG_INITDB,
+    ("postgres", 1): _PG_INITDB,
+    ("httpd", 0): _HTTPD_PID,
+    ("httpd", 1): _HTTPD_PID,
+    ("mariadb", 0): _MARIADB_DATADIR,
+    ("mariadb", 1): _MARIADB_DATADIR,
+    ("mosquitto", 0): ("serves publish/subscribe, but the retained message is gone after a "
+                       "restart: Error saving in-memory database, unable to open "
+                       "/mosquitto/data//mosquitto.db.new for writing. Error: Permission "
+                       "denied. (/mosquitto/data is mosquitto's 1883)"),
+    ("mosquitto", 1): ("saferun run exits 125: saferun: -v /mosquitto/data: anonymous volumes "
+                       "are not supported (fix: name the volume, e.g. -v data:/mosquitto/data)"),
+}
+
+
+def test_every_image_has_lines_and_a_build_context() -> None:
+    assert set(IMAGES) == EXPECTED_IMAGES
+    for name, spec in IMAGES.items():
+        assert spec["lines"] and spec["source"].startswith("https://")
+        assert spec["tag"] == f"saferun-test/official-{name}:1"
+        dockerfile = REPO / "tests" / "data" / "official-images" / name / "Dockerfile"
+        assert dockerfile.is_file()
+        assert "imitates the official Docker Hub image" in dockerfile.read_text()
+        for line in spec["lines"]:
+            words = shlex.split(line)
+            assert words[:2] == ["docker", "run"]
+            assert any(w in spec["image_words"] for w in words), line
+
+
+@pytest.fixture(scope="session")
+def official_images(docker_engine: None) -> None:
+    built = subprocess.run(["bash", str(REPO / "scripts" / "build-official-images.sh")],
+                           capture_output=True, text=True, check=False, timeout=1200)
+    if built.returncode != 0:
+        message = f"cannot build the official-image imitations: {built.stderr[-3000:]}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+# --- rewriting a README line --------------------------------------------------------------
+
+# Host paths of the README lines -> a folder under the test's tmp_path.
+HOST_PATHS = {"/some/content": "content", "/myredis/conf": "myredis-conf",
+              "/path/to/etc/haproxy": "haproxy-etc", "$(pwd)": "pwd", "$PWD": "pwd"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Started:
+    """A README line, rewritten for this machine and started."""
+    image: str
+    mode: str
+    argv: list[str]            # what followed `docker run` / `saferun run`
+    command: list[str]         # the words after the image
+    published: dict[int, int]  # container port -> host port on 127.0.0.1
+    env: dict[str, str]
+    tmp: Path
+    token: str
+    container: str = ""
+
+    def address(self, container_port: int) -> tuple[str, int]:
+        """Where a client on this host reaches the server's port."""
+        if container_port in self.published:
+            return "127.0.0.1", self.published[container_port]
+        return oc.container_address(self.container), container_port
+
+
+def rewrite(image: str, line: str, tmp: Path, mode: str, token: str) -> Started:
+    spec = IMAGES[image]
+    text = line
+    for placeholder, folder in HOST_PATHS.items():
+        text = text.replace(placeholder, str(tmp / folder))
+    words = shlex.split(text)[2:]
+    at = next(i for i, w in enumerate(words) if w in spec["image_words"])
+    options, command = words[:at], words[at + 1:]
+    out: list[str] = []
+    published: dict[int, int] = {}
+    env: dict[str, str] = {}
+    detached = False
+    i = 0
+    while i < len(options):
+        word = options[i]
+        value = options[i + 1] if i + 1 < len(options) else ""
+        if word == "--name":
+            out += ["--name", f"srtest-{value}-{mode}-{token}"]
+            i += 2
+            continue
+        if word in ("-p", "--publish"):
+            container_port = int(value.rsplit(":", 1)[1].split("/")[0])
+            published[container_port] = _free_port()
+            out += [word, f"127.0.0.1:{published[container_port]}:{container_port}"]
+            i += 2
+            continue
+        if word in ("-e", "--env"):
+            key, _, val = value.partition("=")
+            env[key] = val
+        if word in ("-d", "--detach") or re.fullmatch(r"-[a-z]*d[a-z]*", word):
+            detached = True
+        out.append(word)
+        i += 1
+    if not detached:
+        out.insert(0, "-d")  # nobody is at the terminal of a test
+    out += ["--label", f"{E2E_LABEL[0]}={E2E_LABEL[1]}", spec["tag"], *command]
+    return Started(image=image, mode=mode, argv=out, command=command, published=published,
+                   env=env, tmp=tmp, token=token)
+
+
+def start(started: Started) -> None:
+    if started.mode == "docker":
+        result = docker("run", *started.argv, check=False, timeout=120)
+    else:
+        result = saferun("run", *started.argv, timeout=120)
+    if result.returncode != 0:
+        raise AssertionError(f"{started.mode} run exited {result.returncode}: "
+                             f"{result.stderr.strip()}")
+    started.container = result.stdout.strip().splitlines()[-1]
+
+
+def restart(started: Started) -> None:
+    docker("stop", "-t", "20", started.container, timeout=60)
+    docker("start", started.container, timeout=60)
+
+
+# --- per image: the files its README line mounts, what a client proves --------------------
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def prepare_nginx(s: Started) -> None:
+    _write(s.tmp / "content" / "index.html", f"<h1>srtest nginx content {s.token}</h1>\n")
+
+
+def check_nginx(s: Started, persist: bool) -> None:
+    host, port = s.address(80)
+    status, body = oc.wait_for(lambda: oc.http_get(host, port), s.container)
+    expected = f"srtest nginx content {s.token}" if "content:" in " ".join(s.argv) \
+        else "Welcome to nginx!"
+    assert status == 200 and expected in body.decode(), (status, body[:200])
+    assert oc.http_get(host, port, "/missing-srtest")[0] == 404
+    if s.env.get("NGINX_ENTRYPOINT_QUIET_LOGS"):
+        assert "Configuration complete" not in oc.logs_tail(s.container, 200)
+
+
+def prepare_redis(s: Started) -> None:
+    # The README's own config file: no protected-mode line, so the entrypoint turns it off.
+    _write(s.tmp / "myredis-conf" / "redis.conf", "save 60 1\nloglevel notice\n")
+
+
+def check_redis(s: Started, persist: bool) -> None:
+    host, port = s.address(6379)
+    oc.wait_for(lambda: oc.redis_ping(host, port), s.container)
+    answer = oc.redis_write(host, port, "srtest", s.token)
+    assert answer == {"set": "OK", "get": s.token, "save": "OK"}, answer
+    if persist:
+        restart(s)
+        host, port = s.address(6379)
+        value = oc.wait_for(lambda: oc.redis_read(host, port, "srtest"), s.container)
+        assert value == s.token
+
+
+def check_postgres(s: Started, persist: bool) -> None:
+    host, port = s.address(5432)
+    password = s.env["POSTGRES_PASSWORD"]
+    rows = oc.wait_for(lambda: oc.postgres_write(host, port, password, s.token), s.container,
+                       timeout=60)
+    assert rows == [[50, f"{s.token} 42"]], rows
+    if "max_connections=200" in s.command:
+        shown = oc.postgres_connect(host, port, password).run("SHOW max_connections")
+        assert shown == [["200"]], shown
+    if persist:
+        restart(s)
+        host, port = s.address(5432)
+        rows = oc.wait_for(lambda: oc.postgres_read(host, port, password), s.container,
+                           timeout=60)
+        assert rows == [[50, f"{s.token} 42"]], rows
+
+
+def check_memcached(s: Started, persist: bool) -> None:
+    host, port = s.address(11211)
+    value = f"srtest {s.token}".encode()
+    stored, got = oc.wait_for(lambda: oc.memcached_set_get(host, port, "srtest", value),
+                              s.container)
+    assert (stored, got) == (b"STORED", value)
+
+
+def prepare_httpd(s: Started) -> None:
+    _write(s.tmp / "pwd" / "index.html", f"<h1>srtest httpd content {s.token}</h1>\n")
+
+
+def check_httpd(s: Started, persist: bool) -> None:
+    host, port = s.address(80)
+    status, body = oc.wait_for(lambda: oc.http_get(host, port), s.container)
+    expected = f"srtest httpd content {s.token}" if "htdocs" in " ".join(s.argv) \
+        else "It works!"
+    assert status == 200 and expected in body.decode(), (status, body[:200])
+
+
+def check_mariadb(s: Started, persist: bool) -> None:
+    port = int(s.command[s.command.index("--port") + 1]) if "--port" in s.command else 3306
+    root_pw = s.env["MARIADB_ROOT_PASSWORD"]
+    user, password = s.env.get("MARIADB_USER", "root"), s.env.get("MARIADB_PASSWORD", root_pw)
+    database = s.env.get("MARIADB_DATABASE", "srtest")
+
+    def sql(statement: str, db: str = database, as_root: bool = False) -> str:
+        who, pw = ("root", root_pw) if as_root else (user, password)
+        return oc.mariadb_sql(s.container, statement, who, pw, db, port)
+
+    oc.wait_for(lambda: sql("SELECT 1", db="", as_root=True), s.container, timeout=90)
+    if "MARIADB_DATABASE" not in s.env:
+        sql("CREATE DATABASE srtest", db="", as_root=True)
+    sql("CREATE TABLE notes (id INT PRIMARY KEY, note VARCHAR(64))")
+    sql(f"INSERT INTO notes VALUES (1, 'srtest {s.token}'), (2, 'two')")
+    assert sql("SELECT note FROM notes WHERE id = 1").strip() == f"srtest {s.token}"
+    assert sql("SELECT CURRENT_USER()").strip() == f"{user}@%"
+    if persist:
+        restart(s)
+        oc.wait_for(lambda: sql("SELECT 1", db="", as_root=True), s.container, timeout=90)
+        assert sql("SELECT COUNT(*) FROM notes").strip() == "2"
+        assert sql("SELECT note FROM notes WHERE id = 1").strip() == f"srtest {s.token}"
+
+
+HAPROXY_CFG = """\
+global
+    log stdout format raw local0
+
+defaults
+    mode http
+    log global
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+
+frontend web
+    bind :80
+    http-request return status 200 content-type text/plain string "srtest haproxy {token}"
+"""
+
+
+def prepare_haproxy(s: Started) -> None:
+    _write(s.tmp / "haproxy-etc" / "haproxy.cfg", HAPROXY_CFG.format(token=s.token))
+
+
+def check_haproxy(s: Started, persist: bool) -> None:
+    host, port = s.address(80)
+    status, body = oc.wait_for(lambda: oc.http_get(host, port), s.container)
+    assert (status, body.decode()) == (200, f"srtest haproxy {s.token}")
+
+
+MOSQUITTO_CONF = """\
+listener 1883
+allow_anonymous true
+persistence true
+persistence_location /mosquitto/data/
+log_dest stdout
+"""
+
+
+def prepare_mosquitto(s: Started) -> None:
+    _write(s.tmp / "pwd" / "mosquitto" / "config" / "mosquitto.conf", MOSQUITTO_CONF)
+
+
+def check_mosquitto(s: Started, persist: bool) -> None:
+    host, port = s.address(1883)
+    payload = f"srtest {s.token}".encode()
+    topic, got = oc.wait_for(lambda: oc.mqtt_roundtrip(host, port, "srtest/topic", payload),
+                             s.container)
+    assert (topic, got) == ("srtest/topic", payload)
+    if persist:  # the retained message is saved in /mosquitto/data on shutdown
+        restart(s)
+        host, port = s.address(1883)
+        retained_now = oc.wait_for(lambda: oc.mqtt_retained(host, port, "srtest/topic"),
+                                   s.container)
+        assert retained_now == (payload, True), f"after a restart the broker kept {retained_now}"
+
+
+PREPARE: dict[str, Callable[[Started], None]] = {
+    "nginx": prepare_nginx, "redis": prepare_redis, "httpd": prepare_httpd,
+    "haproxy": prepare_haproxy, "mosquitto": prepare_mosquitto,
+}
+CHECK: dict[str, Callable[[Started, bool], None]] = {
+    "nginx": check_nginx, "redis": check_redis, "postgres": check_postgres,
+    "memcached": check_memcached, "httpd": check_httpd, "mariadb": check_mariadb,
+    "haproxy": check_haproxy, "mosquitto": check_mosquitto,
+}
+
+
+def _has_volume(tag: str) -> bool:
+    volumes = docker("image", "inspect", "--format", "{{json .Config.Volumes}}", tag).stdout
+    return volumes.strip() not in ("", "null", "{}")
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for image, spec in IMAGES.items():
+        for index, line in enumerate(spec["lines"]):
+            for mode in ("docker", "saferun"):
+                marks = []
+                if mode == "saferun" and (image, index) in SAFERUN_XFAIL:
+                    marks.append(pytest.mark.xfail(strict=True,
+                                                   reason=SAFERUN_XFAIL[(image, index)]))
+                cases.append(pytest.param(image, index, line, mode, marks=marks,
+                                          id=f"{image}-{index}-{mode}"))
+    return cases
+
+
+@pytest.mark.usefixtures("official_images")
+@pytest.mark.parametrize(("image", "index", "line", "mode"), _cases())
+def test_readme_line(image: str, index: int, line: str, mode: str, tmp_path: Path) -> None:
+    started = rewrite(image, line, tmp_path, mode, uuid.uuid4().hex[:8])
+    PREPARE.get(image, lambda s: None)(started)
+    try:
+        start(started)
+        try:
+            CHECK[image](started, _has_volume(IMAGES[image]["tag"]))
+        except oc.ContainerStopped:
+            raise
+        except Exception as exc:  # a server that answered wrongly: show what it logged
+            raise AssertionError(f"{exc!r}; last log lines:\n{oc.logs_tail(started.container)}"
+                                 ) from exc
+        problems = oc.hardening_problems(started.container)
+        if mode == "saferun":
+            assert not problems, problems
+        else:  # the same check sees what plain docker leaves open (it is not vacuous)
+            assert any("NoNewPrivs 0" in p for p in problems), problems
+    finally:
+        if started.container:
+            docker("rm", "-f", "-v", started.container, check=False)
