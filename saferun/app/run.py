@@ -28,6 +28,7 @@ class RunRequest:
     dropin: Any = None
     target_is_manifest: bool = True
     use_preset: bool = True  # a bare image's preset, found by its name (--no-preset: False)
+    dry_run: bool = False  # --dry-run: decide and print, change nothing on the host
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def prepare(request: RunRequest) -> PreparedRun:
         plan = _with_notes(checked_plan(manifest, facts, options), loaded.notes)
         check_mount_sources(manifest, plan)
         present = session.image_present(plan.image)
-        check_writable_mounts(plan, facts, session, present=bool(present))
+        plan = check_writable_mounts(plan, facts, session, present=bool(present),
+                                     dry_run=request.dry_run)
     finally:
         session.close()
     inputs = (
@@ -162,6 +164,11 @@ def _with_image_decision(plan: RunPlan, label: str, warnings: tuple[str, ...] = 
 
 
 def request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
+    return replace(_request_from_args(parsed, cwd=cwd, offline=offline),
+                   dry_run=bool(parsed.flag("dry-run")))
+
+
+def _request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
     """`saferun run [flags] [MANIFEST|IMAGE] [CMD...]` -> what to load and how to start it.
 
     `-f FILE` names the manifest and makes the positional word an image override. Without
@@ -270,20 +277,26 @@ def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
 
 
 def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
-                          present: bool) -> None:
-    """Refuse (125) a start whose user could not write a writable mount: no silent data loss.
+                          present: bool, dry_run: bool = False) -> RunPlan:
+    """No silent data loss: refuse (125) a start whose user could not write a volume, fix a
+    missing bind source, and warn about a bind the user cannot write.
 
     Owners are read here, at the edge: bind sources and existing local volumes from the
     host (shifted back by the userns-remap offset), new volumes and declared VOLUMEs from
     the image (docker copies the image directory's owner into a new volume; a target the
-    image lacks becomes root-owned).
+    image lacks becomes root-owned). A bind mount may be configuration the app only reads,
+    so an unwritable one is a warning; a volume holds data, so an unwritable one stops the
+    start. A missing bind source, which `docker run -v` would create root-owned, is created
+    here owned by the container's user.
     """
     from saferun.errors import SaferunError
     from saferun.policy.writable import MountOwner, unwritable
 
-    uid_text = plan.user.partition(":")[0]
+    uid_text, _, gid_text = plan.user.partition(":")
     if not uid_text.isdigit() or int(uid_text) == 0:
-        return
+        return plan
+    uid = int(uid_text)
+    gid = int(gid_text) if gid_text.isdigit() else uid
     writable = [m for m in plan.mounts if not m.read_only]
     covered = {m.target.rstrip("/") for m in plan.mounts} | {t.target.rstrip("/")
                                                              for t in plan.tmpfs}
@@ -295,41 +308,75 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
             probe = probe_image(plan.image, session)
         except SaferunError:
             probe = None
-    owners: list[MountOwner] = []
+    volumes: list[MountOwner] = []
+    binds: list[MountOwner] = []
+    notes: list[str] = []
     for mount in writable:
         if mount.kind == "bind":
             owner = _host_owner(mount.source, facts)
+            if owner is None and not os.path.lexists(mount.source):
+                notes.append(_create_bind_source(mount.source, uid, gid, facts, dry_run))
+                continue
             if owner is not None:
-                owners.append(MountOwner(mount.target, f"bind {mount.source}", *owner))
+                binds.append(MountOwner(mount.target, f"bind {mount.source}", *owner))
             continue
         volume = session.volume_inspect(mount.source)
         if volume is not None:
             owner = _host_owner(str(volume.get("Mountpoint") or ""), facts) \
                 if volume.get("Driver") == "local" else None
             if owner is not None:
-                owners.append(MountOwner(mount.target, f"volume {mount.source}", *owner))
+                volumes.append(MountOwner(mount.target, f"volume {mount.source}", *owner))
             continue
         if probe is None:
             continue
         image_dir = probe.path(mount.target)
         if image_dir is not None:
-            owners.append(MountOwner(mount.target, f"new volume {mount.source} (docker copies "
-                                     f"the owner of {mount.target} in the image)",
-                                     image_dir.uid, image_dir.gid, image_dir.mode))
+            volumes.append(MountOwner(mount.target, f"new volume {mount.source} (docker "
+                                      f"copies the owner of {mount.target} in the image)",
+                                      image_dir.uid, image_dir.gid, image_dir.mode))
         else:
-            owners.append(MountOwner(mount.target, f"new volume {mount.source} (the image has "
-                                     f"no {mount.target}, so docker creates it root-owned)",
-                                     0, 0, 0o755))
+            volumes.append(MountOwner(mount.target, f"new volume {mount.source} (the image "
+                                      f"has no {mount.target}, so docker creates it "
+                                      "root-owned)", 0, 0, 0o755))
     for declared in probe.volumes if probe is not None else ():
         image_dir = probe.path(declared) if probe is not None else None
         if declared.rstrip("/") not in covered and image_dir is not None:
-            owners.append(MountOwner(declared, f"the anonymous volume docker mounts at the "
-                                     f"image's VOLUME {declared}", image_dir.uid,
-                                     image_dir.gid, image_dir.mode))
-    problems = unwritable(plan.user, owners)
+            volumes.append(MountOwner(declared, f"the anonymous volume docker mounts at the "
+                                      f"image's VOLUME {declared}", image_dir.uid,
+                                      image_dir.gid, image_dir.mode))
+    problems = unwritable(plan.user, volumes)
     if problems:
-        raise SaferunError("a mount would not be writable by the container's user, so the "
+        raise SaferunError("a volume would not be writable by the container's user, so the "
                            "app would fail to write its data:\n  " + "\n  ".join(problems))
+    warnings = [f"{text} (a bind the app only reads can stay as it is)"
+                for text in unwritable(plan.user, binds)]
+    if not notes and not warnings:
+        return plan
+    return replace(plan, notes=(*plan.notes, *notes), warnings=(*plan.warnings, *warnings))
+
+
+def _create_bind_source(path: str, uid: int, gid: int, facts: HostFacts,
+                        dry_run: bool) -> str:
+    """Create a missing bind source owned by the container's user (docker would make it
+    root's, which that user cannot write); with --dry-run only say so."""
+    host_uid, host_gid = uid, gid
+    if facts.userns_root is not None:
+        host_uid, host_gid = facts.userns_root[0] + uid, facts.userns_root[1] + gid
+    said = (f"bind source {path} does not exist: "
+            f"{'would create' if dry_run else 'created'} it owned by {uid}:{gid}, the "
+            "container's user (docker run -v would create it root-owned)")
+    if dry_run:
+        return said
+    from saferun.errors import SaferunError
+
+    try:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        os.chown(path, host_uid, host_gid)
+    except OSError as exc:
+        raise SaferunError(f"bind source {path} does not exist and cannot be created for "
+                           f"the container's user {uid}:{gid}: {exc.strerror}",
+                           fix=f"create it and `chown {uid}:{gid}` it") from None
+    return said
 
 
 def _host_owner(path: str, facts: HostFacts) -> tuple[int, int, int] | None:

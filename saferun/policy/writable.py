@@ -53,5 +53,5 @@ def unwritable(user: str, owners: list[MountOwner],
             f"(owned by {owner.uid}:{owner.gid}, mode {owner.mode & 0o7777:04o}); fix: give it "
             f"to the app's user (`chown {uid}:{gid}` the host directory, or for a volume "
             f"`docker run --rm -v SOURCE:/v --user 0 IMAGE chown {uid}:{gid} /v`){as_owner}, "
-            "or mount it read-only if the app only reads it")
+            "or mount it read-only")
     return problems

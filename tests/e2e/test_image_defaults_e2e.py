@@ -172,14 +172,40 @@ def test_web_servers_use_their_preset_and_serve_without_root(
     _processes_are_confined(name, uid)
 
 
-def test_a_mount_the_user_cannot_write_is_refused_before_the_start(
-        official_images: dict[str, str], tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir(mode=0o755)  # root's, like a directory made by hand on the host
-    result = saferun("run", "--rm", "-v", f"{data}:/data", official_images["redis"])
-    assert result.returncode == 125
-    assert "/data: the container user 999:999 cannot write bind" in result.stderr
-    assert "chown 999:999" in result.stderr
+def test_a_volume_the_user_cannot_write_is_refused_before_the_start(
+        official_images: dict[str, str], names: list[str]) -> None:
+    volume = _name(names, "rootvol")
+    docker("volume", "create", volume)  # an existing volume: root's, like one made by hand
+    try:
+        result = saferun("run", "--rm", "-v", f"{volume}:/data", official_images["redis"])
+        assert result.returncode == 125, result.stderr
+        assert f"/data: the container user 999:999 cannot write volume {volume}" in result.stderr
+        assert "chown 999:999" in result.stderr
+        # A new volume over a path the image lacks would be created root-owned: refused too.
+        fresh = f"{volume}-new"
+        result = saferun("run", "--rm", "-v", f"{fresh}:/elsewhere", official_images["redis"])
+        assert result.returncode == 125 and "creates it root-owned" in result.stderr
+        assert docker("volume", "inspect", fresh, check=False).returncode != 0  # never made
+    finally:
+        docker("volume", "rm", volume, check=False)
+
+
+def test_a_bind_the_user_cannot_write_is_said_and_a_missing_one_is_made_for_it(
+        official_images: dict[str, str], names: list[str], tmp_path: Path) -> None:
+    config = tmp_path / "conf"
+    config.mkdir(mode=0o755)  # root's: configuration the server only reads
+    dry = saferun("run", "--dry-run", "-v", f"{config}:/usr/local/etc/redis",
+                  official_images["redis"])
+    assert dry.returncode == 0
+    assert "cannot write bind" in dry.stderr and "only reads" in dry.stderr
+    missing = tmp_path / "made" / "data"
+    port, name = _free_port(), _name(names, "redis")
+    _start("--name", name, "-p", f"127.0.0.1:{port}:6379", "-v", f"{missing}:/data",
+           official_images["redis"])
+    assert (missing.stat().st_uid, missing.stat().st_gid) == (999, 999)
+    _until(lambda: _redis(port, "PING"))
+    assert _redis(port, "SET k v", "SAVE") == b"+OK\r\n+OK\r\n"
+    assert (missing / "dump.rdb").exists()
 
 
 def test_init_from_the_image_writes_the_same_user_and_directories(
