@@ -6,7 +6,7 @@ image and a published port, run `saferun learn` on it with the E2E test's own cl
 load (tests/e2e/preset_clients.py) and the preset's health check as an exec, merge several
 runs, verify the result by running the workload again under it, and write the learned list
 into the preset (comments kept). Needs root, a Docker engine and the images of
-scripts/build-preset-images.sh. Usage (from the repository root):
+scripts/build-preset-images.sh and scripts/build-official-images.sh. Usage (from the root):
 
     .venv/bin/python scripts/learn-presets.py [PRESET...]
 """
@@ -23,18 +23,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from saferun.app.planning import checked_plan  # noqa: E402
 from saferun.inputs.loader import load_manifest, preset_path  # noqa: E402
 from saferun.learn.learning import rewrite_manifest  # noqa: E402
 from saferun.model.facts import OFFLINE_FACTS  # noqa: E402
-from saferun.app.planning import checked_plan  # noqa: E402
 from saferun.plan.planner import LaunchOptions  # noqa: E402
 from tests.e2e.preset_clients import PG_PASSWORD  # noqa: E402
 
 # preset -> (image it is verified with, container port, host port used while learning)
 SERVERS: dict[str, tuple[str, int, int]] = {
     "nginx": ("saferun-test/nginx:1", 80, 18480),
-    "redis": ("saferun-test/redis:1", 6379, 18479),
-    "postgres": ("saferun-test/postgres:1", 5432, 18432),
+    "official-nginx": ("saferun-test/official-nginx:1", 80, 18481),
+    "official-httpd": ("saferun-test/official-httpd:1", 80, 18482),
+    "redis": ("saferun-test/official-redis:1", 6379, 18479),
+    "postgres": ("saferun-test/official-postgres:1", 5432, 18432),
     "python-web": ("saferun-test/pyweb:1", 8000, 18400),
 }
 RUNS = 3

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +106,20 @@ def from_image(image: str, *, manifest_dir: str) -> InitResult:
     if data is None or probe is None:
         raise SaferunError(f"image '{image}' is not in the local engine",
                            fix=f"pull or build '{image}' first")
+    from saferun.inputs.loader import merge_documents, preset_document, preset_for_image
+
     name = base_for_image(image, None)["app"]["name"]
-    proposal = with_image_defaults(propose_from_image(ImageFacts.from_inspect(image, data), name),
-                                   derive(probe))
+    proposal = propose_from_image(ImageFacts.from_inspect(image, data), name)
+    preset = preset_for_image(image)
+    if preset is not None:  # as `saferun run IMAGE` does: the preset found by the name
+        document = merge_documents(preset_document(preset), proposal.document)
+        notes = [n for n in proposal.notes if not n.startswith(("The image runs as",
+                                                                "The image's USER is"))]
+        proposal = replace(proposal, document=document, notes=(
+            f"Starts from the preset '{preset}' (profiles/{preset}.toml), found by the "
+            "image's name, as `saferun run` does", *notes))
+    else:
+        proposal = with_image_defaults(proposal, derive(probe))
     manifest = build_manifest(proposal.document, source=f"image {image}")
     text = render_manifest(manifest, origin=f"image {image}", notes=proposal.notes,
                            manifest_dir=manifest_dir)

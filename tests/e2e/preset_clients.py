@@ -159,8 +159,8 @@ def pyweb_check(port: int) -> dict[str, Any]:
 
 
 CHECKS: dict[str, Callable[[int], dict[str, Any]]] = {
-    "nginx": nginx_check, "redis": redis_check, "postgres": postgres_check,
-    "python-web": pyweb_check,
+    "nginx": nginx_check, "official-nginx": nginx_check, "official-httpd": nginx_check,
+    "redis": redis_check, "postgres": postgres_check, "python-web": pyweb_check,
 }
 
 

@@ -28,7 +28,7 @@ import subprocess
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,10 @@ EXPECTED_IMAGES = {"nginx", "redis", "postgres", "memcached", "httpd", "mariadb"
 # xfail(strict=True): when saferun is fixed the case passes, turns red, and its entry goes.
 # (At 5d94edf 15 of the 18 lines failed here; the image-derived user and directories, the
 # presets found by name and the writable-mount fixes made 17 pass.)
+# docker: the line as typed; saferun: the same words as `saferun run`; init-line: the manifest
+# `saferun init --from-docker-run` writes for the line, run alone; init-image: the manifest
+# `saferun init --image` writes, with the line's flags over it (`saferun run -f`).
+MODES = ("docker", "saferun", "init-line", "init-image")
 SAFERUN_XFAIL: dict[tuple[str, int], str] = {
     ("mosquitto", 1): ("saferun run exits 125: saferun: -v /mosquitto/data: anonymous volumes "
                        "are not supported (fix: name the volume, e.g. -v data:/mosquitto/data)"),
@@ -114,6 +118,7 @@ class Started:
     tmp: Path
     token: str
     container: str = ""
+    volumes: list[str] = field(default_factory=list)  # named volumes the test made
 
     def address(self, container_port: int) -> tuple[str, int]:
         """Where a client on this host reaches the server's port."""
@@ -165,8 +170,29 @@ def rewrite(image: str, line: str, tmp: Path, mode: str, token: str) -> Started:
 def start(started: Started) -> None:
     if started.mode == "docker":
         result = docker("run", *started.argv, check=False, timeout=120)
-    else:
+    elif started.mode == "saferun":
         result = saferun("run", *started.argv, timeout=120)
+    elif started.mode == "init-line":
+        # `saferun init --from-docker-run` of the line, then the manifest alone.
+        manifest = started.tmp / "from-line.toml"
+        written = saferun("init", "--from-docker-run", shlex.join(["docker", "run",
+                                                                   *started.argv]),
+                          "-o", str(manifest))
+        assert written.returncode == 0, written.stderr
+        result = saferun("run", "-d", str(manifest), timeout=120)
+    else:
+        # `saferun init --image`, then the line's own flags over that manifest (-f).
+        manifest = started.tmp / "from-image.toml"
+        written = saferun("init", "--image", started.argv[-1 - len(started.command)],
+                          "-o", str(manifest))
+        assert written.returncode == 0, written.stderr
+        text = manifest.read_text()
+        for name in re.findall(r'source = "([a-z0-9_.-]+)"', text):
+            unique = f"srtest-{started.token}-{name}"[:63]
+            text = text.replace(f'source = "{name}"', f'source = "{unique}"')
+            started.volumes.append(unique)
+        manifest.write_text(text)
+        result = saferun("run", "-f", str(manifest), *started.argv, timeout=120)
     if result.returncode != 0:
         raise AssertionError(f"{started.mode} run exited {result.returncode}: "
                              f"{result.stderr.strip()}")
@@ -352,9 +378,9 @@ def _cases() -> list[Any]:
     cases = []
     for image, spec in IMAGES.items():
         for index, line in enumerate(spec["lines"]):
-            for mode in ("docker", "saferun"):
+            for mode in MODES:
                 marks = []
-                if mode == "saferun" and (image, index) in SAFERUN_XFAIL:
+                if mode != "docker" and (image, index) in SAFERUN_XFAIL:
                     marks.append(pytest.mark.xfail(strict=True,
                                                    reason=SAFERUN_XFAIL[(image, index)]))
                 cases.append(pytest.param(image, index, line, mode, marks=marks,
@@ -377,10 +403,12 @@ def test_readme_line(image: str, index: int, line: str, mode: str, tmp_path: Pat
             raise AssertionError(f"{exc!r}; last log lines:\n{oc.logs_tail(started.container)}"
                                  ) from exc
         problems = oc.hardening_problems(started.container)
-        if mode == "saferun":
+        if mode != "docker":
             assert not problems, problems
         else:  # the same check sees what plain docker leaves open (it is not vacuous)
             assert any("NoNewPrivs 0" in p for p in problems), problems
     finally:
         if started.container:
             docker("rm", "-f", "-v", started.container, check=False)
+        for volume in started.volumes:
+            docker("volume", "rm", volume, check=False)

@@ -36,8 +36,10 @@ class Server:
 
 SERVERS = {
     "nginx": Server("saferun-test/nginx:1", 80),
-    "redis": Server("saferun-test/redis:1", 6379),
-    "postgres": Server("saferun-test/postgres:1", 5432,
+    "official-nginx": Server("saferun-test/official-nginx:1", 80),
+    "official-httpd": Server("saferun-test/official-httpd:1", 80),
+    "redis": Server("saferun-test/official-redis:1", 6379),
+    "postgres": Server("saferun-test/official-postgres:1", 5432,
                        {"POSTGRES_PASSWORD": preset_clients.PG_PASSWORD}),
     "python-web": Server("saferun-test/pyweb:1", 8000),
 }
@@ -49,7 +51,8 @@ def test_every_preset_has_a_server_here() -> None:
 
 @pytest.fixture(scope="session")
 def preset_images(docker_engine: None) -> None:
-    built = subprocess.run(["bash", str(REPO / "scripts" / "build-preset-images.sh")],
+    built = subprocess.run(["bash", "-c", "scripts/build-preset-images.sh && "
+                            "scripts/build-official-images.sh"], cwd=REPO,
                            capture_output=True, text=True, check=False, timeout=1800)
     if built.returncode != 0:
         message = f"cannot build the preset images: {built.stderr[-2000:]}"
@@ -137,6 +140,26 @@ def test_nginx_preset_serves_http(tmp_path: Path) -> None:
         users = [line.split()[1] for line in docker("top", name, "-o", "pid,user,args").stdout
                  .splitlines()[1:]]
         assert users.count("root") == 1 and users.count("www-data") >= 1, users
+        _health_passes(name, manifest)
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.usefixtures("preset_images")
+@pytest.mark.parametrize(("preset", "uid", "page"), [("official-nginx", 101, "Welcome to nginx"),
+                                                     ("official-httpd", 33, "It works!")])
+def test_official_web_presets_serve_without_root(tmp_path: Path, preset: str, uid: int,
+                                                 page: str) -> None:
+    name, port, manifest = _start(tmp_path, preset)
+    try:
+        answer = preset_clients.nginx_check(port)
+        assert answer["status"] == 200 and page in answer["body"]
+        assert answer["missing"] == 404
+        _assert_hardened(name, manifest, preset)
+        # No process of the container is root: the master itself runs as the server's user.
+        users = {line.split()[1] for line in docker("top", name, "-eo", "pid,uid").stdout
+                 .splitlines()[1:]}
+        assert users == {str(uid)}, users
         _health_passes(name, manifest)
     finally:
         docker("rm", "-f", name, check=False)
