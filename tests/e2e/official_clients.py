@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from saferun.model.capabilities import CAPABILITY_BITS
+from tests.e2e.preset_clients import Resp
 
 T = TypeVar("T")
 
@@ -107,45 +108,9 @@ def http_get(host: str, port: int, path: str = "/") -> tuple[int, bytes]:
 
 # --- Redis ----------------------------------------------------------------------------
 
-class Redis:
-    """A minimal Redis client speaking RESP2 over a socket."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._sock = socket.create_connection((host, port), timeout=5)
-        self._file = self._sock.makefile("rb")
-
-    def __enter__(self) -> Redis:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._file.close()
-        self._sock.close()
-
-    def call(self, *args: str) -> Any:
-        parts = [f"*{len(args)}\r\n".encode()]
-        for arg in args:
-            raw = arg.encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-        self._sock.sendall(b"".join(parts))
-        return self._read()
-
-    def _read(self) -> Any:
-        line = self._file.readline()
-        if not line.endswith(b"\r\n"):
-            raise ConnectionError(f"truncated RESP reply {line!r}")
-        kind, body = line[:1], line[1:-2]
-        if kind == b"+":
-            return body.decode()
-        if kind == b"-":
-            raise RuntimeError(f"redis error: {body.decode()}")
-        if kind == b":":
-            return int(body)
-        if kind == b"$":
-            size = int(body)
-            return None if size < 0 else self._file.read(size + 2)[:-2].decode()
-        if kind == b"*":
-            return [self._read() for _ in range(int(body))]
-        raise ConnectionError(f"unknown RESP reply {line!r}")
+def Redis(host: str, port: int) -> Resp:  # noqa: N802 - reads as the client it opens
+    """A RESP2 connection: the preset tests' client, at any address."""
+    return Resp(port, host=host)
 
 
 def redis_ping(host: str, port: int) -> None:

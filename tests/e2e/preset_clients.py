@@ -46,9 +46,15 @@ def http(port: int, path: str = "/", data: bytes | None = None) -> tuple[int, by
 class Resp:
     """A minimal Redis client speaking RESP2 over a socket (no client library needed)."""
 
-    def __init__(self, port: int) -> None:
-        self._sock = socket.create_connection((HOST, port), timeout=5)
+    def __init__(self, port: int, host: str = HOST) -> None:
+        self._sock = socket.create_connection((host, port), timeout=5)
         self._file = self._sock.makefile("rb")
+
+    def __enter__(self) -> Resp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self._file.close()

@@ -12,7 +12,6 @@ before the start instead of failing in the app's log.
 from __future__ import annotations
 
 import socket
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import official_clients as oc
 from tests.e2e.conftest import E2E_LABEL, docker, saferun
+from tests.e2e.preset_clients import Resp
 
 pytestmark = pytest.mark.e2e
 
@@ -72,38 +73,21 @@ def _start(*words: str) -> None:
 
 def _processes_are_confined(container: str, uid: int) -> None:
     """Every process of the container: the uid, no capability, no-new-privileges, seccomp."""
-    state = docker("inspect", "-f", "{{.State.Pid}} {{.HostConfig.ReadonlyRootfs}}",
-                   container).stdout.split()
-    assert state[1] == "true"
-    pids = [line.split()[1] for line in docker("top", container, "-eo", "pid,pid")
-            .stdout.splitlines()[1:] if line.split()]
-    assert pids and state[0] in pids
+    assert oc.container_state(container)["Running"]
+    assert docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", container).stdout.strip() \
+        == "true"
+    pids = oc.container_pids(container)
+    assert pids
     for pid in pids:
-        status = dict(line.split(":\t", 1) for line in
-                      Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line)
-        assert status["Uid"].split()[:2] == [str(uid), str(uid)], (pid, status["Uid"])
-        assert int(status["CapEff"], 16) == 0, (pid, status["CapEff"])
-        assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2", pid
+        status = oc.read_status(pid)
+        assert status.uids[:2] == (uid, uid), (pid, status.uids)
+        assert status.cap_eff == 0, (pid, status.cap_eff)
+        assert status.no_new_privs == 1 and status.seccomp == 2, pid
 
 
-def _until(check, timeout: float = 60.0, also=()):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except (OSError, AssertionError, ValueError, *also) as exc:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not ready after {timeout:g} s: {exc}") from exc
-            time.sleep(0.5)
-
-
-def _redis(port: int, *commands: str) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall("".join(f"{c}\r\n" for c in commands).encode())
-        time.sleep(0.3)
-        data = sock.recv(65536)
-    assert data, "no answer"
-    return data
+def _redis(port: int, *command: str) -> object:
+    with Resp(port) as client:
+        return client.call(*command)
 
 
 def test_redis_runs_as_its_own_user_and_saves_to_its_volume(
@@ -113,21 +97,20 @@ def test_redis_runs_as_its_own_user_and_saves_to_its_volume(
     names.append(volume)  # removed with the container's volumes (-v) or below
     _start("--name", name, "-p", f"127.0.0.1:{port}:6379", "-v", f"{volume}:/data",
            official_images["redis"])
-    _until(lambda: _redis(port, "PING"))
-    assert _redis(port, "SET k persisted", "SAVE") == b"+OK\r\n+OK\r\n"
+    oc.wait_for(lambda: _redis(port, "PING"), name)
+    assert _redis(port, "SET", "k", "persisted") == "OK" and _redis(port, "SAVE") == "OK"
     _processes_are_confined(name, 999)
     docker("rm", "-f", name)
     second = _name(names, "redis")
     _start("--name", second, "-p", f"127.0.0.1:{port}:6379", "-v", f"{volume}:/data",
            official_images["redis"])
-    assert _until(lambda: _redis(port, "GET k")) == b"$9\r\npersisted\r\n"
+    assert oc.wait_for(lambda: _redis(port, "GET", "k"), second) == "persisted"
     docker("rm", "-f", second)
     docker("volume", "rm", volume, check=False)
 
 
 def test_postgres_initialises_serves_and_keeps_its_data(
         official_images: dict[str, str], names: list[str]) -> None:
-    import pg8000.exceptions
     import pg8000.native
 
     port, name = _free_port(), _name(names, "postgres")
@@ -139,8 +122,7 @@ def test_postgres_initialises_serves_and_keeps_its_data(
         return pg8000.native.Connection("postgres", password="secret", host="127.0.0.1",
                                         port=port, timeout=5)
 
-    retry = (pg8000.exceptions.InterfaceError, pg8000.exceptions.DatabaseError)
-    conn = _until(connect, timeout=90, also=retry)
+    conn = oc.wait_for(connect, name, timeout=90)
     conn.run("CREATE TABLE t (v text)")
     conn.run("INSERT INTO t VALUES ('kept')")
     conn.close()
@@ -149,7 +131,7 @@ def test_postgres_initialises_serves_and_keeps_its_data(
     second = _name(names, "postgres")
     _start("--name", second, "-e", "POSTGRES_PASSWORD=secret", "-p", f"127.0.0.1:{port}:5432",
            "-v", f"{volume}:/var/lib/postgresql/data", official_images["postgres"])
-    conn = _until(connect, timeout=90, also=retry)
+    conn = oc.wait_for(connect, second, timeout=90)
     assert conn.run("SELECT v FROM t") == [["kept"]]
     conn.close()
     docker("rm", "-f", second)
@@ -168,7 +150,7 @@ def test_web_servers_use_their_preset_and_serve_without_root(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
             return int(response.status)
 
-    assert _until(get) == 200
+    assert oc.wait_for(get, name) == 200
     _processes_are_confined(name, uid)
 
 
@@ -203,8 +185,8 @@ def test_a_bind_the_user_cannot_write_is_said_and_a_missing_one_is_made_for_it(
     _start("--name", name, "-p", f"127.0.0.1:{port}:6379", "-v", f"{missing}:/data",
            official_images["redis"])
     assert (missing.stat().st_uid, missing.stat().st_gid) == (999, 999)
-    _until(lambda: _redis(port, "PING"))
-    assert _redis(port, "SET k v", "SAVE") == b"+OK\r\n+OK\r\n"
+    oc.wait_for(lambda: _redis(port, "PING"), name)
+    assert _redis(port, "SET", "k", "v") == "OK" and _redis(port, "SAVE") == "OK"
     assert (missing / "dump.rdb").exists()
 
 
