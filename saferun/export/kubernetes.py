@@ -386,6 +386,8 @@ def _volumes(app: Prepared, notes: list[Unsupported]) -> tuple[list[dict[str, An
             f"an emptyDir (medium Memory) has no mount options: {','.join(lost)} cannot be "
             "set")))
     for mount in app.plan.mounts:
+        if not mount.source:
+            continue  # an anonymous volume: reported by unexpressed()
         if mount.kind == "bind":
             notes.append(Unsupported(app.name, f"filesystem.mounts {mount.target}", (
                 f"bind mount of host path {mount.source} not exported: hostPath volumes are "
@@ -415,18 +417,22 @@ def _volume_name(prefix: str, path: str, used: set[str]) -> str:
 
 def _probes(app: Prepared, notes: list[Unsupported]) -> dict[str, Any]:
     check, plan_check = app.manifest.healthcheck, app.plan.healthcheck
-    if check is None or plan_check is None:
-        return {}
-    period = _seconds(plan_check.interval_ns, app, "healthcheck.interval", notes)
-    timeout = _seconds(plan_check.timeout_ns, app, "healthcheck.timeout", notes)
-    probe = {"exec": {"command": list(check.command)}, "periodSeconds": period,
-             "timeoutSeconds": timeout, "failureThreshold": plan_check.retries}
+    if check is None or plan_check is None or check.command is None:
+        return {}  # --no-healthcheck / image timings only: reported by unexpressed()
+    # Unset timings are docker's defaults (30s, 30s, 3 retries).
+    period = _seconds(plan_check.interval_ns or 30 * 10**9, app, "healthcheck.interval", notes)
+    timeout = _seconds(plan_check.timeout_ns or 30 * 10**9, app, "healthcheck.timeout", notes)
+    retries = plan_check.retries or 3
+    command = (["/bin/sh", "-c", check.command] if isinstance(check.command, str)
+               else list(check.command))
+    probe = {"exec": {"command": command}, "periodSeconds": period,
+             "timeoutSeconds": timeout, "failureThreshold": retries}
     probes: dict[str, Any] = {"livenessProbe": probe, "readinessProbe": dict(probe)}
     if plan_check.start_period_ns:
         # Docker ignores failures during start_period; a startup probe holds the others off.
         start = math.ceil(plan_check.start_period_ns / 10**9)
         probes["startupProbe"] = {**probe,
-                                  "failureThreshold": math.ceil(start / period) + check.retries}
+                                  "failureThreshold": math.ceil(start / period) + retries}
     return probes
 
 
