@@ -629,6 +629,8 @@ def parse_volume(value: str, cwd: str, notes: list[str]) -> dict[str, Any]:
             spec["nocopy"] = True
     if mount.kind == "anonymous":  # `-v /data`: a new volume docker names itself
         return {"type": "volume", "target": mount.target, **spec}
+    if mount.kind == "bind":  # docker sends -v binds as Binds: a missing directory is created
+        spec["create_source"] = True
     source = _abs(mount.source, cwd) if mount.kind == "bind" else mount.source
     return {"type": mount.kind, "source": source, "target": mount.target, **spec}
 
@@ -713,6 +715,8 @@ def _client_flags(p: ParsedRun) -> tuple[str, ...]:
     flags: list[str] = []
     if p.values("attach") and p.flag("detach"):
         raise DockerArgsError("Conflicting options: -a and -d")
+    if p.flag("rm") and (p.last("restart") or "no") not in ("no", ""):
+        raise DockerArgsError("conflicting options: cannot specify both --restart and --rm")
     for name in ("attach", "detach-keys", "cidfile"):
         given = p.values(name)
         for value in given if name == "attach" else given[-1:]:

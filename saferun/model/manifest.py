@@ -223,6 +223,11 @@ class BindOrVolumeMount(StrictModel):
     nocopy: bool = Field(
         False, description="Volumes: do not copy the image's files into a new volume."
     )
+    create_source: bool = Field(
+        False,
+        description="Binds: create a missing host directory, as `docker run -v` does (docker "
+        "sends -v binds as Binds; --mount refuses a missing source).",
+    )
 
     @model_validator(mode="after")
     def _relabel_source(self) -> BindOrVolumeMount:
@@ -237,6 +242,8 @@ class BindOrVolumeMount(StrictModel):
             raise ValueError("a bind mount needs a source")
         if self.nocopy and self.type != "volume":
             raise ValueError("nocopy applies to volumes only")
+        if self.create_source and self.type != "bind":
+            raise ValueError("create_source applies to bind mounts only")
         if (self.type == "volume" and self.source
                 and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source)):
             raise ValueError(f"volume name '{self.source}' is invalid (letters, digits, _ . -)")

@@ -64,6 +64,7 @@ class MountPlan:
     propagation: str | None = None  # bind propagation, e.g. rslave
     relabel: str | None = None  # SELinux z/Z: only the -v syntax and API Binds carry it
     nocopy: bool = False  # volumes: do not copy the image's files in (volume-nocopy)
+    create_source: bool = False  # binds from -v: docker creates a missing host directory
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,7 @@ def build_plan(
                 propagation=m.propagation,
                 relabel=m.relabel,
                 nocopy=m.nocopy,
+                create_source=m.create_source,
             )
             for m in manifest.filesystem.mounts
         ),

@@ -43,8 +43,10 @@ def render_argv(
     for tmpfs in plan.tmpfs:
         argv += ["--tmpfs", f"{tmpfs.target}:{tmpfs.options}"]
     for mount in plan.mounts:
-        if mount.relabel:  # --mount has no SELinux relabel option; -v does
-            options = ["ro" if mount.read_only else "rw", mount.relabel]
+        if mount.relabel or mount.create_source:
+            # --mount has no SELinux relabel option, nor creates a missing host directory: -v
+            options = ["ro" if mount.read_only else "rw"]
+            options += [mount.relabel] if mount.relabel else []
             options += [mount.propagation] if mount.propagation else []
             argv += ["--volume", f"{mount.source}:{mount.target}:{','.join(options)}"]
             continue

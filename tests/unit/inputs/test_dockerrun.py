@@ -127,7 +127,8 @@ MAPPINGS: list[tuple[str, str, Any]] = [
     (
         "-v ./data:/data img:1",
         "filesystem.mounts",
-        [{"type": "bind", "source": "/srv/app/data", "target": "/data", "read_only": False}],
+        [{"type": "bind", "source": "/srv/app/data", "target": "/data", "read_only": False,
+          "create_source": True}],
     ),
     (
         "--mount type=bind,src=/data,dst=/data,readonly,bind-propagation=rslave img:1",
