@@ -124,7 +124,7 @@ def _attach(plan: RunPlan) -> dict[str, bool]:
 
 def _endpoint_body(e: EndpointPlan | None, aliases: tuple[str, ...] = ()) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    all_aliases = [*aliases, *(e.aliases if e else ())]
+    all_aliases = list(e.aliases if e else aliases)  # the first network's are network_aliases
     if all_aliases:
         body["Aliases"] = all_aliases
     if e is None:
