@@ -376,6 +376,11 @@ def plan_notes(app: Prepared) -> list[Unsupported]:
 
 
 def _show(value: object) -> str:
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return ", ".join(f"{k}={_show(v)}" for k, v in dataclasses.asdict(value).items()
+                         if v not in (None, (), [], "", False))
     if isinstance(value, tuple):
         return ", ".join("=".join(v) if isinstance(v, tuple) else str(v) for v in value)
     return str(value)

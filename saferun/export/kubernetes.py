@@ -257,9 +257,10 @@ def _restart_policy(app: Prepared, kind: KubeKind, notes: list[Unsupported]) -> 
     return RESTART_POLICY[policy]
 
 
-def _user_ids(plan: RunPlan) -> tuple[int, int | None]:
+def _user_ids(plan: RunPlan) -> tuple[int | None, int | None]:
+    """Numeric ids; a name (resolved by docker in the image) has none here: None."""
     uid, _, gid = plan.user.partition(":")
-    return int(uid), int(gid) if gid else None
+    return (int(uid) if uid.isdigit() else None), (int(gid) if gid.isdigit() else None)
 
 
 def _pod_security_context(app: Prepared, name: str, files: list[ExportFile],
@@ -267,8 +268,13 @@ def _pod_security_context(app: Prepared, name: str, files: list[ExportFile],
     uid, gid = _user_ids(app.plan)
     context: dict[str, Any] = {}
     if uid != 0:
-        context["runAsNonRoot"] = True
-    context["runAsUser"] = uid
+        context["runAsNonRoot"] = True  # the kubelet checks a named user's uid in the image
+    if uid is not None:
+        context["runAsUser"] = uid
+    else:
+        notes.append(Unsupported(app.name, "app.user", (
+            f"'{app.plan.user}' is a name: a Pod takes numeric ids (runAsUser); runAsNonRoot "
+            "is set and the image's USER applies, or write the uid in app.user")))
     if gid is not None:
         context["runAsGroup"] = gid
     context["seccompProfile"] = _seccomp_profile(app, name, files, notes)
