@@ -103,6 +103,7 @@ def merge_policies(manifest: Any, team: Any | None) -> Any:
         "scan": _merge_scan(manifest.scan, team.scan),
         "signature": _merge_signature(manifest.signature, team.signature),
         "image": image,
+        "refuse": sorted(set(manifest.refuse) | set(team.refuse)),
     })
 
 

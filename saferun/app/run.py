@@ -99,6 +99,8 @@ def prepare(request: RunRequest) -> PreparedRun:
         loaded = Loaded(*load_for_run(request.target))
     manifest, manifest_dir = loaded.manifest, loaded.manifest_dir
     check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
+    warned = judge_warnings(manifest, manifest_dir)
+    read_label_files(tuple(os.path.join(manifest_dir, p) for p in manifest.app.label_files))
     pending = None
     if os.environ.get("SAFERUN_POLICY") or _asks_image_policy(manifest.policy):
         from saferun.app.image_policy import start_for_run, team_policy_path
@@ -106,15 +108,19 @@ def prepare(request: RunRequest) -> PreparedRun:
         pending = start_for_run(manifest.app.image, manifest, manifest_dir, team_policy_path())
     options = replace(request.options, manifest_dir=manifest_dir, manifest_sha256=loaded.digest)
     if session is None:
-        plan = _with_notes(checked_plan(manifest, OFFLINE_FACTS, options), loaded.notes)
+        plan = _with_warnings(_with_notes(checked_plan(manifest, OFFLINE_FACTS, options),
+                                          loaded.notes), warned)
         check_mount_sources(manifest, plan)
         if pending is not None:
             plan = _with_image_decision(plan, pending.finish(engine=False).label)
         return PreparedRun(plan, OFFLINE_FACTS, None)
     try:
         facts, info = probe_host_facts(session)
-        plan = _with_notes(checked_plan(manifest, facts, options), loaded.notes)
+        plan = _with_warnings(_with_notes(checked_plan(manifest, facts, options), loaded.notes),
+                              warned)
         check_mount_sources(manifest, plan)
+        check_shared_containers(manifest, session)
+        plan = pin_floating_image(plan, session)
         present = session.image_present(plan.image)
         plan = check_writable_mounts(plan, facts, session, present=bool(present),
                                      dry_run=request.dry_run)
@@ -143,6 +149,95 @@ def prepare(request: RunRequest) -> PreparedRun:
 
 def _with_notes(plan: RunPlan, notes: tuple[str, ...]) -> RunPlan:
     return replace(plan, notes=(*notes, *plan.notes)) if notes else plan
+
+
+def _with_warnings(plan: RunPlan, warnings: tuple[str, ...]) -> RunPlan:
+    return replace(plan, warnings=(*warnings, *plan.warnings)) if warnings else plan
+
+
+def judge_warnings(manifest: Any, manifest_dir: str) -> tuple[str, ...]:
+    """The manifest's policy warnings (restart-always, image-tag-latest, -P, ...): refused
+    when the manifest's or the team policy file's `[policy] refuse` names them, otherwise
+    returned as warnings. An [allow] reason or a [policy] ignore silences one."""
+    from saferun.inputs.dockerrun import RULE_FLAGS
+    from saferun.model.refusals import refused, rule_text
+
+    found = manifest.warnings()
+    if not found:
+        return ()
+    refuse = set(manifest.policy.refuse)
+    team_path = os.environ.get("SAFERUN_POLICY")
+    if team_path:
+        from saferun.app.image_policy import read_team_policy
+
+        refuse |= set(read_team_policy(Path(team_path)).refuse)
+    hard = [v for v in found if v.rule in refuse]
+    if hard:
+        raise refused(hard, hints=RULE_FLAGS)
+    return tuple(f"{v.where} = {v.what}: rule '{v.rule}' ({rule_text(v.rule).title}). "
+                 f"{rule_text(v.rule).fix}; docs/drop-in.md#{v.rule}" for v in found)
+
+
+def pin_floating_image(plan: RunPlan, session: Any) -> RunPlan:
+    """A floating reference (no tag, `latest`) runs the local image by its id, so what
+    starts is what was judged; the digest goes into the io.saferun.image-digest label."""
+    from saferun.model.refusals import image_tag_problem
+
+    if image_tag_problem(plan.image) is None or plan.pull == "always":
+        return plan
+    data = session.image_inspect(plan.image)
+    if not data or not str(data.get("Id", "")).startswith("sha256:"):
+        return plan  # not local: docker pulls it; the warning above stands
+    image_id = str(data["Id"])
+    digests = [str(d) for d in data.get("RepoDigests") or []]
+    labels = {**dict(plan.labels), "io.saferun.image-digest": digests[0] if digests else image_id,
+              "io.saferun.image-reference": plan.image}
+    note = (f"app.image {plan.image!r} floats: saferun runs the local image {image_id[:19]} "
+            "(label io.saferun.image-digest)")
+    return replace(plan, image=image_id, labels=tuple(sorted(labels.items())),
+                   warnings=(*plan.warnings, note))
+
+
+def check_shared_containers(manifest: Any, session: Any) -> None:
+    """--volumes-from and container:NAME namespaces: read those containers through the
+    engine and judge what they would share by the same rules as this manifest."""
+    from saferun.inputs.dockerrun import check_shared_sources
+
+    names = {ref.split(":")[0] for ref in manifest.filesystem.volumes_from}
+    for mode in (manifest.network.mode, manifest.security.pid, manifest.security.ipc):
+        if mode and mode.startswith("container:"):
+            names.add(mode.split(":", 1)[1])
+    if not names:
+        return
+    found = {}
+    for name in sorted(names):
+        data = session.container_inspect(name)
+        if data is None:
+            raise ManifestError(f"container '{name}' (named by --volumes-from or container:"
+                                f"{name}) does not exist", fix=f"start '{name}' first")
+        found[name] = data
+    check_shared_sources(manifest, found)
+
+
+def read_label_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """docker's --label-file: KEY=VALUE lines, # comments. saferun's own io.saferun.* keys
+    may not come from a file (they record what saferun decided)."""
+    pairs: list[tuple[str, str]] = []
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ManifestError(f"app.label_files: cannot read {path}: {exc.strerror}") from None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.partition("=")
+            if key.startswith("io.saferun."):
+                raise ManifestError(f"app.label_files: {path} sets '{key}', a key reserved for "
+                                    "saferun")
+            pairs.append((key, value))
+    return tuple(pairs)
 
 
 def _asks_image_policy(policy: Any) -> bool:
@@ -187,6 +282,8 @@ def _request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
             command = command[1:] or None
         dropin = replace(dropin, image=None, options=replace(dropin.options, command=command))
         return RunRequest(parsed.image, dropin.options, offline, dropin, True)
+    # A bare image: without --name docker picks a random name, and so does saferun.
+    dropin = replace(dropin, options=replace(dropin.options, use_app_name=False))
     return RunRequest(parsed.image, dropin.options, offline, dropin, False,
                       use_preset=not parsed.flag("no-preset"))
 
@@ -406,7 +503,8 @@ def dry_run_body(plan: RunPlan) -> dict[str, Any]:
 
     from_host = tuple((name, os.environ[name]) for name in plan.env_from_host if name in os.environ)
     return render_create_body(
-        plan, env_from_files=read_env_files(plan.env_files), env_from_host=from_host
+        plan, env_from_files=read_env_files(plan.env_files), env_from_host=from_host,
+        labels_from_files=read_label_files(plan.label_files),
     )
 
 

@@ -294,6 +294,33 @@ DROPIN_FIELDS: dict[str, str] = {
     "device_cgroup_rules": "security.device_cgroup_rules",
     "gpus": "security.gpus",
     "sysctls": "security.sysctls",
+    # issue 15: the rest of docker run's settings
+    "group_add": "app.group_add",
+    "domainname": "app.domainname",
+    "label_files": "app.label_files",
+    "annotations": "app.annotations",
+    "volumes_from": "filesystem.volumes_from",
+    "publish_all": "network.publish_all",
+    "endpoint": "network (ip, ip6, mac_address, link_local_ips, links, driver_opts)",
+    "extra_networks": "network.extra_networks",
+    "cpu_shares": "resources.cpu_shares",
+    "cpu_period": "resources.cpu_period",
+    "cpu_quota": "resources.cpu_quota",
+    "cpu_rt_period": "resources.cpu_rt_period",
+    "cpu_rt_runtime": "resources.cpu_rt_runtime",
+    "cpuset_cpus": "resources.cpuset_cpus",
+    "cpuset_mems": "resources.cpuset_mems",
+    "blkio_weight": "resources.blkio_weight",
+    "blkio_weight_device": "resources.blkio_weight_device",
+    "device_read_bps": "resources.device_read_bps",
+    "device_write_bps": "resources.device_write_bps",
+    "device_read_iops": "resources.device_read_iops",
+    "device_write_iops": "resources.device_write_iops",
+    "memory_reservation": "resources.memory_reservation",
+    "memory_swappiness": "resources.memory_swappiness",
+    "oom_kill_disable": "resources.oom_kill_disable",
+    "oom_score_adj": "resources.oom_score_adj",
+    "cgroup_parent": "resources.cgroup_parent",
 }
 
 
@@ -318,8 +345,17 @@ def unexpressed(app: Prepared, handled: Iterable[str], target: str) -> list[Unsu
         if value is not None and name not in done:
             notes.append(Unsupported(app.name, key, f"{_show(value)}: {target} has no equivalent; "
                                      "not exported"))
+    check = app.plan.healthcheck
+    if check is not None and (check.disable or check.shell_command is None) \
+            and "healthcheck.image" not in done:
+        notes.append(Unsupported(app.name, "healthcheck", (
+            f"{'disable' if check.disable else 'timings for the image HEALTHCHECK'}: {target} "
+            "has no equivalent; not exported")))
     for index, mount in enumerate(app.plan.mounts):
-        for option in ("propagation", "relabel"):
+        if mount.kind == "volume" and not mount.source and "mount.anonymous" not in done:
+            notes.append(Unsupported(app.name, f"filesystem.mounts.{index}", (
+                f"anonymous volume at {mount.target}: {target} has no equivalent; not exported")))
+        for option in ("propagation", "relabel", "nocopy"):
             value = getattr(mount, option, None)
             if value and f"mount.{option}" not in done:
                 notes.append(Unsupported(app.name, f"filesystem.mounts.{index}.{option}",
@@ -340,6 +376,11 @@ def plan_notes(app: Prepared) -> list[Unsupported]:
 
 
 def _show(value: object) -> str:
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return ", ".join(f"{k}={_show(v)}" for k, v in dataclasses.asdict(value).items()
+                         if v not in (None, (), [], "", False))
     if isinstance(value, tuple):
         return ", ".join("=".join(v) if isinstance(v, tuple) else str(v) for v in value)
     return str(value)

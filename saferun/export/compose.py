@@ -50,7 +50,7 @@ def render_compose(apps: list[Prepared]) -> ExportResult:
     for app in apps:
         services[app.name] = _escape(_service(app, files, notes))
         for mount in app.plan.mounts:
-            if mount.kind == "volume":
+            if mount.kind == "volume" and mount.source:
                 volumes[mount.source] = {"name": mount.source}
         if app.plan.network not in ("bridge", "none", "host"):
             networks[app.plan.network] = {"name": app.plan.network, "external": True}
@@ -84,14 +84,17 @@ def _service(app: Prepared, files: list[ExportFile], notes: list[Unsupported]) -
     if plan.mounts:
         service["volumes"] = [
             {"type": m.kind,
-             "source": relative_to_output(m.source) if m.kind == "bind" else m.source,
-             "target": m.target, "read_only": m.read_only}
+             **({"source": relative_to_output(m.source) if m.kind == "bind" else m.source}
+                if m.source else {}),  # no source: an anonymous volume
+             "target": m.target, "read_only": m.read_only,
+             **({"volume": {"nocopy": True}} if m.nocopy else {})}
             for m in plan.mounts
         ]
     service["security_opt"] = _security_opts(app, files, notes)
     service["mem_limit"] = format_size(plan.memory)
     service["memswap_limit"] = format_size(plan.memory_swap)
-    service["cpus"] = plan.nano_cpus / 10**9
+    if plan.nano_cpus:
+        service["cpus"] = plan.nano_cpus / 10**9
     service["pids_limit"] = plan.pids_limit
     service["ulimits"] = {u.name: {"soft": u.soft, "hard": u.hard} for u in plan.ulimits}
     if plan.network == "none":
@@ -104,15 +107,23 @@ def _service(app: Prepared, files: list[ExportFile], notes: list[Unsupported]) -
     if plan.init:
         service["init"] = True
     service["pull_policy"] = PULL_POLICY[plan.pull]
-    if plan.healthcheck:
+    if plan.healthcheck and plan.healthcheck.disable:
+        service["healthcheck"] = {"disable": True}
+    elif plan.healthcheck:
         check = plan.healthcheck
-        service["healthcheck"] = {
-            "test": ["CMD", *app.manifest.healthcheck.command] if app.manifest.healthcheck else [],
-            "interval": go_duration(check.interval_ns),
-            "timeout": go_duration(check.timeout_ns),
-            "retries": check.retries,
-            "start_period": go_duration(check.start_period_ns),
-        }
+        command = app.manifest.healthcheck.command if app.manifest.healthcheck else None
+        health: dict[str, Any] = {}
+        if command is not None:
+            health["test"] = (["CMD-SHELL", command] if isinstance(command, str)
+                              else ["CMD", *command])
+        for key, value in (("interval", go_duration(check.interval_ns)),
+                           ("timeout", go_duration(check.timeout_ns)),
+                           ("retries", check.retries),
+                           ("start_period", go_duration(check.start_period_ns)),
+                           ("start_interval", go_duration(check.start_interval_ns))):
+            if key in check.given:  # the others stay the engine's defaults
+                health[key] = value
+        service["healthcheck"] = health
     service["logging"] = {"driver": plan.log_driver, "options": dict(plan.log_options)}
     if not service["logging"]["options"]:
         del service["logging"]["options"]
@@ -144,6 +155,16 @@ def _dropins(app: Prepared, service: dict[str, Any],
         "dns_search": ("dns_search", list), "dns_options": ("dns_opt", list),
         "extra_hosts": ("extra_hosts", list), "platform": ("platform", str),
         "expose": ("expose", list), "storage_size": ("storage_opt", lambda n: {"size": str(n)}),
+        "group_add": ("group_add", list), "domainname": ("domainname", str),
+        "label_files": ("label_file", lambda v: [relative_to_output(p) for p in v]),
+        "annotations": ("annotations", dict), "volumes_from": ("volumes_from", list),
+        "cpu_shares": ("cpu_shares", int), "cpu_period": ("cpu_period", int),
+        "cpu_quota": ("cpu_quota", int), "cpu_rt_period": ("cpu_rt_period", lambda v: f"{v}us"),
+        "cpu_rt_runtime": ("cpu_rt_runtime", lambda v: f"{v}us"),
+        "cpuset_cpus": ("cpuset", str), "memory_reservation": ("mem_reservation", format_size),
+        "memory_swappiness": ("mem_swappiness", int),
+        "oom_kill_disable": ("oom_kill_disable", bool),
+        "oom_score_adj": ("oom_score_adj", int), "cgroup_parent": ("cgroup_parent", str),
     }
     for field, (key, convert) in keys.items():
         value = dropin(plan, field)
@@ -166,7 +187,8 @@ def _dropins(app: Prepared, service: dict[str, Any],
     for mount, volume in zip(plan.mounts, service.get("volumes", []), strict=True):
         if getattr(mount, "propagation", None) and mount.kind == "bind":
             volume["bind"] = {"propagation": mount.propagation}
-    handled.add("mount.propagation")
+    handled.update({"mount.propagation", "healthcheck.image", "mount.anonymous",
+                    "mount.nocopy"})
     return handled
 
 

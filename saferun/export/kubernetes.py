@@ -257,9 +257,10 @@ def _restart_policy(app: Prepared, kind: KubeKind, notes: list[Unsupported]) -> 
     return RESTART_POLICY[policy]
 
 
-def _user_ids(plan: RunPlan) -> tuple[int, int | None]:
+def _user_ids(plan: RunPlan) -> tuple[int | None, int | None]:
+    """Numeric ids; a name (resolved by docker in the image) has none here: None."""
     uid, _, gid = plan.user.partition(":")
-    return int(uid), int(gid) if gid else None
+    return (int(uid) if uid.isdigit() else None), (int(gid) if gid.isdigit() else None)
 
 
 def _pod_security_context(app: Prepared, name: str, files: list[ExportFile],
@@ -267,8 +268,13 @@ def _pod_security_context(app: Prepared, name: str, files: list[ExportFile],
     uid, gid = _user_ids(app.plan)
     context: dict[str, Any] = {}
     if uid != 0:
-        context["runAsNonRoot"] = True
-    context["runAsUser"] = uid
+        context["runAsNonRoot"] = True  # the kubelet checks a named user's uid in the image
+    if uid is not None:
+        context["runAsUser"] = uid
+    else:
+        notes.append(Unsupported(app.name, "app.user", (
+            f"'{app.plan.user}' is a name: a Pod takes numeric ids (runAsUser); runAsNonRoot "
+            "is set and the image's USER applies, or write the uid in app.user")))
     if gid is not None:
         context["runAsGroup"] = gid
     context["seccompProfile"] = _seccomp_profile(app, name, files, notes)
@@ -388,6 +394,8 @@ def _volumes(app: Prepared, notes: list[Unsupported]) -> tuple[list[dict[str, An
             f"an emptyDir (medium Memory) has no mount options: {','.join(lost)} cannot be "
             "set")))
     for mount in app.plan.mounts:
+        if not mount.source:
+            continue  # an anonymous volume: reported by unexpressed()
         if mount.kind == "bind":
             notes.append(Unsupported(app.name, f"filesystem.mounts {mount.target}", (
                 f"bind mount of host path {mount.source} not exported: hostPath volumes are "
@@ -417,18 +425,22 @@ def _volume_name(prefix: str, path: str, used: set[str]) -> str:
 
 def _probes(app: Prepared, notes: list[Unsupported]) -> dict[str, Any]:
     check, plan_check = app.manifest.healthcheck, app.plan.healthcheck
-    if check is None or plan_check is None:
-        return {}
-    period = _seconds(plan_check.interval_ns, app, "healthcheck.interval", notes)
-    timeout = _seconds(plan_check.timeout_ns, app, "healthcheck.timeout", notes)
-    probe = {"exec": {"command": list(check.command)}, "periodSeconds": period,
-             "timeoutSeconds": timeout, "failureThreshold": plan_check.retries}
+    if check is None or plan_check is None or check.command is None:
+        return {}  # --no-healthcheck / image timings only: reported by unexpressed()
+    # Unset timings are docker's defaults (30s, 30s, 3 retries).
+    period = _seconds(plan_check.interval_ns or 30 * 10**9, app, "healthcheck.interval", notes)
+    timeout = _seconds(plan_check.timeout_ns or 30 * 10**9, app, "healthcheck.timeout", notes)
+    retries = plan_check.retries or 3
+    command = (["/bin/sh", "-c", check.command] if isinstance(check.command, str)
+               else list(check.command))
+    probe = {"exec": {"command": command}, "periodSeconds": period,
+             "timeoutSeconds": timeout, "failureThreshold": retries}
     probes: dict[str, Any] = {"livenessProbe": probe, "readinessProbe": dict(probe)}
     if plan_check.start_period_ns:
         # Docker ignores failures during start_period; a startup probe holds the others off.
         start = math.ceil(plan_check.start_period_ns / 10**9)
         probes["startupProbe"] = {**probe,
-                                  "failureThreshold": math.ceil(start / period) + check.retries}
+                                  "failureThreshold": math.ceil(start / period) + retries}
     return probes
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from saferun.errors import ExportError
 from saferun.export.common import (
@@ -117,6 +118,8 @@ def _sections(app: Prepared, profiles: list[ExportFile], notes: list[Unsupported
     for tmpfs in plan.tmpfs:
         add(("Tmpfs", _value(f"{tmpfs.target}:{tmpfs.options}", "filesystem.tmpfs")))
     for mount in plan.mounts:
+        if not mount.source:
+            continue  # an anonymous volume: reported by unexpressed()
         spec = f"type={mount.kind},source={mount.source},destination={mount.target}"
         if mount.read_only:
             spec += ",ro=true"
@@ -249,19 +252,31 @@ def _apparmor(app: Prepared, profiles: list[ExportFile], notes: list[Unsupported
 
 def _health(app: Prepared, notes: list[Unsupported]) -> list[tuple[str, str]]:
     check, plan_check = app.manifest.healthcheck, app.plan.healthcheck
-    if check is None or plan_check is None:
-        return []
+    if check is None or plan_check is None or check.command is None:
+        return []  # --no-healthcheck / image timings only: reported by unexpressed()
+    if isinstance(check.command, str):
+        return [("HealthCmd", _value(check.command, "healthcheck.command")),
+                *_health_timings(plan_check)]
     if len(check.command) == 1:
         notes.append(Unsupported(app.name, "healthcheck.command", (
             "Podman runs a one-word health command through /bin/sh -c (the image needs a "
             "shell); list its arguments to run it directly")))
     return [
         ("HealthCmd", _value(json.dumps(check.command), "healthcheck.command", raw=True)),
-        ("HealthInterval", go_duration(plan_check.interval_ns)),
-        ("HealthTimeout", go_duration(plan_check.timeout_ns)),
-        ("HealthRetries", str(plan_check.retries)),
-        ("HealthStartPeriod", go_duration(plan_check.start_period_ns)),
+        *_health_timings(plan_check),
     ]
+
+
+def _health_timings(plan_check: Any) -> list[tuple[str, str]]:
+    """Only the timings the manifest gives; the others stay Podman's defaults."""
+    given = plan_check.given
+    return [pair for name, pair in (
+        ("interval", ("HealthInterval", go_duration(plan_check.interval_ns))),
+        ("timeout", ("HealthTimeout", go_duration(plan_check.timeout_ns))),
+        ("retries", ("HealthRetries", str(plan_check.retries))),
+        ("start_period", ("HealthStartPeriod", go_duration(plan_check.start_period_ns))),
+        ("start_interval", ("HealthStartupInterval", go_duration(plan_check.start_interval_ns))),
+    ) if name in given]
 
 
 def _logging(app: Prepared, notes: list[Unsupported]) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from typing import Any
 
 from saferun.errors import DockerArgsError
 
@@ -163,3 +164,39 @@ def _bool(text: str, whole: str) -> bool:
     except KeyError:
         raise DockerArgsError(f"invalid --mount value: {whole!r} ({text!r} is not a boolean)"
                               ) from None
+
+
+def parse_bool(text: str, whole: str) -> bool:
+    """A `--mount` boolean (`true`, `1`, `false`...), read as docker's strconv.ParseBool."""
+    return _bool(text, whole)
+
+
+_NETWORK_KEYS = {"name": "name", "alias": "aliases", "ip": "ip", "ip6": "ip6",
+                 "mac-address": "mac_address", "link-local-ip": "link_local_ips",
+                 "driver-opt": "driver_opts"}
+
+
+def parse_network(value: str) -> dict[str, Any]:
+    """`--network NAME` or docker's `name=NET,alias=A,ip=...,driver-opt=K=V` (one CSV)."""
+    if "=" not in value:
+        return {"name": value}
+    entry: dict[str, Any] = {"aliases": [], "link_local_ips": [], "driver_opts": {}}
+    for field_ in next(csv.reader([value])):
+        key, sep, setting = field_.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in _NETWORK_KEYS:
+            raise DockerArgsError(f"invalid field key {key!r} in --network {value!r} (docker "
+                                  f"knows {', '.join(_NETWORK_KEYS)})")
+        target = _NETWORK_KEYS[key]
+        if target == "driver_opts":
+            opt, eq, opt_value = setting.partition("=")
+            if not eq:
+                raise DockerArgsError(f"invalid driver-opt {setting!r}: must be KEY=VALUE")
+            entry["driver_opts"][opt] = opt_value
+        elif target in ("aliases", "link_local_ips"):
+            entry[target].append(setting)
+        else:
+            entry[target] = setting
+    if not entry.get("name"):
+        raise DockerArgsError(f"--network {value!r}: name is required")
+    return entry

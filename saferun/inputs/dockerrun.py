@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import posixpath
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,8 @@ from typing import Any
 from saferun.errors import DockerArgsError, ManifestError, UnsupportedFlag, UsageError
 from saferun.inputs import docker_values
 from saferun.inputs.dockerargs import DOCKER_RUN, Flag, ParsedRun, parse_docker_run
-from saferun.model.refusals import RULE_IDS, Violation, refused
+from saferun.model.manifest import ULIMIT_NAMES
+from saferun.model.refusals import ALLOWABLE_IDS, Violation, refused
 from saferun.plan.planner import LaunchOptions
 
 # saferun's own options of `saferun run`, read by the same parser as docker's.
@@ -51,31 +51,14 @@ SAFERUN_FLAG_HELP: tuple[tuple[str, str], ...] = (
 )
 RUN_TABLE = DOCKER_RUN.extended(SAFERUN_RUN_FLAGS)
 
-# Flags saferun has no manifest field for yet. Refused by name rather than dropped.
+# Flags saferun cannot honour on Linux. Refused by name rather than dropped.
 UNSUPPORTED: dict[str, str] = {
-    **{name: "CPU/IO tuning has no manifest field yet; use --cpus and --memory" for name in (
-        "blkio-weight", "blkio-weight-device", "cpu-count", "cpu-percent", "cpu-period",
-        "cpu-quota", "cpu-rt-period", "cpu-rt-runtime", "cpu-shares", "cpuset-cpus",
-        "cpuset-mems", "device-read-bps", "device-read-iops", "device-write-bps",
-        "device-write-iops", "io-maxbandwidth", "io-maxiops", "memory-reservation",
-        "memory-swappiness", "kernel-memory", "oom-score-adj")},
-    "oom-kill-disable": "a container that cannot be OOM-killed can exhaust host memory",
-    "annotation": "OCI annotations reach the runtime unvalidated",
-    "cgroup-parent": "the cgroup parent decides which host limits apply",
-    "domainname": "no manifest field yet",
-    "group-add": "supplementary groups have no manifest field yet",
-    "health-start-interval": "needs Docker API 1.44",
-    "ip": "static addresses have no manifest field yet",
-    "ip6": "static addresses have no manifest field yet",
-    "isolation": "Windows only",
-    "label-file": "use -l/--label (or [app] labels in a manifest)",
-    "link": "legacy links: use a user-defined network (--network NAME)",
-    "link-local-ip": "no manifest field yet",
-    "mac-address": "no manifest field yet",
-    "no-healthcheck": "no manifest field yet",
-    "publish-all": "-P publishes every exposed port on all interfaces; list ports with -p",
-    "volume-driver": "volume drivers have no manifest field yet",
-    "volumes-from": "inherits another container's mounts unchecked; mount them explicitly",
+    **{name: "Windows only (process isolation)" for name in (
+        "cpu-count", "cpu-percent", "io-maxbandwidth", "io-maxiops", "isolation")},
+    "kernel-memory": "deprecated by docker and ignored by the kernel on cgroup v2 "
+                     "(kernel memory counts towards --memory)",
+    "volume-driver": "volume drivers have no manifest field yet; create the volume with "
+                     "`docker volume create --driver` and mount it by name",
     "help": "use `saferun run --help`",
 }
 
@@ -91,6 +74,9 @@ RULE_FLAGS: dict[str, str] = {
     "sensitive-host-mount": "-v/--mount", "device": "--device", "gpus": "--gpus",
     "unsafe-sysctl": "--sysctl", "shared-propagation": "-v/--mount propagation",
     "run-as-root": "--user", "writable-root": "--read-only=false", "restart-always": "--restart",
+    "restart-retries": "--restart on-failure:N", "image-tag-latest": "the image reference",
+    "port-host-ip": "-P/-p 0.0.0.0:...", "cgroup-parent": "--cgroup-parent",
+    "ulimit-override": "--ulimit NAME=-1", "oom-protected": "--oom-score-adj",
 }
 
 _SESSION_VALUE_PATTERNS = {
@@ -100,7 +86,7 @@ _SESSION_VALUE_PATTERNS = {
 }
 _RUNTIMES = {"runc": "runc", "io.containerd.runc.v2": "runc", "runsc": "gvisor", "gvisor": "gvisor",
              "kata": "kata", "kata-runtime": "kata", "io.containerd.kata.v2": "kata"}
-_ULIMITS = ("nofile", "nproc")
+_OWN_ULIMITS = ("nofile", "nproc")  # resources.nofile / resources.nproc; others: ulimits
 
 
 @dataclass(frozen=True)
@@ -177,6 +163,9 @@ def merge_document(base: dict[str, Any], dropin: DropIn) -> dict[str, Any]:
     fs = merged.setdefault("filesystem", {})
     if "read_only" in fs_over:
         fs["read_only"] = fs_over["read_only"]
+    if fs_over.get("volumes_from"):
+        fs["volumes_from"] = list(dict.fromkeys([*fs.get("volumes_from", []),
+                                                 *fs_over["volumes_from"]]))
     # A flag wins over the base for its target, whatever the kind (e.g. -v data:/tmp
     # replaces the default /tmp tmpfs).
     flag_mounts, flag_tmpfs = fs_over.get("mounts", []), fs_over.get("tmpfs", [])
@@ -240,6 +229,44 @@ def check_resolved_mounts(manifest: Any, resolved: Sequence[tuple[str, str] | No
         raise refused(found, hints=RULE_FLAGS)
 
 
+def check_shared_sources(manifest: Any, containers: dict[str, Any]) -> None:
+    """Refuse what --volumes-from or a container:NAME namespace would share, by the same
+    rules as this manifest's own mounts and namespaces; pure.
+
+    `containers` holds `docker inspect` data of every container named, read at the edge.
+    A source container with a sensitive bind mount (or the Docker socket) hands it on; one
+    in the host's network, PID or IPC namespace hands that on.
+    """
+    from saferun.model.refusals import host_path_rule
+
+    found: list[Violation] = []
+    for ref in manifest.filesystem.volumes_from:
+        name, _, mode = ref.partition(":")
+        for mount in containers[name].get("Mounts") or []:
+            if mount.get("Type") != "bind":
+                continue
+            source = str(mount.get("Source", ""))
+            rule = host_path_rule(source, mode == "ro" or not mount.get("RW", True))
+            if rule is not None:
+                found.append(Violation(rule, f"filesystem.volumes_from ({name})",
+                                       f"{source!r} -> {mount.get('Destination')}"))
+    for where, mode, key, rule in (
+        ("network.mode", manifest.network.mode, "NetworkMode", "host-network"),
+        ("security.pid", manifest.security.pid, "PidMode", "host-pid"),
+        ("security.ipc", manifest.security.ipc, "IpcMode", "host-ipc"),
+    ):
+        if not mode or not mode.startswith("container:"):
+            continue
+        name = mode.split(":", 1)[1]
+        host = containers[name].get("HostConfig") or {}
+        if host.get(key) == "host":
+            found.append(Violation(rule, where, f"{mode!r} (that container uses the host's "
+                                   "namespace)"))
+    found = [v for v in found if not manifest.allowed(v.rule)]
+    if found:
+        raise refused(found, hints=RULE_FLAGS)
+
+
 # --- mapping, one section at a time ----------------------------------------------------
 
 def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
@@ -273,11 +300,24 @@ def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
     user = p.last("user")
     if user is not None:
         app["user"] = _user(user)
+    if p.values("group-add"):
+        app["group_add"] = p.values("group-add")
+    if p.values("label-file"):
+        app["label_files"] = [_abs(path, cwd) for path in p.values("label-file")]
+    annotations: dict[str, str] = {}
+    for item in p.values("annotation"):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DockerArgsError(f'invalid argument "{item}" for "--annotation" flag: '
+                                  "must be KEY=VALUE")
+        annotations[key] = value
+    if annotations:
+        app["annotations"] = annotations
     entrypoint = p.last("entrypoint")
     if entrypoint is not None:
         app["entrypoint"] = [entrypoint] if entrypoint else []
     simple = {"workdir": "workdir", "hostname": "hostname", "platform": "platform",
-              "stop-signal": "stop_signal", "pull": "pull"}
+              "stop-signal": "stop_signal", "pull": "pull", "domainname": "domainname"}
     for flag, key in simple.items():
         given = p.last(flag)
         if given is not None:
@@ -301,17 +341,19 @@ def _map_security(p: ParsedRun, doc: dict[str, Any], notes: list[str]) -> None:
         raise UnsupportedFlag("--use-api-socket is not supported even when allowed",
                               fix="mount the socket explicitly: -v /var/run/docker.sock:"
                               "/var/run/docker.sock with --allow docker-socket-mount=...")
-    for flag, key, allowed in (("pid", "pid", {"host"}), ("uts", "uts", {"host"}),
+    for flag, key, allowed in (("pid", "pid", {"host", "container:NAME"}),
+                               ("uts", "uts", {"host"}),
                                ("userns", "userns_mode", {"host"}),
-                               ("ipc", "ipc", {"private", "shareable", "none", "host"}),
+                               ("ipc", "ipc", {"private", "shareable", "none", "host",
+                                               "container:NAME"}),
                                ("cgroupns", "cgroupns", {"private", "host"})):
         value = p.last(flag)
         if value is None or value == "":
             continue
-        if value not in allowed:
-            raise UnsupportedFlag(
-                f"--{flag} {value}: saferun supports only {', '.join(sorted(allowed))} here "
-                "(sharing another container's namespace is not supported)")
+        shared = value.startswith("container:") and "container:NAME" in allowed
+        if value not in allowed and not shared:
+            raise DockerArgsError(f"--{flag}: invalid {flag.upper()} mode {value!r} (docker "
+                                  f"accepts {', '.join(sorted(allowed))})")
         sec[key] = value
     if p.values("device"):
         sec["devices"] = p.values("device")
@@ -393,33 +435,55 @@ def _map_resources(p: ParsedRun, doc: dict[str, Any]) -> None:
         res["pids"] = _int(p.last("pids-limit"), "--pids-limit")
     for item in p.values("ulimit"):
         name, sep, limits = item.partition("=")
-        if name not in _ULIMITS:
-            raise UnsupportedFlag(f"--ulimit {item}: saferun supports the ulimits "
-                                  f"{', '.join(_ULIMITS)}")
+        if name not in ULIMIT_NAMES:
+            raise DockerArgsError(f'invalid argument "{item}" for "--ulimit" flag: invalid '
+                                  f"ulimit type: {name}")
         soft, _, hard = limits.partition(":")
         if not sep or not soft:
             raise DockerArgsError(f'invalid argument "{item}" for "--ulimit" flag')
-        res[name] = {"soft": _int(soft, "--ulimit"), "hard": _int(hard or soft, "--ulimit")}
+        limit = {"soft": _int(soft, "--ulimit"), "hard": _int(hard or soft, "--ulimit")}
+        if name in _OWN_ULIMITS:
+            res[name] = limit
+        else:
+            res.setdefault("ulimits", {})[name] = limit
+    for flag in ("cpu-shares", "cpu-period", "cpu-quota", "cpu-rt-period", "cpu-rt-runtime",
+                 "blkio-weight", "memory-swappiness", "oom-score-adj"):
+        if p.last(flag) is not None:
+            res[flag.replace("-", "_")] = _int(p.last(flag), f"--{flag}")
+    for flag in ("cpuset-cpus", "cpuset-mems", "memory-reservation", "cgroup-parent"):
+        if p.last(flag) is not None:
+            res[flag.replace("-", "_")] = p.last(flag)
+    for flag in ("blkio-weight-device", "device-read-bps", "device-write-bps",
+                 "device-read-iops", "device-write-iops"):
+        if p.values(flag):
+            res[flag.replace("-", "_")] = p.values(flag)
+    if p.flag("oom-kill-disable"):
+        res["oom_kill_disable"] = True
     if res:
         doc["resources"] = res
 
 
 def _map_network(p: ParsedRun, doc: dict[str, Any]) -> None:
     net: dict[str, Any] = {}
-    networks = p.values("network")
-    if len(networks) > 1:
-        raise UnsupportedFlag("more than one --network: saferun connects one network at start",
-                              fix="connect more with `docker network connect` after the start")
+    networks = [docker_values.parse_network(value) for value in p.values("network")]
     if networks:
-        mode = networks[0]
-        if "=" in mode or "," in mode:
-            raise UnsupportedFlag(f"--network {mode}: the advanced network syntax is not supported",
-                                  fix="give the network name only")
-        net["mode"] = "bridge" if mode == "default" else mode
+        first = networks[0]
+        net["mode"] = "bridge" if first["name"] == "default" else first["name"]
+        _first_endpoint(p, first, net)
+        extras = []
+        for extra in networks[1:]:
+            extra = {k: v for k, v in extra.items() if v}
+            extras.append(extra)
+        if extras:
+            net["extra_networks"] = extras
+    else:
+        _first_endpoint(p, {}, net)
+    if p.flag("publish-all"):
+        net["publish_all"] = True
     ports = [port for value in p.values("publish") for port in parse_publish(value)]
     if ports:
         net["ports"] = ports
-    for flag, key in (("network-alias", "aliases"), ("dns", "dns"), ("dns-search", "dns_search"),
+    for flag, key in (("dns", "dns"), ("dns-search", "dns_search"),
                       ("dns-option", "dns_options"), ("expose", "expose")):
         if p.values(flag):
             net[key] = p.values(flag)
@@ -451,8 +515,31 @@ def _map_filesystem(p: ParsedRun, doc: dict[str, Any], cwd: str, notes: list[str
         fs["mounts"] = mounts
     if tmpfs:
         fs["tmpfs"] = tmpfs
+    if p.values("volumes-from"):
+        fs["volumes_from"] = p.values("volumes-from")
     if fs:
         doc["filesystem"] = fs
+
+
+def _first_endpoint(p: ParsedRun, first: dict[str, Any], net: dict[str, Any]) -> None:
+    """The first network takes --network-alias, --ip, --ip6, --mac-address, --link-local-ip
+    and --link, as in docker; given both ways, docker refuses (and so does saferun)."""
+    for flag, key, what in (("network-alias", "aliases", "per-network alias"),
+                            ("ip", "ip", "per-network IPv4 address"),
+                            ("ip6", "ip6", "per-network IPv6 address"),
+                            ("link-local-ip", "link_local_ips",
+                             "per-network link-local IP addresses"),
+                            ("mac-address", "mac_address", "per-network MAC address")):
+        given = p.values(flag)
+        if given and first.get(key):
+            raise DockerArgsError(f"conflicting options: cannot specify both --{flag} and {what}")
+        if given:
+            first[key] = given if key in ("aliases", "link_local_ips") else given[-1]
+    for key in ("aliases", "ip", "ip6", "mac_address", "link_local_ips", "driver_opts"):
+        if first.get(key):
+            net[key] = first[key]
+    if p.values("link"):
+        net["links"] = p.values("link")
 
 
 def _map_misc(p: ParsedRun, doc: dict[str, Any]) -> None:
@@ -486,22 +573,23 @@ def _map_misc(p: ParsedRun, doc: dict[str, Any]) -> None:
 
 
 def _healthcheck(p: ParsedRun) -> dict[str, Any]:
+    """docker's --health-*: the command as a shell string (CMD-SHELL), only the given
+    timings (the daemon's defaults for the rest), --no-healthcheck alone."""
     health: dict[str, Any] = {}
     command = p.last("health-cmd")
-    if command is not None:
-        words = shlex.split(command)
-        simple = bool(words) and shlex.join(words) == command
-        health["command"] = words if simple else ["sh", "-c", command]
+    if command:  # docker ignores an empty --health-cmd
+        health["command"] = command
     for flag, key in (("health-interval", "interval"), ("health-timeout", "timeout"),
-                      ("health-start-period", "start_period")):
+                      ("health-start-period", "start_period"),
+                      ("health-start-interval", "start_interval")):
         if p.last(flag) is not None:
             health[key] = p.last(flag)
     if p.last("health-retries") is not None:
         health["retries"] = _int(p.last("health-retries"), "--health-retries")
-    if health and "command" not in health:
-        raise UnsupportedFlag("--health-* options without --health-cmd: saferun needs the "
-                              "check's command to set its timing",
-                              fix="add --health-cmd, or drop the --health-* options")
+    if p.flag("no-healthcheck"):
+        if health:
+            raise DockerArgsError("--no-healthcheck conflicts with --health-* options")
+        health["disable"] = True
     return health
 
 
@@ -531,9 +619,6 @@ def parse_publish(value: str) -> list[dict[str, Any]]:
 def parse_volume(value: str, cwd: str, notes: list[str]) -> dict[str, Any]:
     """`-v SOURCE:TARGET[:OPTIONS]`; docker's default is read-write, so say it."""
     mount = docker_values.parse_volume(value)
-    if mount.kind == "anonymous":
-        raise UnsupportedFlag(f"-v {value}: anonymous volumes are not supported",
-                              fix=f"name the volume, e.g. -v data:{mount.target}")
     spec: dict[str, Any] = {"read_only": mount.read_only}
     for key, option in mount.options:
         if key == "relabel":
@@ -544,7 +629,11 @@ def parse_volume(value: str, cwd: str, notes: list[str]) -> dict[str, Any]:
             notes.append(f"-v {value}: '{option}' only matters on Docker Desktop for Mac; "
                          "it has no effect on Linux")
         else:  # volume-nocopy
-            raise UnsupportedFlag(f"-v {value}: the nocopy option is not supported")
+            spec["nocopy"] = True
+    if mount.kind == "anonymous":  # `-v /data`: a new volume docker names itself
+        return {"type": "volume", "target": mount.target, **spec}
+    if mount.kind == "bind":  # docker sends -v binds as Binds: a missing directory is created
+        spec["create_source"] = True
     source = _abs(mount.source, cwd) if mount.kind == "bind" else mount.source
     return {"type": mount.kind, "source": source, "target": mount.target, **spec}
 
@@ -567,18 +656,20 @@ def parse_mount(value: str, cwd: str, notes: list[str]) -> tuple[str, dict[str, 
             raise UnsupportedFlag(f"--mount {value}: read-only or sourced tmpfs is not supported")
         _no_more(opts, value)
         return "tmpfs", spec
-    if mount.kind == "anonymous":
-        raise UnsupportedFlag(f"--mount {value}: anonymous volumes are not supported",
-                              fix="give the volume a source name")
-    if mount.kind not in ("bind", "volume"):
+    if mount.kind not in ("bind", "volume", "anonymous"):
         raise UnsupportedFlag(f"--mount {value}: mount type '{mount.kind}' is not supported")
     source = _abs(mount.source, cwd) if mount.kind == "bind" else mount.source
-    spec = {"type": mount.kind, "source": source, "target": mount.target,
-            "read_only": mount.read_only}
+    kind = "volume" if mount.kind == "anonymous" else mount.kind
+    spec = {"type": kind, "target": mount.target, "read_only": mount.read_only}
+    if source:
+        spec["source"] = source
     if mount.kind == "bind" and "bind-propagation" in opts:
         spec["propagation"] = opts.pop("bind-propagation")
+    if kind == "volume" and "volume-nocopy" in opts:
+        if docker_values.parse_bool(opts.pop("volume-nocopy"), value):
+            spec["nocopy"] = True
     _no_more(opts, value)
-    return mount.kind, spec
+    return kind, spec
 
 
 def _no_more(opts: dict[str, str], value: str) -> None:
@@ -617,9 +708,9 @@ def _parse_allow(items: list[str]) -> dict[str, str]:
     allow = {}
     for item in items:
         rule, sep, reason = item.partition("=")
-        if rule not in RULE_IDS:
+        if rule not in ALLOWABLE_IDS:
             raise UsageError(f"--allow {item}: unknown rule '{rule}'",
-                             fix="known rules: " + ", ".join(RULE_IDS))
+                             fix="known rules: " + ", ".join(ALLOWABLE_IDS))
         if not sep or not reason.strip():
             raise UsageError(f"--allow {rule}: a written reason is required "
                              f'(--allow {rule}="why this app needs it")')
@@ -629,6 +720,10 @@ def _parse_allow(items: list[str]) -> dict[str, str]:
 
 def _client_flags(p: ParsedRun) -> tuple[str, ...]:
     flags: list[str] = []
+    if p.values("attach") and p.flag("detach"):
+        raise DockerArgsError("Conflicting options: -a and -d")
+    if p.flag("rm") and (p.last("restart") or "no") not in ("no", ""):
+        raise DockerArgsError("conflicting options: cannot specify both --restart and --rm")
     for name in ("attach", "detach-keys", "cidfile"):
         given = p.values(name)
         for value in given if name == "attach" else given[-1:]:
@@ -645,16 +740,14 @@ def _client_flags(p: ParsedRun) -> tuple[str, ...]:
 
 
 def _user(value: str) -> str:
-    user, sep, group = value.partition(":")
-    user = "0" if user == "root" else user
-    group = "0" if group == "root" else group
-    if not user.isdigit() or (sep and not group.isdigit()):
-        raise UsageError(
-            f"--user {value}: saferun needs a numeric uid[:gid]; a name is resolved inside the "
-            "image, where it may turn out to be root",
-            fix="look the ids up (docker run --rm --entrypoint id IMAGE NAME) and pass them, "
-            "e.g. --user 1000:1000")
-    return f"{user}:{group}" if sep else user
+    """uid or name, with an optional gid or group: passed through, resolved by docker in the
+    image as `docker run --user` does. root and uid 0 are refused by the model's
+    run-as-root rule."""
+    from saferun.model.manifest import USER_PATTERN
+
+    if not re.match(USER_PATTERN, value):
+        raise DockerArgsError(f"--user {value!r}: expected USER[:GROUP], a name or a number")
+    return value
 
 
 def _cap(value: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import Table
 
-from saferun.model.manifest import Manifest
+from saferun.model.manifest import USER_PATTERN, Manifest
 
 HEADER = (
     "saferun manifest: `saferun run` (or `saferun run -f saferun.toml`) starts this app with "
@@ -101,9 +101,15 @@ def propose_from_image(facts: ImageFacts, name: str) -> ImageProposal:
     elif re.match(r"^[0-9]+(:[0-9]+)?$", user):
         app["user"] = user
         args += ["--user", user]
+    elif re.match(USER_PATTERN, user):
+        app["user"] = user
+        args += ["--user", user]
+        notes.append(f"The image's USER is '{user}', a name: docker resolves it in the image, as "
+                     "`docker run --user` does (check it is not uid 0: "
+                     f"`docker run --rm --entrypoint id {facts.image}`).")
     else:
-        notes.append(f"The image's USER is '{user}', a name: saferun needs numeric ids. Find them "
-                     f"with `docker run --rm --entrypoint id {facts.image}` and set app.user.")
+        notes.append(f"The image's USER is '{user}', which saferun cannot pass on; set app.user "
+                     "to a numeric uid.")
     document: dict[str, Any] = {"app": app}
     ports = []
     for spec in facts.exposed_ports:

@@ -38,7 +38,7 @@ def plain_docker_spec(parsed: ParsedRun, *, cwd: str = "/") -> ContainerSpec:
     seccomp = opts.get("seccomp")
     mounts = [_mount_spec(docker_values.parse_volume(v), cwd) for v in parsed.values("volume")]
     mounts += [_mount_spec(docker_values.parse_mount(v), cwd) for v in parsed.values("mount")]
-    network = parsed.values("network")
+    network = [docker_values.parse_network(v)["name"] for v in parsed.values("network")]
     restart, _, retries = (parsed.last("restart") or "no").partition(":")
     return ContainerSpec(
         image=parsed.image,
@@ -78,6 +78,7 @@ def plain_docker_spec(parsed: ParsedRun, *, cwd: str = "/") -> ContainerSpec:
         (True if parsed.last("health-cmd") else None),
         ulimits=tuple(_ulimit(u) for u in parsed.values("ulimit")),
         cgroup_parent=parsed.last("cgroup-parent") or "",
+        oom_score_adj=_int(parsed.last("oom-score-adj"), "--oom-score-adj"),
         runtime=parsed.last("runtime") or "runc",
         sysctls=_pairs(parsed.values("sysctl")),
         labels=_pairs(parsed.values("label")),
@@ -145,8 +146,10 @@ def parse_publish(value: str) -> list[PortSpec]:
 
 
 def _mount_spec(mount: docker_values.MountValue, cwd: str) -> MountSpec | None:
-    """A bind or named volume as the rules see it; tmpfs and anonymous volumes hold no host
-    data and are left out."""
+    """A bind or volume (an anonymous one has no source) as the rules see it; tmpfs holds
+    no host data and is left out."""
+    if mount.kind == "anonymous":
+        return MountSpec("volume", "", mount.target, mount.read_only)
     if mount.kind not in ("bind", "volume") or not mount.source:
         return None
     source = mount.source

@@ -106,6 +106,8 @@ def replay_manifest(manifest: Manifest) -> Manifest:
 
 
 HEALTH_PROBE_INTERVAL = "1s"
+# The daemon's defaults for a health check's unset timings (docker run --health-cmd sends 0).
+DAEMON_HEALTH_INTERVAL, DAEMON_HEALTH_TIMEOUT, DAEMON_HEALTH_RETRIES = "30s", "30s", 3
 
 
 def probing_manifest(manifest: Manifest) -> Manifest:
@@ -116,7 +118,8 @@ def probing_manifest(manifest: Manifest) -> Manifest:
     for the first verdict instead of the manifest's interval.
     """
     check = manifest.healthcheck
-    if check is None or parse_duration(check.interval) <= parse_duration(HEALTH_PROBE_INTERVAL):
+    if check is None or check.disable or parse_duration(
+            check.interval or DAEMON_HEALTH_INTERVAL) <= parse_duration(HEALTH_PROBE_INTERVAL):
         return manifest
     return _rebuild(manifest, {"healthcheck": {"interval": HEALTH_PROBE_INTERVAL}})
 
@@ -125,10 +128,12 @@ def health_wait_s(manifest: Manifest) -> float:
     """How long a run waits for the health check's first passing verdict (start period, then
     every retry at the probing interval, each up to its timeout)."""
     check = manifest.healthcheck
-    if check is None:
-        return 0.0
-    step = parse_duration(HEALTH_PROBE_INTERVAL) + parse_duration(check.timeout)
-    return (parse_duration(check.start_period) + step * (check.retries + 1)) / 1e9 + 5.0
+    if check is None or check.disable or check.command is None:
+        return 0.0  # none, or the image's own: not awaited (the image may have none)
+    step = parse_duration(HEALTH_PROBE_INTERVAL) + parse_duration(
+        check.timeout or DAEMON_HEALTH_TIMEOUT)
+    retries = check.retries or DAEMON_HEALTH_RETRIES
+    return (parse_duration(check.start_period or "0s") + step * (retries + 1)) / 1e9 + 5.0
 
 
 # --- merging and judging runs ----------------------------------------------------------------

@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from saferun.model.capabilities import CAPABILITY_BITS, normalize_capability
 from saferun.model.refusals import (
+    ALLOWABLE_IDS,
     ALLOWED_CAPABILITIES,
     LEGACY_KEYS,
-    RULE_IDS,
     SAFE_SYSCTLS,
+    WARNING_IDS,
     Violation,
     host_path_rule,
+    image_tag_problem,
 )
 from saferun.model.units import parse_cpus, parse_duration, parse_size
 
@@ -40,7 +42,17 @@ IMAGE_PATTERN = (
 CONTAINER_PATH_PATTERN = r"^/(?:(?:[A-Za-z0-9_.@+-]*[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*|\.{3,})/?)*$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]*$"  # docker allows dots, e.g. discovery.type
 LABEL_KEY_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$"
-USER_PATTERN = r"^[0-9]{1,10}(?::[0-9]{1,10})?$"
+# uid or user name, optionally :gid or :group. A name is resolved by docker inside the
+# image (as `docker run --user NAME` does); "root" and uid 0 are refused by run-as-root.
+_ID_OR_NAME = r"(?:[0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?)"
+USER_PATTERN = rf"^{_ID_OR_NAME}(?::{_ID_OR_NAME})?$"
+CONTAINER_REF_PATTERN = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+# docker's ulimit names (RLIMIT_*), as the CLI's ParseUlimit knows them.
+ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+                "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
+# DEVICE:VALUE of --blkio-weight-device and --device-{read,write}-{bps,iops}.
+CPUSET_PATTERN = r"^[0-9]+(?:-[0-9]+)?(?:,[0-9]+(?:-[0-9]+)?)*$"
+THROTTLE_PATTERN = r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+[kmgKMG]?[bB]?$"
 REASON_MIN_LENGTH = 10
 
 ExceptionKey = Literal[
@@ -78,7 +90,24 @@ class AppSection(StrictModel):
     )
     labels: dict[str, str] = Field(default_factory=dict)
     user: Annotated[str, Field(pattern=USER_PATTERN)] = Field(
-        "65534:65534", description="uid[:gid], numeric. Root (0) needs exceptions.run_as_root."
+        "65534:65534",
+        description="uid[:gid] or a user name (resolved in the image, as docker does). Root "
+        "(0 or root) needs [allow] run-as-root.",
+    )
+    group_add: list[Annotated[str, Field(pattern=rf"^{_ID_OR_NAME}$")]] = Field(
+        default_factory=list,
+        description="Supplementary groups, numeric or named (docker --group-add).",
+    )
+    domainname: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,253}$")] | None = (
+        Field(None, description="NIS domain name (docker --domainname).")
+    )
+    label_files: list[str] = Field(
+        default_factory=list,
+        description="Label files (docker --label-file: KEY=VALUE lines), relative to the manifest.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="OCI annotations passed to the runtime (docker --annotation; API 1.43+).",
     )
     hostname: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")] | None = None
     init: bool = Field(False, description="Run docker's init (tini) as PID 1 to reap zombies.")
@@ -115,7 +144,15 @@ class AppSection(StrictModel):
                 raise ValueError(f"label key '{key}' is reserved for saferun")
         return value
 
-    @field_validator("env_files")
+    @field_validator("annotations")
+    @classmethod
+    def _annotation_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"invalid annotation key '{key}'")
+        return value
+
+    @field_validator("env_files", "label_files")
     @classmethod
     def _env_file_paths(cls, value: list[str]) -> list[str]:
         for path in value:
@@ -173,10 +210,13 @@ class TmpfsMount(StrictModel):
 
 
 class BindOrVolumeMount(StrictModel):
-    """A bind mount of a host path, or a named volume. Read-only unless `read_only = false`."""
+    """A bind mount of a host path, or a volume (named, or anonymous without a source).
+    Read-only unless `read_only = false`."""
 
     type: Literal["bind", "volume"]
-    source: Annotated[str, Field(min_length=1, max_length=4096)]
+    source: Annotated[str, Field(max_length=4096)] = Field(
+        "", description="Host path (bind) or volume name; empty: an anonymous volume."
+    )
     target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
     read_only: bool = True
     propagation: Literal["rprivate", "private", "rslave", "slave", "rshared", "shared"] | None = (
@@ -184,6 +224,14 @@ class BindOrVolumeMount(StrictModel):
     )
     relabel: Literal["z", "Z"] | None = Field(
         None, description="SELinux relabelling: z shared between containers, Z private."
+    )
+    nocopy: bool = Field(
+        False, description="Volumes: do not copy the image's files into a new volume."
+    )
+    create_source: bool = Field(
+        False,
+        description="Binds: create a missing host directory, as `docker run -v` does (docker "
+        "sends -v binds as Binds; --mount refuses a missing source).",
     )
 
     @model_validator(mode="after")
@@ -195,7 +243,14 @@ class BindOrVolumeMount(StrictModel):
 
     @model_validator(mode="after")
     def _source_shape(self) -> BindOrVolumeMount:
-        if self.type == "volume" and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source):
+        if self.type == "bind" and not self.source:
+            raise ValueError("a bind mount needs a source")
+        if self.nocopy and self.type != "volume":
+            raise ValueError("nocopy applies to volumes only")
+        if self.create_source and self.type != "bind":
+            raise ValueError("create_source applies to bind mounts only")
+        if (self.type == "volume" and self.source
+                and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source)):
             raise ValueError(f"volume name '{self.source}' is invalid (letters, digits, _ . -)")
         if self.type == "bind" and any(c in self.source for c in ",\n\r\0"):
             raise ValueError(f"bind source {self.source!r} contains a comma or control character")
@@ -211,6 +266,13 @@ class FilesystemSection(StrictModel):
         description="tmpfs mounts; default: /tmp, 64m, noexec,nosuid,nodev.",
     )
     mounts: list[BindOrVolumeMount] = Field(default_factory=list)
+    volumes_from: list[
+        Annotated[str, Field(pattern=rf"^{CONTAINER_REF_PATTERN}(?::(?:ro|rw))?$")]
+    ] = Field(
+        default_factory=list,
+        description="Containers whose mounts are shared (docker --volumes-from NAME[:ro|rw]); "
+        "saferun run judges their sources by the mount rules before starting.",
+    )
 
     @model_validator(mode="after")
     def _unique_targets(self) -> FilesystemSection:
@@ -232,6 +294,19 @@ class Ulimit(StrictModel):
     @model_validator(mode="after")
     def _order(self) -> Ulimit:
         if self.soft > self.hard:
+            raise ValueError(f"soft limit {self.soft} is above hard limit {self.hard}")
+        return self
+
+
+class AnyUlimit(StrictModel):
+    """A ulimit as docker takes it: -1 means unlimited."""
+
+    soft: Annotated[int, Field(ge=-1)]
+    hard: Annotated[int, Field(ge=-1)]
+
+    @model_validator(mode="after")
+    def _order(self) -> AnyUlimit:
+        if self.hard != -1 and (self.soft == -1 or self.soft > self.hard):
             raise ValueError(f"soft limit {self.soft} is above hard limit {self.hard}")
         return self
 
@@ -264,9 +339,15 @@ class ResourcesSection(StrictModel):
             raise ValueError("shm_size must be greater than 0")
         return value
 
-    memory: str | int = Field("512m", description="Memory limit, e.g. 512m (at least 6m).")
+    memory: str | int = Field(
+        "512m",
+        description="Memory limit, e.g. 512m (at least 6m); when unset and memory_reservation "
+        "is larger, the reservation.",
+    )
     memory_swap: str | int | None = Field(
-        None, description="Memory+swap limit; default equals memory, i.e. no swap. -1 is refused."
+        None,
+        description="Memory+swap limit; default equals memory, i.e. no swap. -1: unlimited swap "
+        "(docker's meaning).",
     )
     cpus: float | int | str = Field(1.0, description="CPU quota, e.g. 0.5.")
     pids: Annotated[int, Field(ge=1, le=4_194_304)] = Field(
@@ -283,6 +364,81 @@ class ResourcesSection(StrictModel):
         ),
     )
 
+    ulimits: dict[
+        Literal["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+                "rss", "rtprio", "rttime", "sigpending", "stack"],
+        AnyUlimit,
+    ] = Field(
+        default_factory=dict,
+        description="Other ulimits by name (docker --ulimit NAME=SOFT[:HARD]; -1 = unlimited, "
+        "which warns by rule ulimit-override).",
+    )
+    cpu_shares: Annotated[int, Field(ge=0, le=262144)] | None = Field(
+        None, description="Relative CPU weight (docker --cpu-shares; 1024 = normal)."
+    )
+    cpu_period: Annotated[int, Field(ge=1000, le=1_000_000)] | None = Field(
+        None, description="CFS period in microseconds (docker --cpu-period)."
+    )
+    cpu_quota: Annotated[int, Field(ge=-1)] | None = Field(
+        None, description="CFS quota in microseconds per period (docker --cpu-quota)."
+    )
+    cpu_rt_period: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Realtime period in microseconds (docker --cpu-rt-period)."
+    )
+    cpu_rt_runtime: Annotated[int, Field(ge=-1)] | None = Field(
+        None, description="Realtime runtime in microseconds (docker --cpu-rt-runtime)."
+    )
+    cpuset_cpus: Annotated[str, Field(pattern=CPUSET_PATTERN)] | None = Field(
+        None, description="CPUs the container may use, e.g. 0-2,4 (docker --cpuset-cpus)."
+    )
+    cpuset_mems: Annotated[str, Field(pattern=CPUSET_PATTERN)] | None = Field(
+        None, description="Memory nodes the container may use (docker --cpuset-mems)."
+    )
+    blkio_weight: Annotated[int, Field(ge=0, le=1000)] | None = Field(
+        None, description="Block IO weight, 10 to 1000 (docker --blkio-weight)."
+    )
+    blkio_weight_device: list[Annotated[str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]] = (
+        Field(default_factory=list, description="DEVICE:WEIGHT (docker --blkio-weight-device).")
+    )
+    device_read_bps: list[Annotated[str, Field(pattern=THROTTLE_PATTERN)]] = Field(
+        default_factory=list, description="DEVICE:RATE, e.g. /dev/sda:1mb (--device-read-bps)."
+    )
+    device_write_bps: list[Annotated[str, Field(pattern=THROTTLE_PATTERN)]] = Field(
+        default_factory=list, description="DEVICE:RATE (docker --device-write-bps)."
+    )
+    device_read_iops: list[Annotated[str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]] = (
+        Field(default_factory=list, description="DEVICE:IOPS (docker --device-read-iops).")
+    )
+    device_write_iops: list[Annotated[str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]] = (
+        Field(default_factory=list, description="DEVICE:IOPS (docker --device-write-iops).")
+    )
+    memory_reservation: str | int | None = Field(
+        None, description="Soft memory limit, at most memory (docker --memory-reservation)."
+    )
+    memory_swappiness: Annotated[int, Field(ge=-1, le=100)] | None = Field(
+        None, description="0 to 100 (docker --memory-swappiness)."
+    )
+    oom_kill_disable: bool = Field(
+        False,
+        description="Keep the OOM killer away (docker --oom-kill-disable); only with a memory "
+        "limit, which saferun always sets.",
+    )
+    oom_score_adj: Annotated[int, Field(ge=-1000, le=1000)] | None = Field(
+        None,
+        description="OOM score adjustment (docker --oom-score-adj); below 0 needs [allow] "
+        "oom-protected.",
+    )
+    cgroup_parent: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./:@-]{1,255}$")] | None = Field(
+        None, description="Parent cgroup (docker --cgroup-parent); warns by rule cgroup-parent."
+    )
+
+    @field_validator("memory_reservation")
+    @classmethod
+    def _reservation(cls, value: str | int | None) -> str | int | None:
+        if value is not None and parse_size(value) <= 0:
+            raise ValueError("memory_reservation must be greater than 0")
+        return value
+
     @field_validator("memory")
     @classmethod
     def _memory(cls, value: str | int) -> str | int:
@@ -293,9 +449,23 @@ class ResourcesSection(StrictModel):
     @field_validator("memory_swap")
     @classmethod
     def _swap(cls, value: str | int | None) -> str | int | None:
-        if value is not None:
+        if value is not None and str(value).strip() != "-1":
             parse_size(value)
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _memory_covers_reservation(cls, data: object) -> object:
+        # `docker run --memory-reservation 1G` alone is valid; saferun's default limit must
+        # not make it invalid, so an unset memory grows to the reservation.
+        if isinstance(data, dict) and "memory" not in data and data.get("memory_reservation"):
+            try:
+                wanted = parse_size(data["memory_reservation"])
+            except (ValueError, TypeError):
+                return data
+            if wanted > parse_size("512m"):
+                return {**data, "memory": data["memory_reservation"]}
+        return data
 
     @field_validator("cpus")
     @classmethod
@@ -305,8 +475,17 @@ class ResourcesSection(StrictModel):
 
     @model_validator(mode="after")
     def _swap_not_below_memory(self) -> ResourcesSection:
-        if self.memory_swap is not None and parse_size(self.memory_swap) < parse_size(self.memory):
+        if (self.memory_swap is not None and str(self.memory_swap).strip() != "-1"
+                and parse_size(self.memory_swap) < parse_size(self.memory)):
             raise ValueError("memory_swap must be at least memory (it counts memory plus swap)")
+        if "cpus" in self.model_fields_set and (self.cpu_quota is not None
+                                                or self.cpu_period is not None):
+            raise ValueError("Conflicting options: CPU Quota/Period and cpus cannot both be "
+                             "set (docker's daemon refuses NanoCPUs with a CFS period or quota)")
+        if (self.memory_reservation is not None
+                and parse_size(self.memory_reservation) > parse_size(self.memory)):
+            raise ValueError("memory_reservation must not be above memory (docker: 'Minimum "
+                             "memory limit can not be less than memory reservation limit')")
         return self
 
     @property
@@ -315,11 +494,24 @@ class ResourcesSection(StrictModel):
 
     @property
     def memory_swap_bytes(self) -> int:
-        return self.memory_bytes if self.memory_swap is None else parse_size(self.memory_swap)
+        if self.memory_swap is None:
+            return self.memory_bytes
+        return -1 if str(self.memory_swap).strip() == "-1" else parse_size(self.memory_swap)
 
     @property
     def nano_cpus(self) -> int:
+        """--cpus; 0 when the CFS period/quota are given instead (docker takes one or the
+        other)."""
+        if self.cpu_quota is not None or self.cpu_period is not None:
+            return 0
         return parse_cpus(self.cpus)
+
+    @property
+    def effective_cpu_quota(self) -> int | None:
+        """--cpu-quota; with only --cpu-period, the quota that keeps `cpus` (default 1.0)."""
+        if self.cpu_quota is None and self.cpu_period is not None:
+            return self.cpu_period * parse_cpus(self.cpus) // 10**9
+        return self.cpu_quota
 
 
 class PortMapping(StrictModel):
@@ -355,12 +547,63 @@ def _check_ip(value: str, key: str) -> str:
     return value
 
 
+MAC_PATTERN = r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$"
+LINK_PATTERN = rf"^{CONTAINER_REF_PATTERN}(?::[a-zA-Z0-9][a-zA-Z0-9_.-]*)?$"
+
+
+class NetworkEndpoint(StrictModel):
+    """One more network to connect at create (docker's `--network name=NET,alias=...`)."""
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
+    aliases: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(default_factory=list)
+    ip: str | None = None
+    ip6: str | None = None
+    mac_address: Annotated[str, Field(pattern=MAC_PATTERN)] | None = None
+    link_local_ips: list[str] = Field(default_factory=list)
+    driver_opts: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("ip", "ip6")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else _check_ip(value, "address")
+
+    @field_validator("link_local_ips")
+    @classmethod
+    def _lls(cls, value: list[str]) -> list[str]:
+        return [_check_ip(v, "link-local address") for v in value]
+
+
 class NetworkSection(StrictModel):
-    mode: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")] = Field(
+    mode: Annotated[str, Field(pattern=rf"^(?:container:)?{CONTAINER_REF_PATTERN}$")] = Field(
         "bridge",
         description=(
-            "bridge, none, or a user-defined network name. host needs [allow] host-network."
+            "bridge, none, a user-defined network name, or container:NAME (share that "
+            "container's network, judged before start). host needs [allow] host-network."
         ),
+    )
+    publish_all: bool = Field(
+        False,
+        description="Publish every exposed port on every interface (docker -P); warns by rule "
+        "port-host-ip.",
+    )
+    ip: str | None = Field(None, description="Static IPv4 address on mode's network (--ip).")
+    ip6: str | None = Field(None, description="Static IPv6 address on mode's network (--ip6).")
+    mac_address: Annotated[str, Field(pattern=MAC_PATTERN)] | None = Field(
+        None, description="MAC address on mode's network (--mac-address; API 1.44+ with docker 28)."
+    )
+    link_local_ips: list[str] = Field(
+        default_factory=list, description="Link-local addresses (docker --link-local-ip)."
+    )
+    links: list[Annotated[str, Field(pattern=LINK_PATTERN)]] = Field(
+        default_factory=list, description="Legacy links NAME[:ALIAS] (docker --link)."
+    )
+    driver_opts: dict[str, str] = Field(
+        default_factory=dict, description="Driver options of mode's network endpoint."
+    )
+    extra_networks: list[NetworkEndpoint] = Field(
+        default_factory=list,
+        description="More networks to connect at create (several --network); needs a daemon "
+        "with API 1.44+ (Engine 25), as docker run does.",
     )
     ports: list[PortMapping] = Field(default_factory=list)
     expose: list[
@@ -380,12 +623,15 @@ class NetworkSection(StrictModel):
         default_factory=list
     )
 
-    @field_validator("mode")
+    @field_validator("ip", "ip6")
     @classmethod
-    def _not_container(cls, value: str) -> str:
-        if value.startswith("container"):
-            raise ValueError("network mode 'container:...' is not supported in a manifest")
-        return value
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else _check_ip(value, "address")
+
+    @field_validator("link_local_ips")
+    @classmethod
+    def _lls(cls, value: list[str]) -> list[str]:
+        return [_check_ip(v, "link-local address") for v in value]
 
     @field_validator("dns")
     @classmethod
@@ -407,41 +653,73 @@ class NetworkSection(StrictModel):
     def _ports_need_network(self) -> NetworkSection:
         if self.mode == "none" and self.ports:
             raise ValueError("ports cannot be published with network mode 'none'")
+        if self.mode.startswith("container:") and (self.ports or self.publish_all):
+            raise ValueError("conflicting options: port publishing and the container type "
+                             "network mode (docker refuses it too)")
+        names = [self.mode, *(n.name for n in self.extra_networks)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f'network "{dupes[0]}" is specified multiple times')
+        builtin = self.mode in ("host", "none", "bridge", "default")
+        if self.extra_networks and (builtin or self.mode.startswith("container:")):
+            raise ValueError("conflicting options: cannot attach both user-defined and "
+                             "non-user-defined network-modes")
         return self
 
 
 class RestartSection(StrictModel):
     policy: Literal["no", "on-failure", "unless-stopped", "always"] = "no"
-    max_retries: Annotated[int, Field(ge=1, le=5)] = Field(
-        5, description="Retries for on-failure (at most 5)."
+    max_retries: Annotated[int, Field(ge=1, le=1000)] = Field(
+        5, description="Retries for on-failure (default 5; above 5 warns by rule "
+        "restart-retries)."
     )
 
 
 class HealthcheckSection(StrictModel):
-    command: list[str] = Field(
-        description=(
-            "Rendered as docker's CMD-SHELL (`--health-cmd`): the words are shell-quoted and "
-            "docker runs them with /bin/sh -c inside the container, so the image needs "
-            '/bin/sh; e.g. ["wget", "-q", "-O-", "http://127.0.0.1/"].'
-        )
-    )
-    interval: str = "30s"
-    timeout: str = "10s"
-    retries: Annotated[int, Field(ge=1, le=100)] = 3
-    start_period: str = "0s"
+    """docker's --health-* options. Unset timings are the daemon's defaults (30s interval,
+    30s timeout, 3 retries, as `docker run --health-cmd` sends 0 for them)."""
 
-    @field_validator("interval", "timeout", "start_period")
+    command: list[str] | str | None = Field(
+        None,
+        description="Rendered as docker's CMD-SHELL (`--health-cmd`), which docker runs "
+        "with /bin/sh -c inside the container (the image needs /bin/sh): a list's words are "
+        'shell-quoted, e.g. ["wget", "-q", "-O-", "http://127.0.0.1/"]; a string is given to '
+        "the shell as written; unset: the image's HEALTHCHECK, with the timings given here.",
+    )
+    disable: bool = Field(
+        False, description="Turn off the image's health check (docker --no-healthcheck)."
+    )
+    interval: str | None = Field(None, description="Default: the daemon's (30s).")
+    timeout: str | None = Field(None, description="Default: the daemon's (30s).")
+    retries: Annotated[int, Field(ge=0, le=100)] | None = Field(
+        None, description="Default: the daemon's (3)."
+    )
+    start_period: str | None = Field(None, description="Default: the daemon's (0s).")
+    start_interval: str | None = Field(
+        None, description="Checks during start_period (docker --health-start-interval; API 1.44+)."
+    )
+
+    @field_validator("interval", "timeout", "start_period", "start_interval")
     @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
     @field_validator("command")
     @classmethod
-    def _non_empty(cls, value: list[str]) -> list[str]:
-        if not value:
+    def _non_empty(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if value is not None and not value:
             raise ValueError("health check command cannot be empty")
         return value
+
+    @model_validator(mode="after")
+    def _disable_alone(self) -> HealthcheckSection:
+        given = [self.command, self.interval, self.timeout, self.retries, self.start_period,
+                 self.start_interval]
+        if self.disable and any(v is not None for v in given):
+            raise ValueError("--no-healthcheck conflicts with --health-* options")
+        return self
 
 
 class LoggingSection(StrictModel):
@@ -468,9 +746,15 @@ class SecuritySection(StrictModel):
     runtime: Literal["runc", "gvisor", "kata"] = "runc"
     # Each of these weakens isolation and needs an [allow] entry named by its rule id.
     privileged: bool = Field(False, description="docker's --privileged. Needs [allow] privileged.")
-    pid: Literal["host"] | None = Field(None, description="'host' needs [allow] host-pid.")
-    ipc: Literal["private", "shareable", "none", "host"] | None = Field(
-        None, description="IPC namespace; 'host' needs [allow] host-ipc."
+    pid: Annotated[str, Field(pattern=rf"^(?:host|container:{CONTAINER_REF_PATTERN})$")] | None = (
+        Field(None, description="'host' needs [allow] host-pid; container:NAME shares that "
+              "container's PID namespace (judged before start).")
+    )
+    ipc: Annotated[
+        str, Field(pattern=rf"^(?:private|shareable|none|host|container:{CONTAINER_REF_PATTERN})$")
+    ] | None = Field(
+        None, description="IPC namespace; 'host' needs [allow] host-ipc; container:NAME shares "
+        "that container's (judged before start)."
     )
     uts: Literal["host"] | None = Field(None, description="'host' needs [allow] host-uts.")
     userns_mode: Literal["host"] | None = Field(
@@ -703,6 +987,20 @@ class PolicySection(StrictModel):
         description="Policy rules ignored for this app (rule id -> written reason, kept in the "
         "output). Refusal rules are allowed in [allow] instead. Ids: docs/policy.md.",
     )
+    refuse: list[str] = Field(
+        default_factory=list,
+        description="Warnings saferun run turns into refusals (e.g. restart-always, "
+        "image-tag-latest); usually set in the team policy file. Ids: docs/drop-in.md.",
+    )
+
+    @field_validator("refuse")
+    @classmethod
+    def _refusable(cls, value: list[str]) -> list[str]:
+        for rule in value:
+            if rule not in WARNING_IDS:
+                raise ValueError(f"[policy] refuse: '{rule}' is not a warning saferun run "
+                                 f"makes (known: {', '.join(WARNING_IDS)})")
+        return value
     digest: Literal["recommend", "require"] = Field(
         "recommend", description="Image digest pinning: require makes saferun run refuse a tag."
     )
@@ -803,8 +1101,10 @@ class Manifest(StrictModel):
     @classmethod
     def _allow_rules(cls, value: dict[str, str]) -> dict[str, str]:
         for key, reason in value.items():
-            if key not in RULE_IDS:
-                raise ValueError(f"unknown rule '{key}' in [allow] (known: {', '.join(RULE_IDS)})")
+            if key not in ALLOWABLE_IDS:
+                raise ValueError(
+                    f"unknown rule '{key}' in [allow] (known: {', '.join(ALLOWABLE_IDS)})"
+                )
             if len(reason.strip()) < REASON_MIN_LENGTH:
                 raise ValueError(
                     f"[allow] {key} needs a written reason of at least "
@@ -820,13 +1120,20 @@ class Manifest(StrictModel):
         """Every refusal rule this manifest breaks without an allow entry (pure)."""
         return [v for v in _violations(self) if not self.allowed(v.rule)]
 
+    def warnings(self) -> list[Violation]:
+        """Every policy warning (saferun.model.refusals.WARNING_RULES) this manifest earns,
+        without an [allow] entry or a [policy] ignore reason (pure). A team policy's
+        `[policy] refuse` turns them into refusals (saferun.app.run)."""
+        return [v for v in _warnings(self)
+                if not self.allowed(v.rule) and v.rule not in self.policy.ignore]
+
     @model_validator(mode="after")
     def _weakenings_need_reasons(self, info: ValidationInfo) -> Manifest:
         if info.context and info.context.get("refusals") == "defer":
             return self  # the caller (saferun.inputs.dockerrun) reports violations(), by flag
-        uid = int(self.app.user.split(":")[0])
         checks = [
-            (uid == 0, "run_as_root", "app.user", f"'{self.app.user}' runs the app as root"),
+            (_is_root(self.app.user), "run_as_root", "app.user",
+             f"'{self.app.user}' runs the app as root"),
             (
                 self.seccomp.profile == "unconfined",
                 "seccomp_unconfined",
@@ -844,12 +1151,6 @@ class Manifest(StrictModel):
                 "writable_root",
                 "filesystem.read_only",
                 "false makes the root filesystem writable",
-            ),
-            (
-                self.restart.policy in ("always", "unless-stopped"),
-                "restart_always",
-                "restart.policy",
-                f"'{self.restart.policy}' restarts without a bound",
             ),
         ]
         for weak, key, where, what in checks:
@@ -878,16 +1179,12 @@ def _violations(m: Manifest) -> list[Violation]:
         if cond:
             out.append(Violation(rule, where, what))
 
-    add(int(m.app.user.split(":")[0]) == 0, "run-as-root", "app.user", repr(m.app.user))
+    add(_is_root(m.app.user), "run-as-root", "app.user", repr(m.app.user))
     add(m.seccomp.profile == "unconfined", "seccomp-unconfined", "seccomp.profile", "'unconfined'")
     add(m.apparmor.mode == "off", "apparmor-unconfined", "apparmor.mode", "'off'")
     add(not m.filesystem.read_only, "writable-root", "filesystem.read_only", "false")
-    add(
-        m.restart.policy in ("always", "unless-stopped"),
-        "restart-always",
-        "restart.policy",
-        repr(m.restart.policy),
-    )
+    adj = m.resources.oom_score_adj
+    add(adj is not None and adj < 0, "oom-protected", "resources.oom_score_adj", repr(adj))
 
     add(sec.privileged, "privileged", "security.privileged", "true")
     every = set(m.capabilities.add) >= set(CAPABILITY_BITS)
@@ -932,4 +1229,36 @@ def _violations(m: Manifest) -> list[Violation]:
         if mount.type == "bind" and mount.source.startswith("/"):
             rule = host_path_rule(mount.source, mount.read_only)
             add(rule is not None, rule or "", f"{where}.source", repr(mount.source))
+    return out
+
+
+def _is_root(user: str) -> bool:
+    name = user.split(":")[0]
+    return name == "root" or (name.isdigit() and int(name) == 0)
+
+
+def _warnings(m: Manifest) -> list[Violation]:
+    """The policy warnings as checks over the validated model (docker honours these)."""
+    out: list[Violation] = []
+
+    def add(cond: bool, rule: str, where: str, what: str) -> None:
+        if cond:
+            out.append(Violation(rule, where, what))
+
+    add(m.restart.policy in ("always", "unless-stopped"), "restart-always", "restart.policy",
+        repr(m.restart.policy))
+    add(m.restart.policy == "on-failure" and m.restart.max_retries > 5, "restart-retries",
+        "restart.max_retries", str(m.restart.max_retries))
+    problem = image_tag_problem(m.app.image)
+    add(problem is not None, "image-tag-latest", "app.image", repr(m.app.image))
+    add(m.network.publish_all, "port-host-ip", "network.publish_all",
+        "true (-P publishes every exposed port on every interface)")
+    for index, port in enumerate(m.network.ports):
+        add(port.host_ip in ("0.0.0.0", "::"), "port-host-ip", f"network.ports.{index}.host_ip",
+            repr(port.host_ip))
+    add(m.resources.cgroup_parent is not None, "cgroup-parent", "resources.cgroup_parent",
+        repr(m.resources.cgroup_parent))
+    for name, limit in m.resources.ulimits.items():
+        add(-1 in (limit.soft, limit.hard), "ulimit-override", f"resources.ulimits.{name}",
+            "unlimited")
     return out

@@ -108,14 +108,74 @@ REFUSALS: tuple[Refusal, ...] = (
             "A writable root filesystem lets an intruder change the app's binaries.",
             "keep --read-only and mount tmpfs or volumes where the app writes",
             legacy_key="writable_root"),
-    Refusal("restart-always", "Unbounded restart policy", f"{CIS} 5.15",
-            "always/unless-stopped restart a crashing or compromised container forever.",
-            "use --restart on-failure:5", legacy_key="restart_always"),
+    Refusal("oom-protected", "Protected from the OOM killer", None,
+            "A negative --oom-score-adj makes the kernel kill the host's own processes "
+            "(sshd, dockerd, other containers) before this container when memory runs out.",
+            "remove --oom-score-adj, or use a value of 0 or above"),
 )
 
+
+@dataclass(frozen=True)
+class PolicyWarning:
+    """A request saferun honours with docker's semantics but warns about, because a CIS
+    rule recommends otherwise. A team policy file turns it into a refusal (`[policy]
+    refuse = [ID]`); an `[allow]` entry (or `--allow ID=REASON`) with a reason silences it
+    and lets it through such a policy."""
+
+    id: str
+    title: str
+    cis: str | None
+    rationale: str
+    fix: str
+    legacy_key: str | None = None
+
+
+WARNING_RULES: tuple[PolicyWarning, ...] = (
+    PolicyWarning("restart-always", "Unbounded restart policy", f"{CIS} 5.15",
+                  "always/unless-stopped restart a crashing or compromised container forever.",
+                  "use --restart on-failure:5", legacy_key="restart_always"),
+    PolicyWarning("restart-retries", "Restart retries above 5", f"{CIS} 5.15",
+                  "A container that keeps failing should stop after a few tries instead of "
+                  "burning resources (and hiding an attack) in a crash loop.",
+                  "use --restart on-failure:5 or fewer"),
+    PolicyWarning("image-tag-latest", "Image not pinned to a version", f"{CIS} 4.2",
+                  "`latest` or no tag means a different image whenever it is pulled: what was "
+                  "reviewed is not what runs. saferun run starts the local image by its id "
+                  "and records the digest in the io.saferun.image-digest label.",
+                  "name a version tag (nginx:1.27) or pin a digest (saferun pin MANIFEST)"),
+    PolicyWarning("port-host-ip", "Port published on every interface", f"{CIS} 5.14",
+                  "`-p 0.0.0.0:80:80` or `-P` listens on every host address, including public "
+                  "ones, and Docker's iptables rules bypass the host firewall.",
+                  "bind a specific address: -p 127.0.0.1:8080:80 (manifest: network.ports "
+                  "host_ip, 127.0.0.1 by default)"),
+    PolicyWarning("cgroup-parent", "Custom cgroup parent", f"{CIS} 5.25",
+                  "A container under another cgroup parent is accounted (and may be limited) "
+                  "outside the tree docker sets up for containers; its own limits still apply, "
+                  "because a cgroup parent can only lower them, never raise them.",
+                  "remove --cgroup-parent"),
+    PolicyWarning("ulimit-override", "Ulimit raised or removed", f"{CIS} 5.19",
+                  "Ulimits are the last per-process brake on descriptors and processes; "
+                  "overriding the daemon's default to unlimited removes it.",
+                  "only lower ulimits per container (manifest: resources.nofile, "
+                  "resources.nproc, resources.ulimits)"),
+)
+WARNINGS: dict[str, PolicyWarning] = {w.id: w for w in WARNING_RULES}
+WARNING_IDS: tuple[str, ...] = tuple(WARNINGS)
+
 RULES: dict[str, Refusal] = {rule.id: rule for rule in REFUSALS}
-LEGACY_KEYS: dict[str, str] = {r.legacy_key: r.id for r in REFUSALS if r.legacy_key}
+LEGACY_KEYS: dict[str, str] = {
+    **{r.legacy_key: r.id for r in REFUSALS if r.legacy_key},
+    **{w.legacy_key: w.id for w in WARNING_RULES if w.legacy_key},
+}
 RULE_IDS: tuple[str, ...] = tuple(RULES)
+# What `--allow` and `[allow]` may name: every refusal rule and every policy warning.
+ALLOWABLE_IDS: tuple[str, ...] = (*RULE_IDS, *WARNING_IDS)
+
+
+def rule_text(rule_id: str) -> Refusal | PolicyWarning:
+    """The refusal or the policy warning with this id (a warning a policy turned into a
+    refusal is reported like one)."""
+    return RULES[rule_id] if rule_id in RULES else WARNINGS[rule_id]
 
 # Capabilities that may be added back without a reason: Docker's own default set.
 ALLOWED_CAPABILITIES = frozenset({
@@ -155,7 +215,7 @@ class Violation:
     what: str
 
     def message(self) -> str:
-        rule = RULES[self.rule]
+        rule = rule_text(self.rule)
         return f"{self.where}: {self.what} is refused by rule '{self.rule}' ({rule.title})"
 
 
@@ -185,7 +245,7 @@ def host_path_rule(path: str, read_only: bool) -> str | None:
 
 def refusal_help(rule_id: str) -> str:
     """The fix line of an error: how to stop asking, or how to allow it deliberately."""
-    rule = RULES[rule_id]
+    rule = rule_text(rule_id)
     return (f"{rule.fix}; or allow it deliberately: "
             f"`saferun run --allow {rule.id}=\"<reason>\" ...` or [allow] {rule.id} = "
             f"\"<reason>\" in the manifest (see docs/drop-in.md#{rule.id})")
@@ -196,16 +256,16 @@ def refused(violations: list[Violation], *, hints: dict[str, str] | None = None)
     hints = hints or {}
     lines = []
     for v in violations:
-        rule = RULES[v.rule]
+        rule = rule_text(v.rule)
         asked = hints.get(v.rule)
         origin = f"{asked} ({v.where} = {v.what})" if asked else f"{v.where} = {v.what}"
         lines.append(f"refused by rule '{v.rule}' ({rule.title}): {origin}. {rule.rationale}")
     rules = list(dict.fromkeys(v.rule for v in violations))
-    fix = "; ".join(f"{RULES[r].fix}" for r in rules)
+    fix = "; ".join(f"{rule_text(r).fix}" for r in rules)
     allow = " ".join(f'--allow {r}="<reason>"' for r in rules)
     table = ", ".join(f'[allow] {r} = "<reason>"' for r in rules)
-    legacy = [f'[exceptions] {RULES[r].legacy_key} = "<reason>"' for r in rules
-              if RULES[r].legacy_key]
+    legacy = [f'[exceptions] {rule_text(r).legacy_key} = "<reason>"' for r in rules
+              if rule_text(r).legacy_key]
     in_manifest = table + (f" (or {', '.join(legacy)})" if legacy else "")
     return Refused(
         "\n  ".join(lines),
@@ -229,3 +289,17 @@ def resolved_mount_violations(mounts: Iterable[tuple[str, str, str, bool]]) -> l
             shown = repr(source) if source == resolved else f"{source!r} (resolves to {resolved!r})"
             found.append(Violation(rule, where, shown))
     return found
+
+
+def image_tag_problem(image: str) -> str | None:
+    """Why an image reference floats (no tag, or `latest`), or None. A digest pins it."""
+    name, _, digest = image.partition("@")
+    if digest:
+        return None
+    last = name.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else None
+    if tag is None:
+        return f"image {image!r} has no tag, so it means whatever 'latest' is at pull time"
+    if tag == "latest":
+        return f"image {image!r} uses the 'latest' tag, which moves"
+    return None

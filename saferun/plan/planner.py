@@ -35,6 +35,9 @@ class LaunchOptions:
     interactive: bool = False
     tty: bool = False
     name: str | None = None
+    # Without --name the container is named after app.name (a manifest's name); a bare
+    # image on the command line keeps docker's random name (use_app_name False).
+    use_app_name: bool = True
     command: tuple[str, ...] | None = None
     manifest_dir: str = "."
     manifest_sha256: str = ""
@@ -60,6 +63,8 @@ class MountPlan:
     read_only: bool
     propagation: str | None = None  # bind propagation, e.g. rslave
     relabel: str | None = None  # SELinux z/Z: only the -v syntax and API Binds carry it
+    nocopy: bool = False  # volumes: do not copy the image's files in (volume-nocopy)
+    create_source: bool = False  # binds from -v: docker creates a missing host directory
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,31 @@ class PortPlan:
 
 @dataclass(frozen=True)
 class HealthcheckPlan:
-    shell_command: str
-    interval_ns: int
-    timeout_ns: int
-    retries: int
-    start_period_ns: int
+    """docker's health options as the CLI sends them: 0 = the daemon's default."""
+
+    shell_command: str | None  # None: keep the image's test (only timings given)
+    interval_ns: int = 0
+    timeout_ns: int = 0
+    retries: int = 0
+    start_period_ns: int = 0
+    start_interval_ns: int = 0
+    disable: bool = False  # --no-healthcheck: Test ["NONE"]
+    # which of the options were given, so the argv names exactly those
+    given: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    """One network to connect at create, with its endpoint settings."""
+
+    network: str
+    aliases: tuple[str, ...] = ()
+    ip: str | None = None
+    ip6: str | None = None
+    mac_address: str | None = None
+    link_local_ips: tuple[str, ...] = ()
+    driver_opts: tuple[tuple[str, str], ...] = ()
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +178,84 @@ class RunPlan:
     device_cgroup_rules: tuple[str, ...] = ()
     gpus: str | None = None
     sysctls: tuple[tuple[str, str], ...] = ()
+    # Issue 15: every other docker run setting, with docker's semantics.
+    group_add: tuple[str, ...] = ()
+    domainname: str | None = None
+    label_files: tuple[str, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    volumes_from: tuple[str, ...] = ()
+    publish_all: bool = False
+    # The primary network's endpoint (ip, aliases...) and any further networks.
+    endpoint: EndpointPlan | None = None
+    extra_networks: tuple[EndpointPlan, ...] = ()
+    cpu_shares: int | None = None
+    cpu_period: int | None = None
+    cpu_quota: int | None = None
+    cpu_rt_period: int | None = None
+    cpu_rt_runtime: int | None = None
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    blkio_weight: int | None = None
+    blkio_weight_device: tuple[str, ...] = ()
+    device_read_bps: tuple[str, ...] = ()
+    device_write_bps: tuple[str, ...] = ()
+    device_read_iops: tuple[str, ...] = ()
+    device_write_iops: tuple[str, ...] = ()
+    memory_reservation: int | None = None
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool = False
+    oom_score_adj: int | None = None
+    cgroup_parent: str | None = None
+
+
+# API versions of Docker Engine releases (docs.docker.com/reference/api/engine/#api-version-matrix).
+_ENGINE_API = ((25, "1.44"), (24, "1.43"), (23, "1.42"))
+
+
+def api_version(facts: HostFacts) -> tuple[int, int] | None:
+    """The daemon's API version from its engine version; None when unknown (offline)."""
+    major_text = facts.server_version.split(".")[0]
+    if not major_text.isdigit():
+        return None
+    major = int(major_text)
+    if major > 25:
+        return (1, 45)
+    for engine, api in _ENGINE_API:
+        if major >= engine:
+            return (1, int(api.split(".")[1]))
+    return (1, 41)
+
+
+def _needs_api(facts: HostFacts, wanted: tuple[int, int], what: str, docker_says: str) -> None:
+    have = api_version(facts)
+    if have is not None and have < wanted:
+        raise RequirementUnmet(
+            f"{what} needs Docker API {wanted[0]}.{wanted[1]}, and this daemon "
+            f"({facts.server_version}) speaks API {have[0]}.{have[1]}: docker run refuses it "
+            f"the same way ({docker_says})",
+            fix=f"remove it, or upgrade the engine to one with API {wanted[0]}.{wanted[1]}",
+        )
+
+
+def _check_api_features(manifest: Manifest, facts: HostFacts) -> None:
+    """Settings the docker CLI 28 (or the daemon) refuses on an older API: refuse them here
+    first, with docker's own words, before anything starts."""
+    net, app = manifest.network, manifest.app
+    if app.annotations:
+        _needs_api(facts, (1, 43), "app.annotations (--annotation)",
+                   '"--annotation" requires API version 1.43')
+    check = manifest.healthcheck
+    if check is not None and check.start_interval is not None:
+        _needs_api(facts, (1, 44), "healthcheck.start_interval (--health-start-interval)",
+                   '"--health-start-interval" requires API version 1.44')
+    if net.mac_address or any(n.mac_address for n in net.extra_networks):
+        _needs_api(facts, (1, 44), "network.mac_address (--mac-address)",
+                   '"specify mac-address per network" requires API version 1.44')
+    if net.extra_networks:
+        names = ", ".join([net.mode, *(n.name for n in net.extra_networks)])
+        _needs_api(facts, (1, 44), "network.extra_networks (several --network)",
+                   f"the daemon answers 'Container cannot be connected to network endpoints: "
+                   f"{names}'; connect the others after start with `docker network connect`")
 
 
 def build_plan(
@@ -163,6 +266,7 @@ def build_plan(
     warnings: list[str] = []
     _check_limits_supported(facts, warnings)
     _check_userns(manifest, facts, warnings)
+    _check_api_features(manifest, facts)
     runtime = _resolve_runtime(manifest, facts)
     seccomp_profile, seccomp_opts = _resolve_seccomp(manifest, facts)
     apparmor_profile, apparmor_opts = _resolve_apparmor(manifest, facts, warnings)
@@ -171,7 +275,7 @@ def build_plan(
     resources = manifest.resources
     return RunPlan(
         image=app.image,
-        container_name=options.name or None,
+        container_name=options.name or (app.name if options.use_app_name else None),
         entrypoint=tuple(app.entrypoint) if app.entrypoint is not None else None,
         command=options.command
         if options.command is not None
@@ -212,6 +316,8 @@ def build_plan(
                 read_only=m.read_only,
                 propagation=m.propagation,
                 relabel=m.relabel,
+                nocopy=m.nocopy,
+                create_source=m.create_source,
             )
             for m in manifest.filesystem.mounts
         ),
@@ -294,6 +400,49 @@ def _dropin_fields(manifest: Manifest, options: LaunchOptions) -> dict[str, Any]
         "device_cgroup_rules": tuple(sec.device_cgroup_rules),
         "gpus": sec.gpus,
         "sysctls": tuple(sorted(sec.sysctls.items())),
+        **_issue15_fields(manifest, options),
+    }
+
+
+def _endpoint(name: str, e: Any, links: tuple[str, ...] = ()) -> EndpointPlan:
+    return EndpointPlan(name, tuple(e.aliases), e.ip, e.ip6, e.mac_address,
+                        tuple(e.link_local_ips), tuple(sorted(e.driver_opts.items())), links)
+
+
+def _issue15_fields(manifest: Manifest, options: LaunchOptions) -> dict[str, Any]:
+    """The rest of docker run's settings (groups, labels files, networks, CPU/IO tuning)."""
+    app, net, res = manifest.app, manifest.network, manifest.resources
+    endpoint = None
+    if net.ip or net.ip6 or net.mac_address or net.link_local_ips or net.driver_opts or net.links:
+        endpoint = _endpoint(net.mode, net, tuple(net.links))
+    reservation = res.memory_reservation
+    return {
+        "group_add": tuple(app.group_add),
+        "domainname": app.domainname,
+        "label_files": tuple(posixpath.join(options.manifest_dir, p) for p in app.label_files),
+        "annotations": tuple(sorted(app.annotations.items())),
+        "volumes_from": tuple(manifest.filesystem.volumes_from),
+        "publish_all": net.publish_all,
+        "endpoint": endpoint,
+        "extra_networks": tuple(_endpoint(n.name, n) for n in net.extra_networks),
+        "cpu_shares": res.cpu_shares,
+        "cpu_period": res.cpu_period,
+        "cpu_quota": res.effective_cpu_quota,
+        "cpu_rt_period": res.cpu_rt_period,
+        "cpu_rt_runtime": res.cpu_rt_runtime,
+        "cpuset_cpus": res.cpuset_cpus,
+        "cpuset_mems": res.cpuset_mems,
+        "blkio_weight": res.blkio_weight,
+        "blkio_weight_device": tuple(res.blkio_weight_device),
+        "device_read_bps": tuple(res.device_read_bps),
+        "device_write_bps": tuple(res.device_write_bps),
+        "device_read_iops": tuple(res.device_read_iops),
+        "device_write_iops": tuple(res.device_write_iops),
+        "memory_reservation": parse_size(reservation) if reservation is not None else None,
+        "memory_swappiness": res.memory_swappiness,
+        "oom_kill_disable": res.oom_kill_disable,
+        "oom_score_adj": res.oom_score_adj,
+        "cgroup_parent": res.cgroup_parent,
     }
 
 
@@ -330,7 +479,7 @@ def _check_userns(manifest: Manifest, facts: HostFacts, warnings: list[str]) -> 
     )
     if wanted == "required":
         raise RequirementUnmet(f'security.userns = "required": {message}', fix=fix)
-    if int(manifest.app.user.split(":")[0]) == 0:
+    if manifest.app.user.split(":")[0] in ("0", "root"):
         warnings.append(f'security.userns = "preferred": {message}; {fix}')
 
 
@@ -407,6 +556,8 @@ def _ulimits(manifest: Manifest) -> tuple[UlimitPlan, ...]:
             continue
         limit = value if isinstance(value, Ulimit) else Ulimit(soft=value, hard=value)
         result.append(UlimitPlan(name, limit.soft, limit.hard))
+    for name, any_limit in sorted(manifest.resources.ulimits.items()):
+        result.append(UlimitPlan(name, any_limit.soft, any_limit.hard))
     return tuple(result)
 
 
@@ -416,12 +567,21 @@ def _healthcheck(manifest: Manifest) -> HealthcheckPlan | None:
         return None
     import shlex
 
+    def ns(value: str | None) -> int:
+        return parse_duration(value) if value is not None else 0
+
+    given = tuple(name for name in ("interval", "timeout", "retries", "start_period",
+                                    "start_interval") if getattr(check, name) is not None)
     return HealthcheckPlan(
-        shell_command=shlex.join(check.command),
-        interval_ns=parse_duration(check.interval),
-        timeout_ns=parse_duration(check.timeout),
-        retries=check.retries,
-        start_period_ns=parse_duration(check.start_period),
+        shell_command=None if check.command is None else
+        check.command if isinstance(check.command, str) else shlex.join(check.command),
+        interval_ns=ns(check.interval),
+        timeout_ns=ns(check.timeout),
+        retries=check.retries or 0,
+        start_period_ns=ns(check.start_period),
+        start_interval_ns=ns(check.start_interval),
+        disable=check.disable,
+        given=given,
     )
 
 

@@ -332,8 +332,10 @@ def userns_host_ids(manifest: Manifest, facts: HostFacts) -> tuple[int, int] | N
         start = facts.subuid_range[0]
     else:
         return None
-    app_uid = int(manifest.app.user.split(":")[0])
-    return start, start + app_uid
+    name = manifest.app.user.split(":")[0]
+    if not name.isdigit():
+        return None  # a user name: docker resolves it in the image, its uid is not known here
+    return start, start + int(name)
 
 
 def userns_notes(manifest: Manifest, facts: HostFacts) -> tuple[str, ...]:

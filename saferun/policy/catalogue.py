@@ -8,7 +8,7 @@ never imports the rules themselves.
 
 from __future__ import annotations
 
-from saferun.model.refusals import RULE_IDS
+from saferun.model.refusals import RULE_IDS, WARNINGS
 from saferun.model.refusals import RULES as REFUSALS
 from saferun.policy.image_rules import IMAGE_RULES
 from saferun.policy.rules import RULES, Rule
@@ -24,6 +24,9 @@ def explain(rule_id: str) -> str:
     rule = all_rules()[rule_id]
     refs = ", ".join(rule.references) or "none (saferun rule)"
     refused = "no"
+    if rule.id in WARNINGS:
+        refused = ("no, it warns; refused when a [policy] refuse list names it (an [allow] "
+                   "reason lifts that)")
     if rule.refusal:
         refused = ("yes, unless [allow]ed with a reason" if rule.id in REFUSALS else
                    "yes, when the [policy] table asks for it (no [allow] or ignore lifts it)")

@@ -10,7 +10,7 @@ Pure: specs and ProcFacts in, findings out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
 from saferun.model.process import SECCOMP_MODES, ProcFacts, cap_names
@@ -77,6 +77,9 @@ def _show(value: object) -> str:
 def config_drift(expected: ContainerSpec, actual: ContainerSpec) -> list[Finding]:
     """Every control whose recorded value differs from what the manifest plans."""
     found = []
+    if actual.label_map.get("io.saferun.image-reference") == expected.image:
+        # saferun run started a floating reference by its local image id (image-tag-latest)
+        actual = replace(actual, image=expected.image)
     for item in FIELDS:
         want, have = getattr(expected, item.attribute), getattr(actual, item.attribute)
         if item.only_if_expected and want is None:

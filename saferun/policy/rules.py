@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
 from saferun.model.refusals import RULES as REFUSALS
-from saferun.model.refusals import SOCKET_NAMES, host_path_rule
+from saferun.model.refusals import SOCKET_NAMES, WARNINGS, host_path_rule, image_tag_problem
 from saferun.policy.severity import Severity
 from saferun.policy.spec import ContainerSpec
 
@@ -269,6 +269,12 @@ def _cgroup_parent(spec: ContainerSpec, policy: Policy) -> list[Hit]:
     return [Hit(f"--cgroup-parent {spec.cgroup_parent}")] if spec.cgroup_parent else []
 
 
+def _oom_protected(spec: ContainerSpec, policy: Policy) -> list[Hit]:
+    if spec.oom_score_adj < 0:
+        return [Hit(f"--oom-score-adj {spec.oom_score_adj}: the host's processes die first")]
+    return []
+
+
 def _sysctls(spec: ContainerSpec, policy: Policy) -> list[Hit]:
     from saferun.model.refusals import SAFE_SYSCTLS
 
@@ -285,30 +291,15 @@ def image_parts(image: str) -> tuple[str, str | None, str | None]:
     return name, tag, digest or None
 
 
-def image_tag_problem(image: str) -> str | None:
-    """Why an image reference floats (no tag, or `latest`), or None. A digest pins it."""
-    _, tag, digest = image_parts(image)
-    if digest:
-        return None
-    if tag is None:
-        return f"image {image!r} has no tag, so it means whatever 'latest' is at pull time"
-    if tag == "latest":
-        return f"image {image!r} uses the 'latest' tag, which moves"
-    return None
+__all__ = ["image_tag_problem"]  # re-exported: the check lives in saferun.model.refusals
 
 
 def check_image_policy(image: str, ignored: Mapping[str, str], digest: str = "recommend") -> None:
-    """`saferun run`'s image policy: refuse a floating image (no tag, `latest`), and a tag
-    when the manifest requires digests. Only a `[policy] ignore` reason lets it through."""
+    """`saferun run`'s digest policy: refuse a tag when the policy requires digests. A
+    floating tag (no tag, `latest`) is a warning (rule image-tag-latest, see
+    saferun.model.manifest.Manifest.warnings), which `[policy] refuse` can make a refusal."""
     from saferun.errors import ManifestError
 
-    problem = image_tag_problem(image)
-    if problem and "image-tag-latest" not in ignored:
-        raise ManifestError(
-            f"app.image: {problem}; refused by rule 'image-tag-latest'",
-            fix="name a version tag or a digest (`saferun pin MANIFEST`), or ignore it with "
-            "[policy] ignore = { image-tag-latest = \"<reason>\" } "
-            "(docs/policy.md#image-tag-latest)")
     if digest == "require" and image_parts(image)[2] is None and "image-digest" not in ignored:
         raise ManifestError(
             f"app.image: '{image}' is not pinned by digest and [policy] digest = \"require\"; "
@@ -331,6 +322,15 @@ def _image_digest(spec: ContainerSpec, policy: Policy) -> list[Hit]:
     return [Hit(f"image {spec.image!r} is not pinned by digest"
                 + (" ([policy] digest = \"require\")" if required else ""),
                 severity=Severity.HIGH if required else None)]
+
+
+def _warning(rule_id: str, severity: Severity, weight: int, check: Check) -> Rule:
+    """A policy rule that `saferun run` warns about (and a `[policy] refuse` refuses): texts
+    come from saferun.model.refusals.WARNING_RULES."""
+    warning = WARNINGS[rule_id]
+    sections = (warning.cis.rsplit(" ", 1)[-1],) if warning.cis else ()
+    return Rule(warning.id, warning.title, severity, weight, sections, warning.rationale,
+                warning.fix, check)
 
 
 def _refusal(rule_id: str, severity: Severity, weight: int, check: Check,
@@ -377,6 +377,7 @@ RULES_TABLE: tuple[Rule, ...] = (
              flag_is_false("systempaths_unconfined", "systempaths=unconfined")),
     _refusal("unsafe-sysctl", S.MEDIUM, 8, _sysctls),
     _refusal("shared-propagation", S.HIGH, 10, _propagation),
+    _refusal("oom-protected", S.MEDIUM, 5, _oom_protected),
     Rule("no-new-privileges", "Processes may gain privileges", S.HIGH, 35, ("5.26",),
          "Without no-new-privileges a setuid binary or file capability in the image raises "
          "a process's privileges inside the container.",
@@ -397,20 +398,13 @@ RULES_TABLE: tuple[Rule, ...] = (
          "A fork bomb in a container without a PIDs limit exhausts the host's process table.",
          "set --pids-limit (manifest: resources.pids; default 256)",
          limit_set("pids_limit", detail="no PIDs limit")),
-    Rule("port-host-ip", "Port published on every interface", S.MEDIUM, 10, ("5.14",),
-         "`-p 80:80` listens on every host address, including public ones, and Docker's "
-         "iptables rules bypass the host firewall.",
-         "bind a specific address: -p 127.0.0.1:8080:80 (manifest: network.ports host_ip, "
-         "127.0.0.1 by default)", _ports_all_interfaces),
+    _warning("port-host-ip", S.MEDIUM, 10, _ports_all_interfaces),
     Rule("privileged-host-port", "Privileged host port", S.LOW, 3, ("5.8",),
          "Host ports below 1024 are reserved for services root started; mapping one lets a "
          "container pose as such a service.", "publish on a host port of 1024 or above",
          _privileged_host_port),
-    _refusal("restart-always", S.LOW, 4, _restart_unbounded),
-    Rule("restart-retries", "Restart retries above 5", S.LOW, 2, ("5.15",),
-         "A container that keeps failing should stop after a few tries instead of burning "
-         "resources (and hiding an attack) in a crash loop.",
-         "use --restart on-failure:5 or fewer", _restart_retries),
+    _warning("restart-always", S.LOW, 4, _restart_unbounded),
+    _warning("restart-retries", S.LOW, 2, _restart_retries),
     Rule("default-bridge", "Default bridge network", S.LOW, 5, ("5.30",),
          "Every container on docker0 can reach every other by default (inter-container "
          "communication), and docker0 has no name resolution to scope access.",
@@ -422,19 +416,9 @@ RULES_TABLE: tuple[Rule, ...] = (
          "engine and to orchestration.",
          "add a [healthcheck] command (docker: --health-cmd), or a HEALTHCHECK in the image",
          _healthcheck),
-    Rule("ulimit-override", "Ulimit raised or removed", S.LOW, 3, ("5.19",),
-         "Ulimits are the last per-process brake on descriptors and processes; overriding "
-         "the daemon's default to unlimited removes it.",
-         "only lower ulimits per container (manifest: resources.nofile, resources.nproc)",
-         _ulimits),
-    Rule("cgroup-parent", "Custom cgroup parent", S.MEDIUM, 5, ("5.25",),
-         "A container in another cgroup escapes the limits and accounting docker sets up for "
-         "containers.", "remove --cgroup-parent", _cgroup_parent),
-    Rule("image-tag-latest", "Image not pinned to a version", S.MEDIUM, 6, ("4.2",),
-         "`latest` or no tag means a different image whenever it is pulled: what was reviewed "
-         "is not what runs. saferun run refuses it.",
-         "name a version tag (nginx:1.27) or pin a digest (saferun pin MANIFEST)",
-         _image_tag),
+    _warning("ulimit-override", S.LOW, 3, _ulimits),
+    _warning("cgroup-parent", S.MEDIUM, 5, _cgroup_parent),
+    _warning("image-tag-latest", S.MEDIUM, 6, _image_tag),
     Rule("image-digest", "Image not pinned by digest", S.LOW, 3, ("4.2", "4.5"),
          "A tag can be moved to another image; only a digest names exactly the content that "
          "was reviewed. Recommended by default; `[policy] digest = \"require\"` makes it a "

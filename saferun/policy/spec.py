@@ -95,6 +95,7 @@ class ContainerSpec:
     healthcheck: bool | None = None  # None: not said here (the image may define one)
     ulimits: tuple[UlimitSpec, ...] = ()
     cgroup_parent: str = ""
+    oom_score_adj: int = 0  # below 0: the host's processes are OOM-killed first
     runtime: str = "runc"
     sysctls: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
@@ -183,8 +184,13 @@ def from_plan(plan: RunPlan) -> ContainerSpec:
         memory=plan.memory,
         memory_swap=plan.memory_swap,
         nano_cpus=plan.nano_cpus,
+        cpu_shares=plan.cpu_shares or 0,
+        cpu_quota=plan.cpu_quota or 0,
         pids_limit=plan.pids_limit,
         read_only=plan.read_only,
+        publish_all=plan.publish_all,
+        cgroup_parent=plan.cgroup_parent or "",
+        oom_score_adj=plan.oom_score_adj or 0,
         ports=tuple(PortSpec(p.host_ip, p.host_port or None, p.container_port, p.protocol)
                     for p in plan.ports),
         restart_policy=plan.restart_policy,
@@ -277,6 +283,7 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
         ulimits=tuple(UlimitSpec(str(u.get("Name")), int(u.get("Soft", 0)), int(u.get("Hard", 0)))
                       for u in host.get("Ulimits") or []),
         cgroup_parent=str(host.get("CgroupParent") or ""),
+        oom_score_adj=int(host.get("OomScoreAdj") or 0),
         runtime=str(host.get("Runtime") or "runc"),
         sysctls=tuple(sorted((str(k), str(v)) for k, v in (host.get("Sysctls") or {}).items())),
         labels=tuple(sorted((str(k), str(v)) for k, v in (config.get("Labels") or {}).items())),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from saferun.model.units import format_size
-from saferun.plan.planner import RunPlan
+from saferun.plan.planner import EndpointPlan, RunPlan
 
 
 def render_argv(
@@ -26,6 +26,10 @@ def render_argv(
         argv += ["--workdir", plan.workdir]
     if plan.hostname:
         argv += ["--hostname", plan.hostname]
+    if plan.domainname:
+        argv += ["--domainname", plan.domainname]
+    for group in plan.group_add:
+        argv += ["--group-add", group]
     argv += ["--cap-drop", "ALL"]
     for cap in plan.cap_add:
         argv += ["--cap-add", cap]
@@ -39,32 +43,34 @@ def render_argv(
     for tmpfs in plan.tmpfs:
         argv += ["--tmpfs", f"{tmpfs.target}:{tmpfs.options}"]
     for mount in plan.mounts:
-        if mount.relabel:  # --mount has no SELinux relabel option; -v does
-            options = ["ro" if mount.read_only else "rw", mount.relabel]
+        if mount.relabel or mount.create_source:
+            # --mount has no SELinux relabel option, nor creates a missing host directory: -v
+            options = ["ro" if mount.read_only else "rw"]
+            options += [mount.relabel] if mount.relabel else []
             options += [mount.propagation] if mount.propagation else []
             argv += ["--volume", f"{mount.source}:{mount.target}:{','.join(options)}"]
             continue
-        spec = f"type={mount.kind},source={mount.source},target={mount.target}"
+        source = f"source={mount.source}," if mount.source else ""  # none: anonymous volume
+        spec = f"type={mount.kind},{source}target={mount.target}"
         if mount.propagation:
             spec += f",bind-propagation={mount.propagation}"
+        if mount.nocopy:
+            spec += ",volume-nocopy"
         argv += ["--mount", spec + (",readonly" if mount.read_only else "")]
+    for container in plan.volumes_from:
+        argv += ["--volumes-from", container]
     if plan.shm_size is not None:
         argv += ["--shm-size", format_size(plan.shm_size)]
     if plan.storage_size is not None:
         argv += ["--storage-opt", f"size={plan.storage_size}"]
-    argv += [
-        "--memory",
-        format_size(plan.memory),
-        "--memory-swap",
-        format_size(plan.memory_swap),
-        "--cpus",
-        _cpus(plan.nano_cpus),
-        "--pids-limit",
-        str(plan.pids_limit),
-    ]
+    argv += ["--memory", format_size(plan.memory), "--memory-swap", format_size(plan.memory_swap)]
+    if plan.nano_cpus:
+        argv += ["--cpus", _cpus(plan.nano_cpus)]
+    argv += ["--pids-limit", str(plan.pids_limit)]
+    argv += _tuning_flags(plan)
     for ulimit in plan.ulimits:
         argv += ["--ulimit", f"{ulimit.name}={ulimit.soft}:{ulimit.hard}"]
-    argv += ["--network", plan.network]
+    argv += _network_flags(plan)
     for exposed in plan.expose:
         argv += ["--expose", exposed]
     for alias in plan.network_aliases:
@@ -90,18 +96,18 @@ def render_argv(
     argv += ["--restart", restart]
     if plan.healthcheck:
         check = plan.healthcheck
-        argv += [
-            "--health-cmd",
-            check.shell_command,
-            "--health-interval",
-            f"{check.interval_ns}ns",
-            "--health-timeout",
-            f"{check.timeout_ns}ns",
-            "--health-retries",
-            str(check.retries),
-            "--health-start-period",
-            f"{check.start_period_ns}ns",
-        ]
+        if check.disable:
+            argv.append("--no-healthcheck")
+        if check.shell_command is not None:
+            argv += ["--health-cmd", check.shell_command]
+        # Only the timings the manifest gives: an unset one stays 0, the daemon's default.
+        for name, value in (("interval", f"{check.interval_ns}ns"),
+                            ("timeout", f"{check.timeout_ns}ns"),
+                            ("retries", str(check.retries)),
+                            ("start_period", f"{check.start_period_ns}ns"),
+                            ("start_interval", f"{check.start_interval_ns}ns")):
+            if name in check.given:
+                argv += [f"--health-{name.replace('_', '-')}", value]
     argv += ["--log-driver", plan.log_driver]
     for key, value in plan.log_options:
         argv += ["--log-opt", f"{key}={value}"]
@@ -119,8 +125,12 @@ def render_argv(
         argv += ["--env", f"{key}={value}"]
     for name in plan.env_from_host:  # docker copies the value from its own environment
         argv += ["--env", name]
+    for path in plan.label_files:  # before --label: saferun's own labels win, as in docker
+        argv += ["--label-file", path]
     for key, value in plan.labels:
         argv += ["--label", f"{key}={value}"]
+    for key, value in plan.annotations:
+        argv += ["--annotation", f"{key}={value}"]
     command = list(plan.command) if plan.command is not None else []
     if plan.entrypoint is not None:
         # docker's --entrypoint takes one word; the rest of the entrypoint leads the command.
@@ -128,6 +138,70 @@ def render_argv(
         command = list(plan.entrypoint[1:]) + command
     # `--` is not needed: docker stops reading flags at the image.
     return argv + [plan.image, *command]
+
+
+def _tuning_flags(plan: RunPlan) -> list[str]:
+    """CPU, block IO and memory tuning, and the OOM settings: docker's flags as given."""
+    flags: list[str] = []
+    for flag, value in (
+        ("--cpu-shares", plan.cpu_shares), ("--cpu-period", plan.cpu_period),
+        ("--cpu-quota", plan.cpu_quota), ("--cpu-rt-period", plan.cpu_rt_period),
+        ("--cpu-rt-runtime", plan.cpu_rt_runtime), ("--cpuset-cpus", plan.cpuset_cpus),
+        ("--cpuset-mems", plan.cpuset_mems), ("--blkio-weight", plan.blkio_weight),
+        ("--memory-swappiness", plan.memory_swappiness),
+        ("--oom-score-adj", plan.oom_score_adj), ("--cgroup-parent", plan.cgroup_parent),
+    ):
+        if value is not None:
+            flags += [flag, str(value)]
+    if plan.memory_reservation is not None:
+        flags += ["--memory-reservation", format_size(plan.memory_reservation)]
+    for flag, values in (
+        ("--blkio-weight-device", plan.blkio_weight_device),
+        ("--device-read-bps", plan.device_read_bps),
+        ("--device-write-bps", plan.device_write_bps),
+        ("--device-read-iops", plan.device_read_iops),
+        ("--device-write-iops", plan.device_write_iops),
+    ):
+        for value in values:
+            flags += [flag, value]
+    if plan.oom_kill_disable:
+        flags.append("--oom-kill-disable")
+    return flags
+
+
+def _network_flags(plan: RunPlan) -> list[str]:
+    """The first network in docker's plain syntax with its endpoint flags; a further
+    network in the `name=NET,alias=...` syntax."""
+    endpoint = plan.endpoint
+    if endpoint is not None and endpoint.driver_opts:
+        opts = ",".join(f"driver-opt={k}={v}" for k, v in endpoint.driver_opts)
+        flags = ["--network", f"name={plan.network},{opts}"]
+    else:
+        flags = ["--network", plan.network]
+    if endpoint is not None:
+        for flag, value in (("--ip", endpoint.ip), ("--ip6", endpoint.ip6),
+                            ("--mac-address", endpoint.mac_address)):
+            if value:
+                flags += [flag, value]
+        for address in endpoint.link_local_ips:
+            flags += ["--link-local-ip", address]
+        for link in endpoint.links:
+            flags += ["--link", link]
+    for extra in plan.extra_networks:
+        flags += ["--network", _advanced_network(extra)]
+    if plan.publish_all:
+        flags.append("--publish-all")
+    return flags
+
+
+def _advanced_network(e: EndpointPlan) -> str:
+    parts = [f"name={e.network}", *(f"alias={a}" for a in e.aliases)]
+    for key, value in (("ip", e.ip), ("ip6", e.ip6), ("mac-address", e.mac_address)):
+        if value:
+            parts.append(f"{key}={value}")
+    parts += [f"link-local-ip={a}" for a in e.link_local_ips]
+    parts += [f"driver-opt={k}={v}" for k, v in e.driver_opts]
+    return ",".join(parts)
 
 
 def _isolation_flags(plan: RunPlan) -> list[str]:

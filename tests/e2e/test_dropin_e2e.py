@@ -191,8 +191,91 @@ def test_init_from_docker_run_then_dry_run_reproduces_the_hardened_argv(
         host = inspect(name)["HostConfig"]
         assert host["Memory"] == 64 << 20 and host["PidsLimit"] == 32
         assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
-        assert (
-            host["Mounts"][0]["Source"] == str(tmp_path / "data") and host["Mounts"][0]["ReadOnly"]
-        )
+        # -v is a bind as docker sends it (Binds), read-only because the line says :ro
+        assert host["Binds"] == [f"{tmp_path / 'data'}:/data:ro"]
     finally:
         docker("rm", "-f", name, check=False)
+
+
+def test_formerly_refused_flags_run_with_docker_semantics(busybox_image: str,
+                                                          tmp_path: Path) -> None:
+    """Issue 15 on the real engine: a named user, an anonymous volume, --restart always,
+    CPU/IO tuning, --group-add, --domainname, --no-healthcheck, every ulimit."""
+    name = f"srtest-{uuid.uuid4().hex[:10]}"
+    result = saferun(
+        "run", "-d", "--name", name, "-l", LABEL, "-u", "app", "-v", "/data",
+        "--restart", "always", "--cpu-shares", "512", "--memory-reservation", "32m",
+        "--group-add", "nogroup", "--domainname", "example.org", "--no-healthcheck",
+        "--ulimit", "core=0", "--oom-score-adj", "100", busybox_image, "sleep", "30",
+        cwd=tmp_path)
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "restart-always" in result.stderr  # honoured, and warned
+        data = inspect(name)
+        host, config = data["HostConfig"], data["Config"]
+        assert config["User"] == "app" and config["Domainname"] == "example.org"
+        assert config["Healthcheck"]["Test"] == ["NONE"]
+        assert host["RestartPolicy"]["Name"] == "always"
+        assert host["CpuShares"] == 512 and host["MemoryReservation"] == 32 << 20
+        assert host["GroupAdd"] == ["nogroup"] and host["OomScoreAdj"] == 100
+        assert {"Name": "core", "Soft": 0, "Hard": 0} in host["Ulimits"]
+        volume = [m for m in data["Mounts"] if m["Destination"] == "/data"]
+        assert volume and volume[0]["Type"] == "volume" and volume[0]["RW"]
+        assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"]
+        assert data["Name"] == f"/{name}"
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def test_volumes_from_a_container_with_a_sensitive_mount_is_refused(busybox_image: str,
+                                                                   tmp_path: Path) -> None:
+    source = f"srtest-{uuid.uuid4().hex[:10]}"
+    docker("create", "--name", source, "-l", LABEL, "-v", "/etc:/host-etc:ro",
+           busybox_image, "true")
+    try:
+        result = saferun("run", "--rm", "--volumes-from", source, busybox_image, "true",
+                         cwd=tmp_path)
+        assert result.returncode == 125
+        assert "sensitive-host-mount" in result.stderr and source in result.stderr
+        docker("rm", "-f", source)
+        safe = tmp_path / "data"
+        safe.mkdir()
+        docker("create", "--name", source, "-l", LABEL, "-v", f"{safe}:/data",
+               busybox_image, "true")
+        result = saferun("run", "--rm", "--volumes-from", f"{source}:ro", busybox_image,
+                         "ls", "/data", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    finally:
+        docker("rm", "-f", source, check=False)
+
+
+def test_several_networks_fail_as_docker_fails_on_this_daemon(busybox_image: str,
+                                                               tmp_path: Path) -> None:
+    version = docker("version", "--format", "{{.Server.APIVersion}}").stdout.strip()
+    result = saferun("run", "--dry-run", "--network", "srtest-a", "--network", "srtest-b",
+                     busybox_image, cwd=tmp_path)
+    if tuple(int(p) for p in version.split(".")) < (1, 44):
+        assert result.returncode == 125
+        assert "Container cannot be connected to network endpoints" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_latest_image_runs_pinned_by_its_id(busybox_image: str, tmp_path: Path) -> None:
+    tag = f"srtest-latest-{uuid.uuid4().hex[:8]}"
+    docker("tag", busybox_image, f"{tag}:latest")
+    name = f"srtest-{uuid.uuid4().hex[:10]}"
+    try:
+        result = saferun("run", "--name", name, "-l", LABEL, tag, "true", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "image-tag-latest" in result.stderr
+        data = inspect(name)
+        image_id = docker("image", "inspect", "--format", "{{.Id}}", busybox_image).stdout.strip()
+        assert data["Image"] == image_id and data["Config"]["Image"] == image_id
+        labels = data["Config"]["Labels"]
+        assert labels["io.saferun.image-reference"] == tag
+        recorded = labels["io.saferun.image-digest"]  # a repo digest, or the id of a local build
+        assert recorded == image_id or "@sha256:" in recorded
+    finally:
+        docker("rm", "-f", name, check=False)
+        docker("rmi", f"{tag}:latest", check=False)

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,11 +119,17 @@ def test_run_refuses_a_registry_not_on_the_allowlist(e2e_manifest: Any) -> None:
     _refused(manifest, "refused by rule 'image-registry'", "docker.io")
 
 
-def test_run_refuses_latest_and_untagged(e2e_manifest: Any) -> None:
-    _refused(e2e_manifest({"app": {"image": "saferun-test/busybox:latest"}}),
-             "refused by rule 'image-tag-latest'")
+def test_latest_and_untagged_warn_and_a_team_policy_refuses_them(e2e_manifest: Any,
+                                                                  tmp_path: Path) -> None:
+    latest = e2e_manifest({"app": {"image": "saferun-test/busybox:latest"}})
+    warned = saferun("run", "--dry-run", str(latest))
+    assert warned.returncode == 0 and "image-tag-latest" in warned.stderr
+    team = tmp_path / "team-policy.toml"
+    team.write_text('[policy]\nrefuse = ["image-tag-latest"]\n')
+    env = {**os.environ, "SAFERUN_POLICY": str(team)}
+    _refused(latest, "refused by rule 'image-tag-latest'", env=env)
     before = _containers()
-    bare = saferun("run", "--rm", "saferun-test/busybox")
+    bare = saferun("run", "--rm", "saferun-test/busybox", env=env)
     assert bare.returncode == 125 and "image-tag-latest" in bare.stderr
     assert _containers() == before
 
@@ -180,7 +187,8 @@ def test_started_container_carries_the_decision_and_is_not_cached(
     started = []
     try:
         for _ in range(2):  # the same command line twice: a cached plan would hit
-            result = saferun("run", "-d", str(gated), env=env)
+            result = saferun("run", "-d", "--name", f"e2e-gated-{uuid.uuid4().hex[:8]}",
+                             str(gated), env=env)
             assert result.returncode == 0, result.stderr
             started.append(result.stdout.strip())
             assert "scan skipped" in result.stderr  # warned, never silent
@@ -192,9 +200,11 @@ def test_started_container_carries_the_decision_and_is_not_cached(
         assert decision["scan"]["status"] == "skipped"
         # Without a gate the same policy is decided from its inputs alone and is cached.
         plain = e2e_manifest({"app": {"command": ["true"]}}, name="plain.toml")
-        hits = [saferun("run", "-d", str(plain), env=env) for _ in range(2)]
-        started += [h.stdout.strip() for h in hits]
+        # (--rm in the foreground: app.name names the container, so it is free again)
+        hits = [saferun("run", "--rm", str(plain), env=env) for _ in range(2)]
+        assert all(h.returncode == 0 for h in hits), hits[0].stderr
         assert "plan cache hit" in hits[1].stderr, hits[1].stderr
-        assert "io.saferun.image-policy" in inspect(started[-1])["Config"]["Labels"]
+        dry = saferun("run", "--dry-run", str(plain), env=env)
+        assert "io.saferun.image-policy" in dry.stdout
     finally:
         docker("rm", "-f", *[c for c in started if c], check=False)

@@ -50,10 +50,7 @@ EXPECTED_IMAGES = {"nginx", "redis", "postgres", "memcached", "httpd", "mariadb"
 # `saferun init --from-docker-run` writes for the line, run alone; init-image: the manifest
 # `saferun init --image` writes, with the line's flags over it (`saferun run -f`).
 MODES = ("docker", "saferun", "init-line", "init-image")
-SAFERUN_XFAIL: dict[tuple[str, int], str] = {
-    ("mosquitto", 1): ("saferun run exits 125: saferun: -v /mosquitto/data: anonymous volumes "
-                       "are not supported (fix: name the volume, e.g. -v data:/mosquitto/data)"),
-}
+SAFERUN_XFAIL: dict[tuple[str, int], str] = {}
 
 
 def test_every_image_has_lines_and_a_build_context() -> None:

@@ -61,11 +61,11 @@ def test_saferun_container_verifies_clean_and_proves_its_controls(e2e_manifest: 
 def test_drift_an_extra_capability_started_by_hand(e2e_manifest: Any) -> None:
     name = f"verify-drift-{SESSION_ID}"
     manifest: Path = e2e_manifest({"app": {"command": SLEEP}})
-    dry = saferun("run", "--dry-run", str(manifest))
+    dry = saferun("run", "--dry-run", "--name", name, str(manifest))
     assert dry.returncode == 0, dry.stderr
     argv = shlex.split(dry.stdout.strip().splitlines()[-1])
-    assert argv[:2] == ["docker", "run"]
-    docker(*argv[1:2], "-d", "--name", name, "--cap-add", "NET_ADMIN", *argv[2:])
+    assert argv[:4] == ["docker", "run", "--name", name]
+    docker(*argv[1:2], "-d", "--cap-add", "NET_ADMIN", *argv[2:])
     code, report = verify(name)
     assert code == 1
     drift = [f for f in report["findings"] if f["kind"] == "drift"]

@@ -32,7 +32,7 @@ from tests.unit.inputs.test_docker_run_corpus import CASES, CWD, shell_expand
 # Facts every line states the same way to both commands.
 ALWAYS_READ_ALIKE = ("image", "privileged", "cap_add", "mounts", "pid", "ipc", "uts",
                      "userns", "devices", "device_cgroup_rules", "gpus", "sysctls", "ports",
-                     "runtime")
+                     "runtime", "cpu_shares", "publish_all", "cgroup_parent", "oom_score_adj")
 # Facts saferun hardens where the line is silent, with the flags that state them.
 STATED_BY = {
     "user": ("user",), "read_only": ("read-only",), "memory": ("memory",),
@@ -40,12 +40,12 @@ STATED_BY = {
     "cgroupns": ("cgroupns",), "restart_policy": ("restart",),
     "healthcheck": ("health-cmd", "no-healthcheck"),
     "network": ("network",),
+    "cpu_quota": ("cpu-quota",),  # --cpu-period alone: saferun keeps `cpus` as the quota
 }
 # Always saferun's own, whatever the line says (a weaker value is refused, not honoured).
 SAFERUN_DECIDES = {"restart_retries",  # saferun bounds on-failure without a count (CIS 5.14)
                    "origin", "cap_drop", "no_new_privileges", "seccomp", "seccomp_sha256",
-                   "apparmor", "labels", "ulimits", "selinux_label", "systempaths_unconfined",
-                   "cpu_shares", "cpu_quota", "publish_all", "cgroup_parent"}
+                   "apparmor", "labels", "ulimits", "selinux_label", "systempaths_unconfined"}
 
 
 def _both(line: str) -> tuple[ContainerSpec, ContainerSpec, Any] | None:

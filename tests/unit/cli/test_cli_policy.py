@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from saferun.cli import cli
@@ -36,14 +37,27 @@ def test_docker_run_line_fails_and_names_rules(runner: CliRunner) -> None:
     assert runner.invoke(cli, ["check", "--docker-run", "ls -l"]).exit_code == 2
 
 
-def test_untagged_image_is_a_finding_and_a_refusal(runner: CliRunner, tmp_path: Path) -> None:
+def test_untagged_image_is_a_finding_and_a_warning(runner: CliRunner, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = write(tmp_path, GOOD.replace("busybox:1", "busybox"))
     result = runner.invoke(cli, ["check", str(manifest)])
     assert result.exit_code == 1 and "image-tag-latest" in result.output
     result = runner.invoke(cli, ["run", "--dry-run", "--offline", str(manifest)])
-    assert result.exit_code == 125 and "image-tag-latest" in result.output
+    assert result.exit_code == 0 and "image-tag-latest" in result.output  # honoured, warned
     latest = write(tmp_path, GOOD.replace("busybox:1", "busybox:latest"), "latest.toml")
-    assert runner.invoke(cli, ["run", "--dry-run", "--offline", str(latest)]).exit_code == 125
+    assert runner.invoke(cli, ["run", "--dry-run", "--offline", str(latest)]).exit_code == 0
+    # A team policy turns the warning into a refusal; an [allow] reason lets it through.
+    team = tmp_path / "team.toml"
+    team.write_text('[policy]\nrefuse = ["image-tag-latest", "restart-always"]\n')
+    monkeypatch.setenv("SAFERUN_POLICY", str(team))
+    result = runner.invoke(cli, ["run", "--dry-run", "--offline", str(latest)])
+    assert result.exit_code == 125 and "refused by rule 'image-tag-latest'" in result.output
+    result = runner.invoke(cli, ["run", "--dry-run", "--offline", "--allow",
+                                 "image-tag-latest=built locally by CI", str(latest)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["run", "--dry-run", "--offline", "--restart", "always",
+                                 "busybox:1"])
+    assert result.exit_code == 125 and "restart-always" in result.output
 
 
 def test_policy_ignore_needs_a_reason_and_is_kept(runner: CliRunner, tmp_path: Path) -> None:

@@ -102,8 +102,8 @@ def test_init_refuses_dangerous_lines_unless_allowed(runner: CliRunner) -> None:
         (["--from-docker-run", "docker exec x sh"], "not a docker run command line"),
         (["--from-docker-run", "docker run -d"], "names no image"),
         (
-            ["--from-docker-run", "docker run --cpu-shares 2 busybox:1"],
-            "--cpu-shares is not supported",
+            ["--from-docker-run", "docker run --cpu-count 2 busybox:1"],
+            "--cpu-count is not supported",
         ),
     ],
 )

@@ -62,7 +62,7 @@ def test_exit_125_for_refusals_and_bad_flags(runner: CliRunner) -> None:
     for args, needle in (
         (["--privileged", "busybox:1"], "rule 'privileged'"),
         (["--foo", "busybox:1"], "unknown flag: --foo"),
-        (["--cpu-shares", "2", "busybox:1"], "not supported"),
+        (["--cpu-count", "2", "busybox:1"], "not supported"),
     ):
         code, _, err = run(runner, *args)
         assert code == 125 and needle in err and "Traceback" not in err

@@ -69,8 +69,9 @@ def test_health_restart_and_weakenings() -> None:
     svc = service(healthcheck={"command": ["wget", "-q", "http://x/"], "interval": "90s",
                                "start_period": "1500ms"},
                   restart={"policy": "on-failure", "max_retries": 2})
+    # Unset timings stay the engine's defaults, as docker run --health-cmd leaves them.
     assert svc["healthcheck"] == {"test": ["CMD", "wget", "-q", "http://x/"], "interval": "1m30s",
-                                  "timeout": "10s", "retries": 3, "start_period": "1s500ms"}
+                                  "start_period": "1s500ms"}
     assert svc["restart"] == "on-failure:2"
     weak = service(app={"user": "0"}, seccomp={"profile": "unconfined"}, apparmor={"mode": "off"},
                    exceptions={"run_as_root": "needed by this test", "seccomp_unconfined":

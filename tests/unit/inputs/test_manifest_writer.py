@@ -106,8 +106,10 @@ def test_image_proposal_reads_user_ports_volumes_entrypoint() -> None:
     assert build_manifest(merge_document(base_for_image("redis:7", None), d)) == m
 
 
-def test_image_with_a_named_or_root_user_keeps_the_default_and_says_why() -> None:
+def test_image_with_a_named_user_keeps_it_and_root_keeps_the_default() -> None:
     named = propose_from_image(ImageFacts(image="nginx:1", user="nginx"), "nginx")
-    assert "user" not in named.document["app"] and "a name" in named.notes[0]
+    # A name is passed through (docker resolves it in the image), with a note to check it.
+    assert named.document["app"]["user"] == "nginx"
+    assert "a name" in named.notes[0]
     root = propose_from_image(ImageFacts(image="busybox:1"), "busybox")
     assert "user" not in root.document["app"] and "root" in root.notes[0]

@@ -66,7 +66,6 @@ def test_root_needs_a_reasoned_exception() -> None:
         ("seccomp", {"profile": "unconfined"}, "seccomp_unconfined"),
         ("apparmor", {"mode": "off"}, "apparmor_off"),
         ("filesystem", {"read_only": False}, "writable_root"),
-        ("restart", {"policy": "always"}, "restart_always"),
     ],
 )
 def test_every_weakening_needs_an_exception(section: str, values: dict[str, Any], key: str) -> None:
@@ -118,8 +117,14 @@ def test_invalid_images(image: str) -> None:
     errors(app={"image": image})
 
 
-def test_restart_retries_are_bounded() -> None:
-    errors(restart={"policy": "on-failure", "max_retries": 10})
+def test_restart_always_and_many_retries_are_warnings_not_errors() -> None:
+    m = make(restart={"policy": "always"})
+    assert [w.rule for w in m.warnings()] == ["restart-always"]
+    m = make(restart={"policy": "on-failure", "max_retries": 10})
+    assert [w.rule for w in m.warnings()] == ["restart-retries"]
+    assert make(restart={"policy": "always"}, exceptions={
+        "restart_always": "a daemon that must come back"}).warnings() == []
+    errors(restart={"policy": "on-failure", "max_retries": 0})
 
 
 def test_reserved_label_prefix() -> None:

@@ -76,3 +76,17 @@ def test_controls_not_in_force_are_reported() -> None:
                                        "run-as-root", "writable-root", "sensitive-host-mount",
                                        "shared-propagation"}
     assert all(f.kind == "runtime" and "/proc/42" in f.message for f in found)
+
+
+def test_a_floating_image_started_by_its_id_is_not_drift() -> None:
+    from dataclasses import replace as _replace
+
+    from saferun.policy.drift import config_drift
+    from saferun.policy.spec import ContainerSpec
+
+    expected = ContainerSpec(image="nginx")
+    actual = _replace(expected, image="sha256:" + "ab" * 32, origin="container",
+                      labels=(("io.saferun.image-reference", "nginx"),))
+    assert not [f for f in config_drift(expected, actual) if "image" in f.message]
+    moved = _replace(actual, labels=())
+    assert [f for f in config_drift(expected, moved) if "image" in f.message]

@@ -76,6 +76,7 @@ CASES: dict[str, tuple[dict[str, object], dict[str, object]]] = {
     "ulimit-override": ({"ulimits": (UlimitSpec("nproc", -1, -1),)},
                         {"ulimits": (UlimitSpec("nofile", 1024, 1024),)}),
     "cgroup-parent": ({"cgroup_parent": "/custom"}, {"cgroup_parent": ""}),
+    "oom-protected": ({"oom_score_adj": -500}, {"oom_score_adj": 500}),
     "image-tag-latest": ({"image": "nginx"}, {"image": "nginx:1.27"}),
     "image-digest": ({"image": "nginx:1.27"}, {"image": "nginx@sha256:" + "b" * 64}),
 }
