@@ -417,7 +417,7 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
             if owner is not None:
                 binds.append(MountOwner(mount.target, f"bind {mount.source}", *owner))
             continue
-        volume = session.volume_inspect(mount.source)
+        volume = session.volume_inspect(mount.source) if mount.source else None
         if volume is not None:
             owner = _host_owner(str(volume.get("Mountpoint") or ""), facts) \
                 if volume.get("Driver") == "local" else None
@@ -427,12 +427,13 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
         if probe is None:
             continue
         image_dir = probe.path(mount.target)
+        name = mount.source or "(anonymous)"
         if image_dir is not None:
-            volumes.append(MountOwner(mount.target, f"new volume {mount.source} (docker "
+            volumes.append(MountOwner(mount.target, f"new volume {name} (docker "
                                       f"copies the owner of {mount.target} in the image)",
                                       image_dir.uid, image_dir.gid, image_dir.mode))
         else:
-            volumes.append(MountOwner(mount.target, f"new volume {mount.source} (the image "
+            volumes.append(MountOwner(mount.target, f"new volume {name} (the image "
                                       f"has no {mount.target}, so docker creates it "
                                       "root-owned)", 0, 0, 0o755))
     for declared in probe.volumes if probe is not None else ():
