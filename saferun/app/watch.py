@@ -507,7 +507,7 @@ def parse_on_denial(values: tuple[str, ...]) -> dict[str, str]:
         if action not in core.ACTIONS:
             raise UsageError(f"--on-denial {value!r}: the action must be one of "
                              f"{', '.join(core.ACTIONS)}")
-        if kind and kind not in core.KINDS:
+        if (sep and not kind) or (kind and kind not in core.KINDS):
             raise UsageError(f"--on-denial {value!r}: unknown event kind {kind!r} (kinds: "
                              f"{', '.join(sorted(core.KINDS))})")
         for name in ([kind] if kind else core.DENIAL_KINDS):
