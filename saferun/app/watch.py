@@ -436,7 +436,8 @@ class Watcher:
 
     def _respond(self, event: Event) -> None:
         action = self.options.on_denial.get(event.kind)
-        if action is None or not event.container_id or event.container_id in self._responded:
+        if (action is None or not event.container_id or event.container_id in self._responded
+                or not core.can_respond(event)):
             return
         self._responded.add(event.container_id)
         owner = self.watched.get(event.container_id)

@@ -152,6 +152,12 @@ def exec_event(ctx: Watched, now: float, *, pid: int, exe: str) -> Event | None:
                   pid, "proc-connector")
 
 
+def can_respond(event: Event) -> bool:
+    """Whether --on-denial may act on this event: not on an exec whose program is unknown
+    (it may well be listed; stopping an app on a guess is worse than reporting it)."""
+    return not (event.kind == EXEC_UNLISTED and event.subject == "?")
+
+
 def _listed(path: str, listed: Sequence[str]) -> bool:
     return any(path == entry or (entry.endswith("/**") and path.startswith(entry[:-2]))
                for entry in listed)

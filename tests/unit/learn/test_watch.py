@@ -48,6 +48,7 @@ def test_an_exec_is_judged_against_the_listed_programs() -> None:
     assert event.fix == '[apparmor] executables += ["/tmp/x"]'
     gone = core.exec_event(CTX, 1.0, pid=3, exe="")
     assert gone is not None and gone.subject == "?"  # reported, not lost
+    assert not core.can_respond(gone) and core.can_respond(event)  # never acted on a guess
     assert core.exec_event(Watched(CID, "web"), 1.0, pid=3, exe="/tmp/x") is None  # no list
 
 
