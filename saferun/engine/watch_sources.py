@@ -54,6 +54,7 @@ from saferun.engine.audit import (
 
 PROC_EVENT_EXEC = 0x00000002
 QUEUE_SIZE = 65536
+CGROUP_TTL_S = 0.2
 _STREAM_TIMEOUT_S = 3600.0
 
 Item = tuple[Any, ...]
@@ -127,6 +128,7 @@ class AuditSource:
         self._sock.setblocking(False)
         self._last_serial: int | None = None
         self._lost = kernel_lost_counter()
+        self._cgroups: dict[tuple[int, str], tuple[str, float]] = {}
         self.received = 0
 
     def start(self) -> threading.Thread:
@@ -167,12 +169,29 @@ class AuditSource:
                 if record is None:
                     continue
                 self.received += 1
-                cgroup = _read_cgroup(record.pid)
                 header = _AUDIT_HEADER.search(text)
                 when = float(header.group("time")) if header else time.time()
-                # "" a host process, None gone before its cgroup could be read
-                cid = (container_cgroup_id(cgroup) or "") if cgroup is not None else None
-                self._feed.put(("seccomp", record, cid, when))
+                self._feed.put(("seccomp", record, self._container_of(record), when))
+
+    def _container_of(self, record: Any) -> str | None:
+        """"" a host process, None gone before its cgroup could be read, else the id.
+
+        A looping process logs thousands of calls a second: its cgroup is read once per
+        CGROUP_TTL_S for the same pid and program, not once per record (a pid reused by
+        another program within that time reads its own).
+        """
+        key = (record.pid, record.exe)
+        now = time.monotonic()
+        cached = self._cgroups.get(key)
+        if cached is not None and now - cached[1] < CGROUP_TTL_S:
+            return cached[0]
+        cgroup = _read_cgroup(record.pid)
+        cid = (container_cgroup_id(cgroup) or "") if cgroup is not None else None
+        if cid is not None:
+            if len(self._cgroups) >= 4096:
+                self._cgroups.clear()
+            self._cgroups[key] = (cid, now)
+        return cid
 
 
 class ProcSource:
