@@ -9,6 +9,7 @@ for Prometheus and applies `--on-denial`. Drift is `verify`'s comparison, repeat
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -155,9 +156,10 @@ class Watcher:
         self._parents: OrderedDict[int, int] = OrderedDict()
         self._not_ours: OrderedDict[str, None] = OrderedDict()
         self._responded: set[str] = set()
+        self._following: set[str] = set()  # containers whose output is being read
         self._drift_seen: dict[str, frozenset[tuple[str, str]]] = {}
         self.counts: dict[str, int] = {}
-        self._unattributed: list[tuple[Any, float, float]] = []
+        self._unattributed: list[tuple[Any, float, int, float]] = []
         self._lost_unattributed = 0
         self._latest = 0.0  # the newest event time seen: windows close on event time
         self.started = time.time()
@@ -185,11 +187,17 @@ class Watcher:
         if fresh:
             how = f"manifest {watched.manifest}" if watched.manifest else "no manifest found"
             self._emit(core.notice(now, f"watching {watched.name} ({how})", watched, "watching"))
-            if (data.get("State") or {}).get("Running"):
-                tty = bool((data.get("Config") or {}).get("Tty"))
-                self._sources.follow_logs(self.feed, self._socket, watched.container_id, now,
-                                          tty)
+        self._follow(data, now)
         return watched
+
+    def _follow(self, data: dict[str, Any], now: float) -> None:
+        """Read a running container's output, once: one log stream per container at a time."""
+        cid = str(data.get("Id", ""))
+        if cid in self._following or not (data.get("State") or {}).get("Running"):
+            return
+        self._following.add(cid)
+        self._sources.follow_logs(self.feed, self._socket, cid, now,
+                                  bool((data.get("Config") or {}).get("Tty")))
 
     def discover(self) -> None:
         now = time.time()
@@ -285,8 +293,8 @@ class Watcher:
             self.feed.stopping.set()
             self._drain_rest()
             self.tick(time.time(), final=True)
-            for record, when, _ in self._unattributed:  # their fork events never came
-                self._seccomp(record, None, when, give_up=0.0)
+            for record, when, count, _ in self._unattributed:  # no fork event came
+                self._seccomp(record, None, when, count, give_up=0.0)
             self._unattributed = []
             self.tick(time.time(), final=True)
 
@@ -312,7 +320,7 @@ class Watcher:
         kind = item[0]
         now = time.time()
         if kind == "seccomp":
-            self._seccomp(item[1], item[2], item[3])
+            self._seccomp(item[1], item[2], item[3], item[4])
         elif kind == "fork":
             self._remember(item[1], item[3], item[2])
         elif kind == "exec":
@@ -345,9 +353,15 @@ class Watcher:
                 self._drift_seen[owner.container_id] = frozenset(item[2])
         elif kind == "response":
             self._emit(item[1])
+        elif kind == "logs-ended":
+            self._following.discard(item[1])
+            data = self.session.container_inspect(item[1]) if item[1] in self.watched else None
+            if data is not None:  # restarted before its old stream ended: follow the new one
+                self._follow(data, now)
 
-    def _seccomp(self, record: Any, cid: str | None, when: float,
+    def _seccomp(self, record: Any, cid: str | None, when: float, count: int = 1,
                  give_up: float | None = None) -> None:
+        """`count` consecutive identical records (folded by the reader)."""
         if cid == "":
             return  # a host process, not a container's
         owner = self._owner(record.pid, cid)
@@ -356,26 +370,29 @@ class Watcher:
                 # Gone before its cgroup was read, and its fork event may still be queued
                 # behind this record (another socket, another thread): ask again later.
                 deadline = give_up if give_up is not None else time.monotonic() + UNKNOWN_WAIT_S
-                self._unattributed.append((record, when, deadline))
+                self._unattributed.append((record, when, count, deadline))
             elif cid is None:
-                self._lost_unattributed += 1
+                self._lost_unattributed += count
             return
         action = record.action
         kind = core.SYSCALL_UNLISTED if action == "log" else core.SYSCALL_DENIED
         key = (owner.container_id, kind, record.name)
         self._latest = max(self._latest, when)
-        if self.limiter.absorb(key, when):  # a repeat in an open window: count it only
-            self.metrics.events.labels(owner.name, owner.app, kind).inc()
-            self.counts[kind] = self.counts.get(kind, 0) + 1
-            return
-        self._emit(core.seccomp_event(owner, when, syscall=record.name, action=action,
-                                      pid=record.pid, comm=record.comm, exe=record.exe,
-                                      capability_calls=self._capability_calls))
+        if not self.limiter.absorb(key, when, count):
+            self._emit(core.seccomp_event(owner, when, syscall=record.name, action=action,
+                                          pid=record.pid, comm=record.comm, exe=record.exe,
+                                          capability_calls=self._capability_calls))
+            count -= 1  # the rest fall into the window the event just opened
+            if not count or not self.limiter.absorb(key, when, count):
+                return
+        # repeats in an open window: counted, written at the window's end
+        self.metrics.events.labels(owner.name, owner.app, kind).inc(count)
+        self.counts[kind] = self.counts.get(kind, 0) + count
 
     def _retry_unattributed(self, now: float) -> None:
         pending, self._unattributed = self._unattributed, []
-        for record, when, deadline in pending:
-            self._seccomp(record, None, when, give_up=deadline)
+        for record, when, count, deadline in pending:
+            self._seccomp(record, None, when, count, give_up=deadline)
         if self._lost_unattributed:
             self._emit(core.dropped_event(now, self._lost_unattributed, "unattributed"))
             self._lost_unattributed = 0
@@ -387,11 +404,7 @@ class Watcher:
             data = self.session.container_inspect(cid)
             if data is not None:
                 self._not_ours.pop(cid, None)
-                known = cid in self.watched
-                watched = self._add(data, now)
-                if known and watched is not None:  # a restart: follow the new log stream
-                    self._sources.follow_logs(self.feed, self._socket, cid, now,
-                                              bool((data.get("Config") or {}).get("Tty")))
+                self._add(data, now)  # new, or restarted: its log stream is followed again
             return
         owner = self.watched.get(cid)
         if owner is None:
@@ -489,11 +502,20 @@ def watch(options: WatchOptions, out: TextIO | None = None) -> dict[str, int]:
         stream.flush()
 
     watcher = Watcher(options, write)
+    # systemd stops a service with SIGTERM: end like Ctrl-C, so the folded windows still
+    # open are written out (their counts would be lost otherwise).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         watcher.run()
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return watcher.counts
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def parse_on_denial(values: tuple[str, ...]) -> dict[str, str]:
