@@ -114,12 +114,14 @@ def main() -> None:
             idle_before = _cpu_seconds(watch.proc.pid)
             time.sleep(10)
             idle_cpu = (_cpu_seconds(watch.proc.pid) - idle_before) / 10
+            cpu_before = _cpu_seconds(watch.proc.pid)
             started = time.time()
             _loop_ns(LOGGED, args.calls)
             deadline = time.time() + 120
             while watch.count + watch.dropped < args.calls and time.time() < deadline:
                 time.sleep(0.2)
             wall = time.time() - started
+            busy_cpu = _cpu_seconds(watch.proc.pid) - cpu_before
             counted, span = watch.count, watch.last - (watch.first or watch.last)
             dropped = watch.dropped
             peak = watch.peak_kb()
@@ -151,6 +153,8 @@ def main() -> None:
     print(f"| logged getppid with no reader: ns/call (the kernel's own rate) | {alone:.0f} "
           f"({1e9 / alone:,.0f} calls/s) |")
     print(f"| watch's CPU while idle (10 s, host busy with other work) | {idle_cpu:.1%} |")
+    print(f"| watch's CPU time for them / events per CPU second | {busy_cpu:.2f} s / "
+          f"{counted / busy_cpu if busy_cpu else float('nan'):,.0f} |")
     print(f"| watch's peak RSS (VmHWM) | {peak / 1024:.1f} MB |")
     print(f"| getppid ns/call, no watch (median of {args.rounds}) | {off:.1f} "
           f"({min(without):.1f}-{max(without):.1f}) |")
