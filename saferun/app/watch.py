@@ -469,11 +469,14 @@ class Watcher:
         threading.Thread(target=act, name="watch-response", daemon=True).start()
 
 
-def systemd_unit(executable: str, arguments: tuple[str, ...]) -> str:
-    """A unit that runs watch as a service; its JSON lines go to the journal."""
+def systemd_unit(executable: tuple[str, ...], arguments: tuple[str, ...]) -> str:
+    """A unit that runs watch as a service; its lines go to the journal.
+
+    `executable` is absolute (systemd requires it): this Python and `-m saferun`.
+    """
     from shlex import join
 
-    command = join([executable, "watch", *arguments])
+    command = join([*executable, "watch", *arguments])
     return f"""[Unit]
 Description=saferun watch: report what hardened containers try and are denied
 After=docker.service

@@ -53,8 +53,12 @@ def watch(containers: tuple[str, ...], app: str | None, every: bool, output_form
         if not containers and not every and app is None:
             raise click.UsageError("name CONTAINERS, or pass --app NAME or --all")
         if print_unit:
-            argv = [a for a in sys.argv[2:] if a != "--print-systemd-unit"]
-            click.echo(app_watch.systemd_unit(sys.argv[0], tuple(argv)), nl=False)
+            argv = [*containers, *(["--app", app] if app else []), *(["--all"] if every else []),
+                    "--format", output_format, *(["--metrics", metrics] if metrics else []),
+                    *[f"--on-denial={value}" for value in on_denial],
+                    f"--window={window}", f"--drift-interval={drift_interval}"]
+            click.echo(app_watch.systemd_unit((sys.executable, "-m", "saferun"), tuple(argv)),
+                       nl=False)
             return
         options = app_watch.WatchOptions(
             containers=containers, app=app, every=every, output_format=output_format,

@@ -39,8 +39,8 @@ def test_metrics_address() -> None:
 
 
 def test_the_systemd_unit_runs_watch_with_the_options_and_logs_to_the_journal() -> None:
-    unit = systemd_unit("/usr/local/bin/saferun", ("--all", "--format", "json"))
-    assert "ExecStart=/usr/local/bin/saferun watch --all --format json" in unit
+    unit = systemd_unit(("/usr/bin/python3", "-m", "saferun"), ("--all", "--format", "json"))
+    assert "ExecStart=/usr/bin/python3 -m saferun watch --all --format json" in unit
     assert "StandardOutput=journal" in unit and "SyslogIdentifier=saferun-watch" in unit
     assert "After=docker.service" in unit
 
@@ -84,3 +84,15 @@ def test_the_cli_prints_the_schema_and_needs_a_target() -> None:
     assert result.exit_code == 2 and "--all" in result.output
     bad = runner.invoke(cli, ["watch", "--all", "--on-denial", "halt"])
     assert bad.exit_code == 2 and "stop, kill, pause" in bad.output
+
+
+def test_the_cli_prints_a_unit_with_the_options_given() -> None:
+    import sys
+
+    result = CliRunner().invoke(cli, ["watch", "--app", "shop", "--format", "json",
+                                      "--on-denial", "stop", "--print-systemd-unit"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("ExecStart="))
+    assert line.startswith(f"ExecStart={sys.executable} -m saferun watch --app shop "
+                           "--format json")
+    assert "--on-denial=stop" in line and "--print-systemd-unit" not in line
