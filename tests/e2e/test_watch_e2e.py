@@ -90,7 +90,9 @@ class Watch:
                 stderr = self.proc.stderr.read() if self.proc.stderr else ""
                 raise AssertionError(f"watch exited {self.proc.returncode}: {stderr}")
             time.sleep(0.05)
-        raise AssertionError(f"no such event within {timeout} s; got {self.events()}")
+        got = "\n".join(f"{e['kind']} {e['subject']}: {e['detail'][:100]}"
+                         for e in self.events()[-30:])
+        raise AssertionError(f"no such event within {timeout} s; the last ones:\n{got}")
 
     def peak_rss_kb(self) -> int:
         with open(f"/proc/{self.proc.pid}/status", encoding="utf-8") as handle:
@@ -278,3 +280,19 @@ def test_watch_rss_stays_under_its_bound_during_a_burst(
     peak = watch.peak_rss_kb()
     print(f"watch peak RSS: {peak} KB")
     assert peak < RSS_BOUND_KB
+
+
+def test_a_call_outside_the_learned_list_is_reported_in_log_mode(
+        container: Callable[..., str], watches: Callable[..., Watch]) -> None:
+    # log mode lets every call through; those outside `learned` are logged by the kernel
+    name = container("watch-e2e-learned", mode="log", learned=["read", "write"], report="none")
+    watch = watches(name, "--drift-interval", "0")
+    watch.wait_for(_watching(name))
+    before = time.time()
+    # keyctl (harmless arguments) is neither learned nor one the runtime needs
+    assert _exec(name, "syscall_probe", "keyctl").stdout.startswith("keyctl ")
+    arrived, event = watch.wait_for(
+        lambda e: e["kind"] == "syscall-unlisted" and e["subject"] == "keyctl")
+    _within_a_second(event, arrived, before)
+    assert event["fix"] == '[seccomp] learned += ["keyctl"]'
+    assert "let through" in event["detail"]
