@@ -171,3 +171,12 @@ def test_text_shows_the_count_of_a_folded_line() -> None:
     line = core.format_text(Event(1.0, core.SYSCALL_DENIED, "web", CID, "shop", "", "ptrace",
                                   "called ptrace", "fix it", count=7))
     assert "web (shop) syscall-denied x7: called ptrace" in line and "fix: fix it" in line
+
+
+def test_docs_name_every_kind_and_the_schema_command() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "watch.md").read_text()
+    missing = [kind for kind in KINDS if f"`{kind}`" not in text]
+    assert not missing, f"docs/watch.md does not name {missing}"
+    assert "--print-schema" in text
