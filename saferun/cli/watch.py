@@ -15,7 +15,7 @@ from saferun.cli.common import exit_on_error
               "(label io.saferun.app), including ones started later.")
 @click.option("--all", "every", is_flag=True, help="Watch every container saferun started.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Readable lines, or JSON lines (schema: docs/watch.md).")
+              show_default=True, help="Readable lines, or JSON lines (schema: --print-schema).")
 @click.option("--metrics", metavar="HOST:PORT",
               help="Serve Prometheus counters at http://HOST:PORT/metrics.")
 @click.option("--on-denial", "on_denial", multiple=True, metavar="[KIND=]ACTION",
