@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "learn": ("saferun.cli.learn", "Record an app's syscalls; write its minimal seccomp list."),
     "why": ("saferun.cli.why", "Explain why a hardened container failed and what would fix it."),
     "image": ("saferun.cli.image", "Check images: root, secrets, setuid, registry, scan, signing."),
+    "watch": ("saferun.cli.watch", "Report what hardened containers try and are denied, live."),
 }
 
 

@@ -305,23 +305,7 @@ class Recorder:
         return sock
 
     def _open_proc_events(self) -> socket.socket:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, DEFAULT_RCVBUF)
-            sock.bind((0, CN_IDX_PROC))
-            # struct cn_msg {idx, val, seq, ack, len, flags} + PROC_CN_MCAST_LISTEN
-            body = struct.pack("=IIIIHHI", CN_IDX_PROC, CN_VAL_PROC, 0, 0, 4, 0,
-                               PROC_CN_MCAST_LISTEN)
-            sock.send(_netlink_message(NLMSG_DONE, body, flags=0))
-        except OSError as exc:
-            sock.close()
-            raise RequirementUnmet(
-                f"cannot subscribe to the kernel's process events ({exc.strerror}); saferun "
-                "needs them to tell the container's short-lived processes from others",
-                fix="use a kernel built with CONFIG_PROC_EVENTS and run as root",
-            ) from None
-        sock.setblocking(False)
-        return sock
+        return open_proc_events()
 
     def _drain_loop(self) -> None:
         assert self._audit is not None and self._proc is not None
@@ -411,6 +395,27 @@ class Recorder:
                 sock.close()
         self._audit = self._proc = None
         return self._capture
+
+
+def open_proc_events() -> socket.socket:
+    """A non-blocking socket subscribed to the kernel's process events (fork, exec...)."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_CONNECTOR)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, DEFAULT_RCVBUF)
+        sock.bind((0, CN_IDX_PROC))
+        # struct cn_msg {idx, val, seq, ack, len, flags} + PROC_CN_MCAST_LISTEN
+        body = struct.pack("=IIIIHHI", CN_IDX_PROC, CN_VAL_PROC, 0, 0, 4, 0,
+                           PROC_CN_MCAST_LISTEN)
+        sock.send(_netlink_message(NLMSG_DONE, body, flags=0))
+    except OSError as exc:
+        sock.close()
+        raise RequirementUnmet(
+            f"cannot subscribe to the kernel's process events ({exc.strerror}); saferun "
+            "needs them to tell the container's short-lived processes from others",
+            fix="use a kernel built with CONFIG_PROC_EVENTS and run as root",
+        ) from None
+    sock.setblocking(False)
+    return sock
 
 
 def _read_cgroup(pid: int) -> str | None:

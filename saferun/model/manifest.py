@@ -842,6 +842,14 @@ class SeccompSection(StrictModel):
             "profile's allow list."
         ),
     )
+    report: Literal["none", "kill"] = Field(
+        "none",
+        description=(
+            "kill: the dangerous calls the profile denies by name (its deny groups and "
+            "[seccomp] deny) kill the caller, which the kernel logs for `saferun watch`; "
+            "none: they return errno, which Docker 20.10 cannot make the kernel log."
+        ),
+    )
 
     @model_validator(mode="after")
     def _learned_needs_allowlist(self) -> SeccompSection:

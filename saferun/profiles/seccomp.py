@@ -33,6 +33,9 @@ ERRNO_VALUES: dict[str, int] = {"EPERM": 1, "ENOSYS": 38}
 ACT_ALLOW = "SCMP_ACT_ALLOW"
 ACT_ERRNO = "SCMP_ACT_ERRNO"
 ACT_LOG = "SCMP_ACT_LOG"
+# The one refusing action the kernel logs without SECCOMP_FILTER_FLAG_LOG, which Docker
+# 20.10 drops from a profile (verified: its `flags` key never reaches runc's config.json).
+ACT_KILL_PROCESS = "SCMP_ACT_KILL_PROCESS"
 
 # saferun's architecture names -> libseccomp's.
 SCMP_ARCHES: dict[str, str] = {
@@ -461,9 +464,34 @@ def generate_seccomp(
     else:
         profile = {"defaultAction": ACT_ERRNO, "defaultErrnoRet": errno}
         rules = _allowlist_rules(sources, data, errno, log=False)
+    if section.report == "kill":
+        rules = _reported(rules, sources, data)
     profile["architectures"] = [SCMP_ARCHES[arch] for arch in arches]
     profile["syscalls"] = rules
     return profile
+
+
+def _reported(rules: list[dict[str, Any]], sources: _Sources,
+              data: SeccompData) -> list[dict[str, Any]]:
+    """`report = "kill"`: the calls denied by name kill the caller, so the kernel logs them.
+
+    The rest of the profile (allowed names, argument guards, the default action) is kept;
+    only names with no allow rule are turned into a kill rule, so a guard's allowed
+    arguments still pass.
+    """
+    refused = {**sources.base_deny, **sources.manifest_deny}
+    allowed_by_rule = {n for r in rules if r["action"] in (ACT_ALLOW, ACT_LOG) for n in r["names"]}
+    killed = {n: f"{label} (report = kill)" for n, label in refused.items()
+              if n not in allowed_by_rule and n not in sources.runtime}
+    kept = []
+    for rule in rules:
+        if rule["action"] == ACT_ERRNO and not rule.get("args"):
+            names = [n for n in rule["names"] if n not in killed]
+            if not names:
+                continue
+            rule = {**rule, "names": names}
+        kept.append(rule)
+    return kept + _grouped(killed, ACT_KILL_PROCESS, None)
 
 
 def listed_names(

@@ -473,3 +473,52 @@ def test_listed_names_keep_guarded_calls_the_profile_refuses() -> None:
     allowed = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW"
                for n in r["names"]}
     assert "clone3" not in allowed  # only its guard's ENOSYS rule
+
+
+# --- [seccomp] report = "kill": refused-by-name calls become visible to saferun watch ------
+
+
+def _kill_names(profile: dict[str, Any]) -> set[str]:
+    return {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_KILL_PROCESS"
+            for n in r["names"]}
+
+
+@pytest.mark.parametrize("mode", ["allowlist", "denylist", "log"])
+def test_report_kill_kills_the_deny_list_and_keeps_the_rest(mode: str) -> None:
+    from saferun.model.manifest import SeccompSection
+    from saferun.profiles.seccomp import generate_seccomp
+
+    plain = generate_seccomp(SeccompSection(mode=mode), capabilities=frozenset(),
+                             native_arch="x86_64", runtime="runc")
+    killed = generate_seccomp(SeccompSection(mode=mode, report="kill"),
+                              capabilities=frozenset(), native_arch="x86_64", runtime="runc")
+    names = _kill_names(killed)
+    assert {"ptrace", "mount", "io_uring_setup", "bpf"} <= names
+    assert _kill_names(plain) == set()
+    assert killed["defaultAction"] == plain["defaultAction"]  # the default is unchanged
+    allowed = {n for r in killed["syscalls"] if r["action"] == "SCMP_ACT_ALLOW"
+               for n in r["names"]}
+    assert not names & allowed
+    assert not names & {n for r in killed["syscalls"] if r["action"] == "SCMP_ACT_ERRNO"
+                        and not r.get("args") for n in r["names"]}
+
+
+def test_report_kill_spares_what_a_capability_or_allow_brings_back() -> None:
+    from saferun.model.manifest import SeccompSection
+    from saferun.profiles.seccomp import generate_seccomp
+
+    profile = generate_seccomp(SeccompSection(report="kill", allow=["mount"]),
+                               capabilities=frozenset({"CAP_SYS_PTRACE"}), native_arch="x86_64",
+                               runtime="runc")
+    assert not {"mount", "ptrace"} & _kill_names(profile)
+
+
+def test_report_kill_compiles_with_libseccomp() -> None:
+    from saferun.model.manifest import SeccompSection
+    from saferun.profiles.seccomp import generate_seccomp
+    from saferun.profiles.seccomp_check import check_profile, compile_bpf
+
+    profile = generate_seccomp(SeccompSection(report="kill"), capabilities=frozenset(),
+                               native_arch="x86_64", runtime="runc")
+    assert compile_bpf(profile)
+    assert check_profile(profile).instructions > 0

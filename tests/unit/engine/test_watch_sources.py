@@ -1,0 +1,82 @@
+"""The audit reader of saferun watch on canned netlink messages: folding and gap counting."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from saferun.engine import watch_sources as ws
+from saferun.engine.audit import AUDIT_SECCOMP, parse_record
+
+RECORD = ("audit(1796231642.{ms:03d}:{serial}): auid=4294967295 uid=1000 gid=1000 "
+          "ses=4294967295 pid={pid} comm=\"loop\" exe=\"/bin/loop\" sig=0 arch=c000003e "
+          "syscall=110 compat=0 ip=0x47de07 code=0x7ffc0000")
+
+
+def _message(msg_type: int, text: str) -> bytes:
+    body = text.encode() + b"\0"
+    return struct.pack("=IHHII", 16 + len(body), msg_type, 0, 0, 0) + body
+
+
+class _Socket:
+    def __init__(self, datagrams: list[bytes]) -> None:
+        self._datagrams = list(datagrams)
+
+    def recv(self, _size: int) -> bytes:
+        if not self._datagrams:
+            raise BlockingIOError
+        return self._datagrams.pop(0)
+
+
+def _drain(datagrams: list[bytes]) -> list[tuple[object, ...]]:
+    source = object.__new__(ws.AuditSource)
+    feed = ws.Feed()
+    source._feed = feed
+    source._sock = _Socket(datagrams)  # type: ignore[assignment]
+    source._last_serial = None
+    source._cgroups = {}
+    source.received = 0
+    source._drain()
+    items = []
+    while not feed.queue.empty():
+        items.append(feed.queue.get_nowait())
+    return items
+
+
+def test_a_looping_call_becomes_one_counted_item() -> None:
+    items = _drain([_message(AUDIT_SECCOMP, RECORD.format(ms=i, serial=100 + i, pid=4000000))
+                    for i in range(50)])
+    assert len(items) == 1
+    kind, record, _cid, when, count = items[0]
+    assert kind == "seccomp" and count == 50 and when == pytest.approx(1796231642.0)
+    assert record.name == "getppid" and record.action == "log"
+
+
+def test_a_gap_in_the_serials_is_a_dropped_count_and_nothing_is_folded_across_it() -> None:
+    texts = [RECORD.format(ms=0, serial=10, pid=4000000), RECORD.format(ms=1, serial=11,
+             pid=4000000), RECORD.format(ms=2, serial=15, pid=4000000)]
+    items = _drain([_message(AUDIT_SECCOMP, t) for t in texts])
+    assert [(i[0], i[-1]) for i in items] == [("seccomp", 2), ("dropped", 3), ("seccomp", 1)]
+    assert items[1][1] == "audit-socket"
+
+
+def test_other_records_keep_the_serials_and_split_runs() -> None:
+    other = _message(1300, "audit(1796231642.500:21): arch=c000003e syscall=59 success=yes")
+    items = _drain([_message(AUDIT_SECCOMP, RECORD.format(ms=0, serial=20, pid=4000000)),
+                    other,
+                    _message(AUDIT_SECCOMP, RECORD.format(ms=0, serial=22, pid=4000000)),
+                    _message(AUDIT_SECCOMP, RECORD.format(ms=0, serial=23, pid=4000001))])
+    assert [i[-1] for i in items] == [2, 1]  # the same record around another type: one run
+    assert all(i[0] == "seccomp" for i in items)
+
+
+def test_the_fast_parser_agrees_with_the_learning_parser() -> None:
+    for text in (RECORD.format(ms=5, serial=7, pid=12),
+                 RECORD.format(ms=5, serial=7, pid=12).replace('comm="loop"', "comm=6120")):
+        parsed = ws._parse_fast(text)
+        assert parsed is not None and parsed[2] == parse_record(text)
+
+
+def test_engine_timestamps() -> None:
+    assert ws._rfc3339("2026-12-02T17:19:38.250000000Z") == pytest.approx(1796231978.25)
