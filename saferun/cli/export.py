@@ -11,11 +11,13 @@ from pathlib import Path
 import click
 
 from saferun.cli.common import exit_on_error
+from saferun.cli.completion import complete_manifests
 
 
 @click.command()
 @click.argument("manifests", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+                type=click.Path(dir_okay=False, path_type=Path),
+                shell_complete=complete_manifests)
 @click.option("--to", "target", required=True,
               type=click.Choice(["compose", "kubernetes", "quadlet"]),
               help="compose: one compose.yaml for all manifests; kubernetes: Pods or "

@@ -8,6 +8,7 @@ import click
 
 from saferun.cli import LazyGroup
 from saferun.cli.common import exit_on_error, exit_with
+from saferun.cli.completion import complete_images, complete_manifests
 from saferun.policy.output import CHECK_FORMATS
 from saferun.policy.severity import Severity
 
@@ -22,13 +23,14 @@ def image() -> None:
 
 
 @click.command()
-@click.argument("reference")
+@click.argument("reference", shell_complete=complete_images)
 @click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS.choices()),
               default="table", show_default=True)
 @click.option("--fail-on", type=click.Choice(Severity.labels()), default="medium",
               show_default=True,
               help="Exit 1 when an unsuppressed finding has this severity or higher.")
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path),
+              shell_complete=complete_manifests,
               help="A saferun.toml whose [policy] applies (registries, absent tools, gates).")
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path),
               help="A team policy file ([policy] table); merged with the manifest's, the "

@@ -12,11 +12,13 @@ from pathlib import Path
 import click
 
 from saferun.cli.common import exit_on_error
+from saferun.cli.completion import complete_manifests
 from saferun.errors import UsageError
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path),
+                shell_complete=complete_manifests)
 @click.argument("workload", nargs=-1, type=click.UNPROCESSED)
 @click.option("--exec", "exec_cmd", metavar="CMD",
               help="Also run CMD inside the container (docker exec) while the app runs.")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from saferun.cli.common import exit_on_error, exit_with
+from saferun.cli.completion import complete_running
 from saferun.policy.output import CHECK_FORMATS
 from saferun.policy.severity import Severity
 
 
 @click.command()
-@click.argument("containers", nargs=-1)
+@click.argument("containers", nargs=-1, shell_complete=complete_running)
 @click.option("--all", "every", is_flag=True, help="Verify every running container.")
 @click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS.choices()),
               default="table", show_default=True)
