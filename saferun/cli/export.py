@@ -32,8 +32,17 @@ from saferun.cli.completion import complete_manifests
               "before).  [default: 1.30]")
 @click.option("--arch", type=click.Choice(["x86_64", "aarch64"]), default="x86_64",
               show_default=True, help="Architecture of the target hosts (seccomp profile).")
+@click.option("--namespace", metavar="NAME",
+              help="Kubernetes namespace of the Pods or Deployments.  [default: none written]")
+@click.option("--pin", is_flag=True,
+              help="Kubernetes: name each image by the registry digest the local engine has "
+              "for its tag (as `saferun pin`); an image without one stops the export.")
+@click.option("--profiles", type=click.Choice(["files", "operator"]), default=None,
+              help="Kubernetes: seccomp profiles as files to copy to each node, or as "
+              "Security Profiles Operator objects in the YAML.  [default: files]")
 def export(manifests: tuple[Path, ...], target: str, output: str | None, kind: str | None,
-           kube_version: str | None, arch: str) -> None:
+           kube_version: str | None, arch: str, namespace: str | None, pin: bool,
+           profiles: str | None) -> None:
     """Export MANIFESTS with the same protections to Compose, Kubernetes or a Podman Quadlet.
 
     What the target cannot express is printed as a note on stderr (and repeated at the top
@@ -43,10 +52,11 @@ def export(manifests: tuple[Path, ...], target: str, output: str | None, kind: s
     from saferun.app.export import ExportRequest, render_export, write_export
     from saferun.export import KubeKind, Target
 
-    if target != "kubernetes" and (kind or kube_version):
-        raise click.UsageError("--kind and --kube-version only apply to --to kubernetes")
+    if target != "kubernetes" and (kind or kube_version or namespace or pin or profiles):
+        raise click.UsageError("--kind, --kube-version, --namespace, --pin and --profiles only "
+                               "apply to --to kubernetes")
     request = ExportRequest(manifests, Target(target), output, KubeKind(kind or "pod"),
-                            kube_version, arch)
+                            kube_version, arch, namespace, pin, profiles or "files")
     with exit_on_error():
         rendered = render_export(request)
         for note in rendered.result.notes:
