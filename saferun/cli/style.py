@@ -3,7 +3,8 @@
 Only what people read goes through here, and rich is imported only when something is
 drawn on a terminal, so `saferun run` and every machine format (json, sarif) never load
 it. Colour is off when the stream is not a terminal, when NO_COLOR is set (no-color.org),
-with `saferun --no-color`, or for TERM=dumb; the text is then exactly the plain table.
+with `saferun --no-color`, `color = false` in the user config, or for TERM=dumb; the
+text is then exactly the plain table.
 Progress is drawn on standard error and only on a terminal: never in a pipe or a file.
 """
 
@@ -40,7 +41,19 @@ def colour_allowed(stream: IO[str]) -> bool:
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.find_root().meta.get(NO_COLOR_META):
         return False
-    return _is_terminal(stream)
+    return _is_terminal(stream) and _config_allows_colour()
+
+
+def _config_allows_colour() -> bool:
+    """`color = false` in the user config; an invalid config is reported by the commands
+    that depend on it, not by a table's colour."""
+    from saferun.errors import SaferunError
+    from saferun.inputs.user_config import config_path, read_user_config
+
+    try:
+        return read_user_config(config_path()).color
+    except SaferunError:
+        return True
 
 
 def _is_terminal(stream: IO[str]) -> bool:
