@@ -27,6 +27,7 @@ class ExportRequest:
     namespace: str | None = None  # Kubernetes: metadata.namespace of namespaced objects
     pin: bool = False  # Kubernetes: images by the digest the local engine has for their tag
     profiles: str = "files"  # Kubernetes: "files" for the nodes, or "operator" objects
+    compose_v1: bool = False  # Compose: only keys docker-compose 1.x accepts
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def render_export(request: ExportRequest) -> RenderedExport:
         kube_options = KubeOptions(request.namespace, pinned, ProfileDelivery(request.profiles))
     result = run_export(inputs, request.target, kind=request.kind,
                         kube_version=request.kube_version, arch=request.arch,
-                        kube_options=kube_options)
+                        kube_options=kube_options, compose_v1=request.compose_v1)
     return RenderedExport(result, out_dir, main_name)
 
 

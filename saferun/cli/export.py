@@ -40,9 +40,12 @@ from saferun.cli.completion import complete_manifests
 @click.option("--profiles", type=click.Choice(["files", "operator"]), default=None,
               help="Kubernetes: seccomp profiles as files to copy to each node, or as "
               "Security Profiles Operator objects in the YAML.  [default: files]")
+@click.option("--compose-v1", is_flag=True,
+              help="Compose: only keys docker-compose 1.x (Debian 12) accepts; `cgroup` "
+              "becomes a note.")
 def export(manifests: tuple[Path, ...], target: str, output: str | None, kind: str | None,
            kube_version: str | None, arch: str, namespace: str | None, pin: bool,
-           profiles: str | None) -> None:
+           profiles: str | None, compose_v1: bool) -> None:
     """Export MANIFESTS with the same protections to Compose, Kubernetes or a Podman Quadlet.
 
     What the target cannot express is printed as a note on stderr (and repeated at the top
@@ -55,8 +58,10 @@ def export(manifests: tuple[Path, ...], target: str, output: str | None, kind: s
     if target != "kubernetes" and (kind or kube_version or namespace or pin or profiles):
         raise click.UsageError("--kind, --kube-version, --namespace, --pin and --profiles only "
                                "apply to --to kubernetes")
+    if compose_v1 and target != "compose":
+        raise click.UsageError("--compose-v1 only applies to --to compose")
     request = ExportRequest(manifests, Target(target), output, KubeKind(kind or "pod"),
-                            kube_version, arch, namespace, pin, profiles or "files")
+                            kube_version, arch, namespace, pin, profiles or "files", compose_v1)
     with exit_on_error():
         rendered = render_export(request)
         for note in rendered.result.notes:

@@ -28,7 +28,7 @@ __all__ = ["ExportError", "ExportFile", "ExportInput", "ExportResult", "KubeKind
 
 def export(inputs: list[ExportInput], target: Target, *, kind: KubeKind = KubeKind.POD,
            kube_version: str | None = None, arch: str = "x86_64",
-           kube_options: KubeOptions | None = None) -> ExportResult:
+           kube_options: KubeOptions | None = None, compose_v1: bool = False) -> ExportResult:
     """Render `inputs` for `target` hosts of `arch`; the same inputs give the same bytes."""
     if not inputs:
         raise ExportError("nothing to export: give at least one manifest")
@@ -36,7 +36,7 @@ def export(inputs: list[ExportInput], target: Target, *, kind: KubeKind = KubeKi
     if target is Target.COMPOSE:
         from saferun.export.compose import render_compose
 
-        return render_compose(apps)
+        return render_compose(apps, v1=compose_v1)
     if target is Target.KUBERNETES:
         from saferun.export.kubernetes import DEFAULT_KUBE_VERSION, render_kubernetes
 
