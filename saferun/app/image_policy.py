@@ -122,7 +122,8 @@ def team_policy_path(explicit: str | None = None) -> Path | None:
     if explicit is None and not os.environ.get(POLICY_ENV):
         from saferun.app.user_config import user_config
 
-        explicit = user_config()[0].policy  # the user's default (config.toml `policy`)
+        config = user_config()[0]
+        explicit = config.policy if config is not None else None  # config.toml `policy`
     value = explicit if explicit is not None else os.environ.get(POLICY_ENV) or None
     return Path(value) if value else None
 

@@ -565,7 +565,7 @@ def start(parsed: Any, *, cwd: str, warn: Callable[[str], None],
 
     dry_run = bool(parsed.flag("dry-run"))
     config, config_file = user_config()
-    if config.policy and not os.environ.get(POLICY_ENV):
+    if config is not None and config.policy and not os.environ.get(POLICY_ENV):
         os.environ[POLICY_ENV] = config.policy  # the user's default team policy file
     request = request_from_args(parsed, cwd=cwd, offline=bool(parsed.flag("offline")))
     for message in request.dropin.notes:

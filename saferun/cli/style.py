@@ -50,8 +50,9 @@ def _config_allows_colour() -> bool:
     from saferun.errors import SaferunError
     from saferun.inputs.user_config import config_path, read_user_config
 
+    path = config_path()
     try:
-        return read_user_config(config_path()).color
+        return read_user_config(path).color if path.exists() else True
     except SaferunError:
         return True
 

@@ -6,9 +6,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from saferun.errors import ManifestError
-from saferun.model.user_config import UserConfig
+
+if TYPE_CHECKING:
+    from saferun.model.user_config import UserConfig
 
 CONFIG_NAME = ("saferun", "config.toml")
 
@@ -27,6 +30,7 @@ def read_user_config(path: Path) -> UserConfig:
     from pydantic import ValidationError
 
     from saferun.inputs.loader import format_validation_error
+    from saferun.model.user_config import UserConfig
 
     try:
         data = path.read_bytes()
