@@ -4,10 +4,10 @@ where the docs say.
 
 The exports are rendered as `saferun export --namespace NS --pin` would render them: the
 digests are values given to the pure renderer (the engine lookup of --pin is tested in
-tests/unit/app/test_export_pin.py and tests/e2e/), since the locally built test images have
-no registry digest. checkov comes from its own venv (.ci/run installs .venv-checkov: its
-pinned dependencies would clash with ours); skipped with a message where it is absent,
-failed in CI.
+tests/unit/app/test_export.py and tests/e2e/test_export_pin_e2e.py), since the locally
+built test images have no registry digest. checkov comes from its own venv (.ci/run
+installs .venv-checkov: its pinned dependencies would clash with ours); skipped with a
+message where it is absent, failed in CI.
 """
 
 from __future__ import annotations
