@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from saferun.errors import ExportError, UsageError
+from saferun.errors import ExportError, ManifestError, UsageError
 from saferun.export import ExportInput, ExportResult, KubeKind, Target
 from saferun.export import export as run_export
 
@@ -24,6 +24,10 @@ class ExportRequest:
     kind: KubeKind = KubeKind.POD
     kube_version: str | None = None
     arch: str = "x86_64"
+    namespace: str | None = None  # Kubernetes: metadata.namespace of namespaced objects
+    pin: bool = False  # Kubernetes: images by the digest the local engine has for their tag
+    profiles: str = "files"  # Kubernetes: "files" for the nodes, or "operator" objects
+    compose_v1: bool = False  # Compose: only keys docker-compose 1.x accepts
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,36 @@ def render_export(request: ExportRequest) -> RenderedExport:
               for path in request.manifests]
     for item in inputs:
         _check_profile_compiles(item, request.arch)
+    kube_options = None
+    if request.target is Target.KUBERNETES:
+        from saferun.export.kubernetes import KubeOptions, ProfileDelivery
+
+        pinned = _pinned_images([i.manifest.app.image for i in inputs]) if request.pin else {}
+        kube_options = KubeOptions(request.namespace, pinned, ProfileDelivery(request.profiles))
     result = run_export(inputs, request.target, kind=request.kind,
-                        kube_version=request.kube_version, arch=request.arch)
+                        kube_version=request.kube_version, arch=request.arch,
+                        kube_options=kube_options, compose_v1=request.compose_v1)
     return RenderedExport(result, out_dir, main_name)
+
+
+def _pinned_images(images: list[str]) -> dict[str, str]:
+    """Each image with the registry digest the local engine has for it (as `saferun pin`);
+    an image without one stops the export (ManifestError, exit 2) rather than stay a tag."""
+    from saferun.app.pin import pinned_reference
+    from saferun.engine.api import EngineSession
+    from saferun.policy.rules import image_parts
+
+    session = EngineSession()
+    pinned = {}
+    for image in sorted(set(images)):
+        if image_parts(image)[2]:
+            continue  # pinned in the manifest already
+        data = session.image_inspect(image)
+        if data is None:
+            raise ManifestError(f"--pin: app.image '{image}' is not in the local engine",
+                                fix=f"pull or build '{image}' first, or export without --pin")
+        pinned[image] = pinned_reference(image, data.get("RepoDigests") or [])
+    return pinned
 
 
 def _check_profile_compiles(item: ExportInput, arch: str) -> None:

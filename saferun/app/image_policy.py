@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,11 @@ def image_policy(policy: Any) -> ImagePolicy:
 
 
 def team_policy_path(explicit: str | None = None) -> Path | None:
+    if explicit is None and not os.environ.get(POLICY_ENV):
+        from saferun.app.user_config import user_config
+
+        config = user_config()[0]
+        explicit = config.policy if config is not None else None  # config.toml `policy`
     value = explicit if explicit is not None else os.environ.get(POLICY_ENV) or None
     return Path(value) if value else None
 
@@ -378,7 +384,8 @@ def load_policy_for_check(manifest_path: Path | None, policy_path: Path | None) 
 
 
 def check_image(image: str, *, manifest_path: Path | None = None,
-                policy_path: Path | None = None) -> TargetReport:
+                policy_path: Path | None = None,
+                on_layer: Callable[[int, int], None] | None = None) -> TargetReport:
     """`saferun image check`: config, history and the streamed filesystem, plus the gates."""
     from saferun.engine.image_files import gather_facts
     from saferun.policy.report import BY_IGNORE, Finding, TargetReport
@@ -388,7 +395,7 @@ def check_image(image: str, *, manifest_path: Path | None = None,
         policy = load_policy_for_check(manifest_path, policy_path)
     except ManifestError as exc:
         return TargetReport(image, "image", error=exc.render())
-    facts = gather_facts(image, filesystem=True)
+    facts = gather_facts(image, filesystem=True, on_layer=on_layer)
     notes: list[str] = []
     results = list(evaluate_image(facts, image_policy(policy)))
     results += _gate_results(image, policy, notes)

@@ -561,17 +561,21 @@ def start(parsed: Any, *, cwd: str, warn: Callable[[str], None],
     with --dry-run, return what would run: the argv as a shell line, or the API body."""
     import json
 
+    from saferun.app.user_config import POLICY_ENV, acknowledge, user_config
     from saferun.render.argv import shell_quote
 
     dry_run = bool(parsed.flag("dry-run"))
+    config, config_file = user_config()
+    if config is not None and config.policy and not os.environ.get(POLICY_ENV):
+        os.environ[POLICY_ENV] = config.policy  # the user's default team policy file
     request = request_from_args(parsed, cwd=cwd, offline=bool(parsed.flag("offline")))
     for message in request.dropin.notes:
         warn(message)
-    prepared = prepare(request)
+    prepared, acknowledged = acknowledge(prepare(request), config, config_file)
     for message in prepared.plan.warnings:
         warn(message)
     if dry_run:
-        for message in prepared.plan.notes:
+        for message in (*prepared.plan.notes, *acknowledged):
             note(message)
         if (parsed.last("format") or "argv") == "json":
             return json.dumps(dry_run_body(prepared.plan), indent=2, sort_keys=True)

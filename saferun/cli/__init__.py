@@ -68,6 +68,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="saferun")
+@click.option("--no-color", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, _param, value: ctx.meta.update({"saferun.no_color": value}),
+              help="No colour in tables (also when NO_COLOR is set or output is not a terminal).")
 def cli() -> None:
     """saferun: start containers hardened by default.
 

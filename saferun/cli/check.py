@@ -6,17 +6,20 @@ from pathlib import Path
 
 import click
 
-from saferun.cli.common import exit_on_error, exit_with
+from saferun.cli.common import echo_report, exit_on_error, exit_with
+from saferun.cli.completion import complete_containers, complete_manifests
 from saferun.policy.output import CHECK_FORMATS
 from saferun.policy.severity import Severity
 
 
 @click.command()
-@click.argument("manifests", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("manifests", nargs=-1, type=click.Path(path_type=Path),
+                shell_complete=complete_manifests)
 @click.option("--docker-run", "lines", multiple=True, metavar="LINE",
               help='A docker run command line to judge, e.g. '
               '"docker run -p 80:80 nginx:1.27". Repeatable.')
 @click.option("--container", "containers", multiple=True, metavar="NAME",
+              shell_complete=complete_containers,
               help="A container to judge from docker inspect. Repeatable.")
 @click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS.choices()),
               default="table", show_default=True)
@@ -42,5 +45,5 @@ def check(manifests: tuple[Path, ...], lines: tuple[str, ...], containers: tuple
         raise click.UsageError("give at least one MANIFEST, --docker-run LINE or --container NAME")
     with exit_on_error():
         reports = check_all(manifests, lines, containers)
-    click.echo(CHECK_FORMATS.formatter(output_format)(reports), nl=False)
+    echo_report(CHECK_FORMATS.formatter(output_format)(reports), output_format)
     exit_with(exit_code(reports, Severity.parse(fail_on), allow_exceptions=allow_exceptions))

@@ -35,3 +35,14 @@ def warn(message: str) -> None:
 
 def note(message: str) -> None:
     click.echo(f"saferun: note: {message}", err=True)
+
+
+def echo_report(text: str, output_format: str) -> None:
+    """A report on standard output: tables coloured on a terminal (saferun.cli.style),
+    machine formats exactly as rendered."""
+    if output_format != "table":
+        click.echo(text, nl=False)
+        return
+    from saferun.cli.style import echo_table
+
+    echo_table(text)

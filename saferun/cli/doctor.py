@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from saferun.cli.common import exit_on_error, exit_with
+from saferun.cli.common import echo_report, exit_on_error, exit_with
 from saferun.policy.host_checks import DOCTOR_FORMATS
 from saferun.policy.severity import Severity
 
@@ -27,5 +27,6 @@ def doctor(output_format: str, fail_on: str) -> None:
 
     with exit_on_error():
         report = audit_host()
-    click.echo(DOCTOR_FORMATS.formatter(output_format)(report.findings, report.audit))
+    echo_report(DOCTOR_FORMATS.formatter(output_format)(report.findings, report.audit) + "\n",
+                output_format)
     exit_with(report.exit_code(Severity.parse(fail_on)))

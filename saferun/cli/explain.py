@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from saferun.cli.common import exit_on_error
+from saferun.cli.completion import complete_rules
 
 
 @click.command()
-@click.argument("rule", required=False)
+@click.argument("rule", required=False, shell_complete=complete_rules)
 def explain(rule: str | None) -> None:
     """Print a policy rule's rationale, fix and CIS references (no RULE: list every rule)."""
     from saferun.app.explain import explain as explain_rule

@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from saferun.cli import LazyGroup
-from saferun.cli.common import exit_on_error, exit_with
+from saferun.cli.common import echo_report, exit_on_error, exit_with
+from saferun.cli.completion import complete_images, complete_manifests
+from saferun.cli.style import progress
 from saferun.policy.output import CHECK_FORMATS
 from saferun.policy.severity import Severity
 
@@ -22,13 +24,14 @@ def image() -> None:
 
 
 @click.command()
-@click.argument("reference")
+@click.argument("reference", shell_complete=complete_images)
 @click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS.choices()),
               default="table", show_default=True)
 @click.option("--fail-on", type=click.Choice(Severity.labels()), default="medium",
               show_default=True,
               help="Exit 1 when an unsuppressed finding has this severity or higher.")
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path),
+              shell_complete=complete_manifests,
               help="A saferun.toml whose [policy] applies (registries, absent tools, gates).")
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path),
               help="A team policy file ([policy] table); merged with the manifest's, the "
@@ -47,7 +50,9 @@ def check(reference: str, output_format: str, fail_on: str, manifest_path: Path 
     from saferun.app.image import check as check_image
     from saferun.policy.report import exit_code
 
-    with exit_on_error():
-        report = check_image(reference, manifest_path=manifest_path, policy_path=policy_path)
-    click.echo(CHECK_FORMATS.formatter(output_format)([report]), nl=False)
+    shown = f"reading the layers of {reference}" if output_format == "table" else None
+    with exit_on_error(), progress(shown, total=0) as advance:
+        report = check_image(reference, manifest_path=manifest_path, policy_path=policy_path,
+                             on_layer=lambda done, total: advance(completed=done, total=total))
+    echo_report(CHECK_FORMATS.formatter(output_format)([report]), output_format)
     exit_with(exit_code([report], Severity.parse(fail_on)))

@@ -8,17 +8,19 @@ from pathlib import Path
 import click
 
 from saferun.cli.common import exit_on_error, warn
+from saferun.cli.completion import complete_allow, complete_images
 
 
 @click.command()
 @click.option("--from-docker-run", "line", metavar='"docker run ..."',
               help="An existing docker run command line (quoted, as one argument).")
-@click.option("--image", metavar="IMAGE", help="Read USER, exposed ports, volumes and entrypoint "
-              "from this local image.")
+@click.option("--image", metavar="IMAGE", shell_complete=complete_images,
+              help="Read USER, exposed ports, volumes and entrypoint from this local image.")
 @click.option("-o", "--output", default="saferun.toml", show_default=True,
               help="File to write; '-' prints it instead.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @click.option("--allow", "allows", multiple=True, metavar="RULE=REASON",
+              shell_complete=complete_allow,
               help="Allow a refusal rule the command line needs, with a written reason.")
 def init(line: str | None, image: str | None, output: str, force: bool,
          allows: tuple[str, ...]) -> None:

@@ -12,11 +12,14 @@ from pathlib import Path
 import click
 
 from saferun.cli.common import exit_on_error
+from saferun.cli.completion import complete_manifests
+from saferun.cli.style import progress
 from saferun.errors import UsageError
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
-@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path),
+                shell_complete=complete_manifests)
 @click.argument("workload", nargs=-1, type=click.UNPROCESSED)
 @click.option("--exec", "exec_cmd", metavar="CMD",
               help="Also run CMD inside the container (docker exec) while the app runs.")
@@ -57,9 +60,14 @@ def learn(manifest: Path, workload: tuple[str, ...], exec_cmd: str | None, load_
                         exec_argv=tuple(shlex.split(exec_cmd)) if exec_cmd else None,
                         load_argv=tuple(shlex.split(load_cmd)) if load_cmd else None,
                         duration=duration, timeout=timeout)
-        learn_manifest(manifest, spec, runs=runs, verify=verify, minimize_caps=minimize_caps,
-                       rcvbuf=audit_buffer, write_manifest=write_manifest, output=output,
-                       say=_say, show=_show)
+        with progress(f"learning {manifest.name}: {runs} run(s)") as advance:
+            def say(line: str) -> None:
+                _say(line)  # the lines stay; the spinner shows the latest with the time
+                advance(description=f"learning {manifest.name}: {line[:70]}")
+
+            learn_manifest(manifest, spec, runs=runs, verify=verify,
+                           minimize_caps=minimize_caps, rcvbuf=audit_buffer,
+                           write_manifest=write_manifest, output=output, say=say, show=_show)
 
 
 def _say(line: str) -> None:

@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from saferun.cli.common import exit_on_error
+from saferun.cli.completion import complete_manifests
 
 
 @click.command()
-@click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("manifest", type=click.Path(path_type=Path, dir_okay=False),
+                shell_complete=complete_manifests)
 @click.option("--dry-run", is_flag=True, help="Print the new image reference; do not write.")
 def pin(manifest: Path, dry_run: bool) -> None:
     """Pin MANIFEST's image to the digest the local engine has for its tag.

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from saferun.cli.common import exit_on_error, note, warn
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 
 class _RunCommand(click.Command):
@@ -18,6 +23,11 @@ class _RunCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.params["args"] = tuple(args)
         return []
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        from saferun.cli.completion import complete_run
+
+        return complete_run(ctx.params.get("args", ()), incomplete)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[SAFERUN FLAGS] [DOCKER RUN FLAGS] "

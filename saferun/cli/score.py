@@ -6,14 +6,17 @@ from pathlib import Path
 
 import click
 
-from saferun.cli.common import exit_on_error, exit_with
+from saferun.cli.common import echo_report, exit_on_error, exit_with
+from saferun.cli.completion import complete_containers, complete_manifests
 from saferun.policy.output import SCORE_FORMATS
 
 
 @click.command()
-@click.argument("manifest", required=False, type=click.Path(path_type=Path))
+@click.argument("manifest", required=False, type=click.Path(path_type=Path),
+                shell_complete=complete_manifests)
 @click.option("--docker-run", "line", metavar="LINE", help="Score a docker run command line.")
-@click.option("--container", metavar="NAME", help="Score a container from docker inspect.")
+@click.option("--container", metavar="NAME", shell_complete=complete_containers,
+              help="Score a container from docker inspect.")
 @click.option("--format", "output_format", type=click.Choice(SCORE_FORMATS.choices()),
               default="table", show_default=True)
 def score(manifest: Path | None, line: str | None, container: str | None,
@@ -32,5 +35,5 @@ def score(manifest: Path | None, line: str | None, container: str | None,
     with exit_on_error():
         reports = check_all((manifest,) if manifest else (), (line,) if line else (),
                             (container,) if container else ())
-    click.echo(SCORE_FORMATS.formatter(output_format)(reports), nl=False)
+    echo_report(SCORE_FORMATS.formatter(output_format)(reports), output_format)
     exit_with(0 if reports[0].valid else 2)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from saferun.cli.common import exit_on_error, exit_with
+from saferun.cli.common import echo_report, exit_on_error, exit_with
+from saferun.cli.completion import complete_running
 from saferun.policy.output import CHECK_FORMATS
 from saferun.policy.severity import Severity
 
 
 @click.command()
-@click.argument("containers", nargs=-1)
+@click.argument("containers", nargs=-1, shell_complete=complete_running)
 @click.option("--all", "every", is_flag=True, help="Verify every running container.")
 @click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS.choices()),
               default="table", show_default=True)
@@ -32,5 +33,5 @@ def verify(containers: tuple[str, ...], every: bool, output_format: str, fail_on
         raise click.UsageError("name CONTAINERS or pass --all")
     with exit_on_error():
         reports = verify_all(containers, every)
-    click.echo(CHECK_FORMATS.formatter(output_format)(reports), nl=False)
+    echo_report(CHECK_FORMATS.formatter(output_format)(reports), output_format)
     exit_with(exit_code(reports, Severity.parse(fail_on)))

@@ -11,11 +11,13 @@ from pathlib import Path
 import click
 
 from saferun.cli.common import exit_on_error, exit_with
+from saferun.cli.completion import complete_containers, complete_manifests
 
 
 @click.command()
-@click.argument("container")
+@click.argument("container", shell_complete=complete_containers)
 @click.option("--manifest", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              shell_complete=complete_manifests,
               help="Replay this manifest with seccomp denials logged (root) to name refused calls.")
 @click.option("--duration", type=click.FloatRange(min=0.5), default=5.0, show_default=True,
               help="How long the replay keeps the app running.")

@@ -29,12 +29,12 @@ _MAX_RESPONSE = 64 << 20
 _API_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
 
 
-def _unix_get(socket_path: str, path: str) -> tuple[int, bytes]:
+def _unix_get(socket_path: str, path: str, timeout: float = TIMEOUT_S) -> tuple[int, bytes]:
     """GET over a unix socket with HTTP/1.0; returns (status, body)."""
     import socket
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(TIMEOUT_S)
+        sock.settimeout(timeout)
         sock.connect(socket_path)
         sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
         chunks, size = [], 0

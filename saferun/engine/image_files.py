@@ -29,6 +29,7 @@ import re
 import tarfile
 from array import array
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -144,10 +145,16 @@ def _layer_order(manifest: Any) -> list[str]:
     raise InspectError("the image export's manifest.json does not list its layers")
 
 
-def summarise_save_stream(stream: IO[bytes]) -> FilesystemSummary:
-    """Walk `docker save` output (legacy or OCI layout) in one pass; keep only the summary."""
+def summarise_save_stream(stream: IO[bytes], total: int = 0,
+                          on_layer: Callable[[int, int], None] | None = None
+                          ) -> FilesystemSummary:
+    """Walk `docker save` output (legacy or OCI layout) in one pass; keep only the summary.
+
+    `on_layer(done, total)` after each layer (`total`: the layer count, from the config)."""
     layers: dict[str, _Layer] = {}
     order: list[str] | None = None
+    if on_layer is not None and total:
+        on_layer(0, total)
     try:
         with tarfile.open(fileobj=stream, mode="r|") as outer:
             while (member := outer.next()) is not None:
@@ -166,6 +173,8 @@ def summarise_save_stream(stream: IO[bytes]) -> FilesystemSummary:
                     continue
                 try:
                     layers[name] = _summarise_layer(handle)
+                    if on_layer is not None:
+                        on_layer(len(layers), max(total, len(layers)))
                 except tarfile.ReadError as exc:
                     if is_blob:
                         continue  # an OCI config, manifest or index blob: not a layer
@@ -181,7 +190,8 @@ def summarise_save_stream(stream: IO[bytes]) -> FilesystemSummary:
     return merge_layers([layers[name] for name in order])
 
 
-def gather_facts(reference: str, *, filesystem: bool) -> ImageFacts:
+def gather_facts(reference: str, *, filesystem: bool,
+                 on_layer: Callable[[int, int], None] | None = None) -> ImageFacts:
     """The image's facts from the local engine; the filesystem walk only when asked."""
     from saferun.engine.api import EngineSession, image_save_stream
 
@@ -193,6 +203,7 @@ def gather_facts(reference: str, *, filesystem: bool) -> ImageFacts:
     history = session.image_history(reference)
     summary = None
     if filesystem:
+        total = len((inspect.get("RootFS") or {}).get("Layers") or ())
         with image_save_stream(reference) as stream:
-            summary = summarise_save_stream(stream)
+            summary = summarise_save_stream(stream, total, on_layer)
     return facts_from_config(reference, inspect, history, summary)

@@ -6,6 +6,8 @@ contents plus `Unsupported` notes) out. It reads and writes nothing; the CLI doe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from saferun.errors import ExportError
 from saferun.export.common import (
     ExportFile,
@@ -17,12 +19,16 @@ from saferun.export.common import (
     prepare_all,
 )
 
+if TYPE_CHECKING:
+    from saferun.export.kubernetes import KubeOptions
+
 __all__ = ["ExportError", "ExportFile", "ExportInput", "ExportResult", "KubeKind", "Target",
            "Unsupported", "export"]
 
 
 def export(inputs: list[ExportInput], target: Target, *, kind: KubeKind = KubeKind.POD,
-           kube_version: str | None = None, arch: str = "x86_64") -> ExportResult:
+           kube_version: str | None = None, arch: str = "x86_64",
+           kube_options: KubeOptions | None = None, compose_v1: bool = False) -> ExportResult:
     """Render `inputs` for `target` hosts of `arch`; the same inputs give the same bytes."""
     if not inputs:
         raise ExportError("nothing to export: give at least one manifest")
@@ -30,11 +36,12 @@ def export(inputs: list[ExportInput], target: Target, *, kind: KubeKind = KubeKi
     if target is Target.COMPOSE:
         from saferun.export.compose import render_compose
 
-        return render_compose(apps)
+        return render_compose(apps, v1=compose_v1)
     if target is Target.KUBERNETES:
         from saferun.export.kubernetes import DEFAULT_KUBE_VERSION, render_kubernetes
 
-        return render_kubernetes(apps, kind=kind, kube_version=kube_version or DEFAULT_KUBE_VERSION)
+        return render_kubernetes(apps, kind=kind, kube_version=kube_version or DEFAULT_KUBE_VERSION,
+                                 options=kube_options)
     from saferun.export.quadlet import render_quadlet
 
     return render_quadlet(apps)

@@ -40,15 +40,21 @@ COMPOSE_FILE = "compose.yaml"
 PULL_POLICY = {"missing": "if_not_present", "never": "never", "always": "always"}
 
 
-def render_compose(apps: list[Prepared]) -> ExportResult:
-    """One compose.yaml for every app, plus each app's profile files beside it."""
+def render_compose(apps: list[Prepared], *, v1: bool = False) -> ExportResult:
+    """One compose.yaml for every app, plus each app's profile files beside it.
+
+    `v1`: only keys docker-compose 1.x (Debian 12's package) accepts; what the Compose
+    Specification added since (`cgroup`) becomes a note."""
     services: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     networks: dict[str, Any] = {}
     files: list[ExportFile] = []
     notes: list[Unsupported] = []
     for app in apps:
-        services[app.name] = _escape(_service(app, files, notes))
+        service = _service(app, files, notes)
+        if v1:
+            _v1_only(app, service, notes)
+        services[app.name] = _escape(service)
         for mount in app.plan.mounts:
             if mount.kind == "volume" and mount.source:
                 volumes[mount.source] = {"name": mount.source}
@@ -61,6 +67,19 @@ def render_compose(apps: list[Prepared]) -> ExportResult:
         document["networks"] = dict(sorted(networks.items()))
     main = ExportFile(COMPOSE_FILE, dump_yaml([document], notes_header(notes)), mode=0o600)
     return ExportResult((main, *files), tuple(sorted(notes)))
+
+
+# Service keys of the Compose Specification that docker-compose 1.29 rejects.
+_NOT_IN_V1: dict[str, str] = {"cgroup": "security.cgroupns"}
+
+
+def _v1_only(app: Prepared, service: dict[str, Any], notes: list[Unsupported]) -> None:
+    for key, manifest_key in _NOT_IN_V1.items():
+        if key in service:
+            notes.append(Unsupported(app.name, manifest_key, (
+                f"{service.pop(key)}: docker-compose 1.x has no `{key}` key (the Compose "
+                "Specification does; export without --compose-v1 for docker compose v2); the "
+                "daemon's default cgroup namespace applies")))
 
 
 def _service(app: Prepared, files: list[ExportFile], notes: list[Unsupported]) -> dict[str, Any]:
@@ -165,6 +184,7 @@ def _dropins(app: Prepared, service: dict[str, Any],
         "memory_swappiness": ("mem_swappiness", int),
         "oom_kill_disable": ("oom_kill_disable", bool),
         "oom_score_adj": ("oom_score_adj", int), "cgroup_parent": ("cgroup_parent", str),
+        "cgroupns_mode": ("cgroup", str),  # Compose Specification: cgroup: host|private
     }
     for field, (key, convert) in keys.items():
         value = dropin(plan, field)

@@ -13,8 +13,13 @@ field: they are reported, never dropped silently.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from saferun.errors import ExportError
@@ -53,6 +58,32 @@ RESTART_POLICY = {"no": "Never", "on-failure": "OnFailure", "always": "Always",
                   "unless-stopped": "Always"}
 PULL_POLICY = {"missing": "IfNotPresent", "never": "Never", "always": "Always"}
 
+# Objects without a namespace (--namespace is not written into them).
+CLUSTER_SCOPED = frozenset({"RuntimeClass", "SeccompProfile", "AppArmorProfile", "Namespace"})
+HIGH_UID = 10000  # checkov CKV_K8S_40: uids below may collide with a node's own accounts
+# Security Profiles Operator (kubernetes-sigs/security-profiles-operator, CRDs v1): profiles
+# are cluster-scoped objects the operator writes below the kubelet's seccomp root.
+SPO_API = "security-profiles-operator.x-k8s.io/v1"
+SPO_SECCOMP_DIR = "operator"
+_SPO_SYSCALL_KEYS = ("names", "action", "errnoRet", "args")
+
+
+class ProfileDelivery(StrEnum):
+    FILES = "files"  # profile files beside the YAML, copied to each node by hand
+    OPERATOR = "operator"  # Security Profiles Operator objects in the YAML
+
+
+@dataclass(frozen=True)
+class KubeOptions:
+    """What the user chose beyond the manifests (--namespace, --pin, --profiles)."""
+
+    namespace: str | None = None
+    # image reference as in the manifest -> the same reference with its digest (the lookup
+    # is the engine's, in saferun.app.export: the renderer only takes the values)
+    pinned: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    profiles: ProfileDelivery = ProfileDelivery.FILES
+
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -70,9 +101,14 @@ def parse_kube_version(text: str) -> int:
 
 
 def render_kubernetes(apps: list[Prepared], *, kind: KubeKind = KubeKind.POD,
-                      kube_version: str = DEFAULT_KUBE_VERSION) -> ExportResult:
+                      kube_version: str = DEFAULT_KUBE_VERSION,
+                      options: KubeOptions | None = None) -> ExportResult:
     """One multi-document YAML (RuntimeClasses first), plus profile files for the nodes."""
     minor = parse_kube_version(kube_version)
+    opts = options or KubeOptions()
+    if opts.namespace is not None and not _DNS_LABEL.match(opts.namespace):
+        raise ExportError(f"--namespace '{opts.namespace}' is not a Kubernetes namespace name",
+                          fix="use lower-case letters, digits and '-' (at most 63 characters)")
     names = [k8s_name(app.name) for app in apps]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
@@ -83,13 +119,17 @@ def render_kubernetes(apps: list[Prepared], *, kind: KubeKind = KubeKind.POD,
     runtime_classes: dict[str, dict[str, Any]] = {}
     workloads = []
     for app in apps:
-        workloads.append(_workload(app, kind, minor, files, notes))
+        workloads.append(_workload(app, kind, minor, files, notes, opts))
         runtime = app.manifest.security.runtime
         if runtime in RUNTIME_CLASSES:
             name, handler = RUNTIME_CLASSES[runtime]
             runtime_classes[name] = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                                      "metadata": {"name": name}, "handler": handler}
     documents = [runtime_classes[n] for n in sorted(runtime_classes)] + workloads
+    if opts.profiles is ProfileDelivery.OPERATOR:
+        documents = _operator_profiles(files) + documents
+        files = [f for f in files if not f.path.startswith("seccomp/")]
+    documents = [_namespaced(doc, opts.namespace) for doc in documents]
     header = notes_header(notes) + [f"# Target: Kubernetes 1.{minor}, kind {kind.value}."]
     main = ExportFile(KUBERNETES_FILE, dump_yaml(documents, header), mode=0o600)
     return ExportResult((main, *files), tuple(sorted(notes)))
@@ -104,8 +144,45 @@ def k8s_name(app_name: str) -> str:
     return name
 
 
+def _namespaced(document: dict[str, Any], namespace: str | None) -> dict[str, Any]:
+    """The object with metadata.namespace right after its name (cluster-scoped ones as is)."""
+    if namespace is None or document.get("kind") in CLUSTER_SCOPED:
+        return document
+    metadata: dict[str, Any] = {}
+    for key, value in document["metadata"].items():
+        metadata[key] = value
+        if key == "name":
+            metadata["namespace"] = namespace
+    return {**document, "metadata": metadata}
+
+
+def _operator_profiles(files: list[ExportFile]) -> list[dict[str, Any]]:
+    """Each seccomp profile file as a SeccompProfile object (its name is the file's stem)."""
+    documents = []
+    for item in files:
+        if not item.path.startswith(f"seccomp/{SPO_SECCOMP_DIR}/"):
+            continue
+        profile = json.loads(item.content)
+        if profile.get("defaultErrnoRet", 1) != 1:
+            # The CRD has no defaultErrnoRet: the runtime's default (EPERM, 1) applies.
+            raise ExportError(f"{item.path}: defaultErrnoRet {profile['defaultErrnoRet']} "
+                              "cannot be expressed as a SeccompProfile object",
+                              fix="export with --profiles files")
+        spec: dict[str, Any] = {"defaultAction": profile["defaultAction"]}
+        if profile.get("architectures"):
+            spec["architectures"] = list(profile["architectures"])
+        spec["syscalls"] = [{k: rule[k] for k in _SPO_SYSCALL_KEYS if k in rule}
+                            for rule in profile.get("syscalls", ())]
+        name = item.path.rsplit("/", 1)[1].removesuffix(".json")
+        documents.append({"apiVersion": SPO_API, "kind": "SeccompProfile",
+                          "metadata": {"name": name,
+                                       "labels": {"app.kubernetes.io/managed-by": "saferun"}},
+                          "spec": spec})
+    return documents
+
+
 def _workload(app: Prepared, kind: KubeKind, minor: int, files: list[ExportFile],
-              notes: list[Unsupported]) -> dict[str, Any]:
+              notes: list[Unsupported], opts: KubeOptions) -> dict[str, Any]:
     name = k8s_name(app.name)
     if name != app.name:
         notes.append(Unsupported(app.name, "app.name", (
@@ -113,7 +190,7 @@ def _workload(app: Prepared, kind: KubeKind, minor: int, files: list[ExportFile]
             f"'{name}'")))
     labels = {NAME_LABEL: name, "app.kubernetes.io/managed-by": "saferun"}
     annotations = _annotations(app, notes)
-    spec = _pod_spec(app, name, kind, minor, annotations, files, notes)
+    spec = _pod_spec(app, name, kind, minor, annotations, files, notes, opts)
     _node_level_notes(app, notes)
     metadata: dict[str, Any] = {"name": name, "labels": labels}
     if annotations:
@@ -150,7 +227,8 @@ def _annotation_key_ok(key: str) -> bool:
 
 
 def _pod_spec(app: Prepared, name: str, kind: KubeKind, minor: int, annotations: dict[str, str],
-              files: list[ExportFile], notes: list[Unsupported]) -> dict[str, Any]:
+              files: list[ExportFile], notes: list[Unsupported],
+              opts: KubeOptions) -> dict[str, Any]:
     plan = app.plan
     spec: dict[str, Any] = {"automountServiceAccountToken": False, "enableServiceLinks": False}
     if app.manifest.security.userns == "required" and dropin(plan, "userns_mode") != "host":
@@ -164,9 +242,10 @@ def _pod_spec(app: Prepared, name: str, kind: KubeKind, minor: int, annotations:
     spec["restartPolicy"] = _restart_policy(app, kind, notes)
     if plan.hostname:
         spec["hostname"] = plan.hostname
-    spec["securityContext"] = _pod_security_context(app, name, files, notes)
+    spec["securityContext"] = _pod_security_context(app, name, files, notes, opts)
+    _high_uid_note(app, spec, notes)
     volumes, mounts = _volumes(app, notes)
-    container = _container(app, name, minor, annotations, files, notes)
+    container = _container(app, name, minor, annotations, files, notes, opts)
     handled = _dropins(app, spec, container, volumes, mounts)
     if mounts:
         container["volumeMounts"] = mounts
@@ -263,8 +342,19 @@ def _user_ids(plan: RunPlan) -> tuple[int | None, int | None]:
     return (int(uid) if uid.isdigit() else None), (int(gid) if gid.isdigit() else None)
 
 
+def _high_uid_note(app: Prepared, spec: dict[str, Any], notes: list[Unsupported]) -> None:
+    """A uid below 10000 is kept (the image's files belong to it): said, with the remedy."""
+    uid = _user_ids(app.plan)[0]
+    if uid is None or uid == 0 or uid >= HIGH_UID or spec.get("hostUsers") is False:
+        return
+    notes.append(Unsupported(app.name, "app.user", (
+        f"uid {uid} is below {HIGH_UID} and kept, since the image's files belong to it: on "
+        "the node it is the uid of any host account with that number (checkov CKV_K8S_40); "
+        "security.userns = \"required\" maps it to an unprivileged range (hostUsers: false)")))
+
+
 def _pod_security_context(app: Prepared, name: str, files: list[ExportFile],
-                          notes: list[Unsupported]) -> dict[str, Any]:
+                          notes: list[Unsupported], opts: KubeOptions) -> dict[str, Any]:
     uid, gid = _user_ids(app.plan)
     context: dict[str, Any] = {}
     if uid != 0:
@@ -277,22 +367,33 @@ def _pod_security_context(app: Prepared, name: str, files: list[ExportFile],
             "is set and the image's USER applies, or write the uid in app.user")))
     if gid is not None:
         context["runAsGroup"] = gid
-    context["seccompProfile"] = _seccomp_profile(app, name, files, notes)
+    context["seccompProfile"] = _seccomp_profile(app, name, files, notes, opts.profiles)
     return context
 
 
 def _seccomp_profile(app: Prepared, name: str, files: list[ExportFile],
-                     notes: list[Unsupported]) -> dict[str, str]:
+                     notes: list[Unsupported],
+                     delivery: ProfileDelivery = ProfileDelivery.FILES) -> dict[str, str]:
     if app.seccomp.kind is SeccompKind.UNCONFINED:
         return {"type": "Unconfined"}
     if app.seccomp.kind is SeccompKind.RUNTIME_DEFAULT or app.seccomp.profile_json is None:
         return {"type": "RuntimeDefault"}
-    relative = f"{SECCOMP_DIR}/{name}.json"
     text = app.seccomp.profile_json
+    if delivery is ProfileDelivery.OPERATOR:
+        # Turned into a SeccompProfile object by _operator_profiles; the operator writes it
+        # to <kubelet seccomp root>/operator/<name>.json on every node.
+        relative = f"{SPO_SECCOMP_DIR}/saferun-{name}.json"
+        files.append(ExportFile(f"seccomp/{relative}", text))
+        notes.append(Unsupported(app.name, "seccomp", (
+            f"the profile is the SeccompProfile object saferun-{name}: the Security Profiles "
+            "Operator must run in the cluster, and the pod starts once the profile is "
+            "installed on its node")))
+        return {"type": "Localhost", "localhostProfile": relative}
+    relative = f"{SECCOMP_DIR}/{name}.json"
     files.append(ExportFile(f"seccomp/{relative}", text if text.endswith("\n") else text + "\n"))
     notes.append(Unsupported(app.name, "seccomp", (
         f"the Localhost profile must be on every node: copy seccomp/{relative} to "
-        f"{KUBELET_SECCOMP_ROOT}/{relative} (or ship it with the Security Profiles Operator); "
+        f"{KUBELET_SECCOMP_ROOT}/{relative} (or export with --profiles operator); "
         "the kubelet refuses to start the pod where it is missing")))
     return {"type": "Localhost", "localhostProfile": relative}
 
@@ -322,11 +423,21 @@ def _apparmor(app: Prepared, container: str, minor: int, annotations: dict[str, 
     return None
 
 
+def _pull_policy(image: str, pull: str) -> str:
+    """A digest never moves: the manifest's policy. A tag can: Always, so the kubelet asks
+    the registry at each start (checkov CKV_K8S_15); `never` stays Never (air-gapped)."""
+    if "@" in image or pull == "never":
+        return PULL_POLICY[pull]
+    return "Always"
+
+
 def _container(app: Prepared, name: str, minor: int, annotations: dict[str, str],
-               files: list[ExportFile], notes: list[Unsupported]) -> dict[str, Any]:
+               files: list[ExportFile], notes: list[Unsupported],
+               opts: KubeOptions) -> dict[str, Any]:
     plan = app.plan
-    container: dict[str, Any] = {"name": name, "image": plan.image,
-                                 "imagePullPolicy": PULL_POLICY[plan.pull]}
+    image = opts.pinned.get(plan.image, plan.image)
+    container: dict[str, Any] = {"name": name, "image": image,
+                                 "imagePullPolicy": _pull_policy(image, plan.pull)}
     if plan.entrypoint is not None:
         container["command"] = list(plan.entrypoint)
     if plan.command is not None:
@@ -348,6 +459,10 @@ def _container(app: Prepared, name: str, minor: int, annotations: dict[str, str]
     if plan.cap_add:
         context["capabilities"]["add"] = [c.removeprefix("CAP_") for c in plan.cap_add]
     apparmor = _apparmor(app, name, minor, annotations, files, notes)
+    if opts.profiles is ProfileDelivery.OPERATOR and app.apparmor.text is not None:
+        notes.append(Unsupported(app.name, "apparmor", (
+            "--profiles operator: the operator's AppArmorProfile (v1) takes an abstract allow "
+            "list, not profile text, so saferun's profile stays a file to load on the nodes")))
     if apparmor is not None:
         context["appArmorProfile"] = apparmor
     container["securityContext"] = context
@@ -425,6 +540,11 @@ def _volume_name(prefix: str, path: str, used: set[str]) -> str:
 
 def _probes(app: Prepared, notes: list[Unsupported]) -> dict[str, Any]:
     check, plan_check = app.manifest.healthcheck, app.plan.healthcheck
+    if check is None and plan_check is None:
+        notes.append(Unsupported(app.name, "healthcheck", (
+            "the manifest has no health check: no liveness or readiness probe (add "
+            "[healthcheck] to get both; checkov CKV_K8S_8, CKV_K8S_9)")))
+        return {}
     if check is None or plan_check is None or check.command is None:
         return {}  # --no-healthcheck / image timings only: reported by unexpressed()
     # Unset timings are docker's defaults (30s, 30s, 3 retries).

@@ -14,7 +14,10 @@ RUNTIME_FIX: dict[str, str] = {
     "runc": "runc ships with Docker; reinstall the engine",
     "gvisor": (
         'install gVisor (Debian: apt-get install runsc), add {"runtimes": {"runsc": {"path": '
-        '"/usr/bin/runsc"}}} to /etc/docker/daemon.json and reload dockerd (kill -HUP)'
+        '"/usr/bin/runsc", "runtimeArgs": ["--network=host", "--oci-seccomp"]}}} to '
+        "/etc/docker/daemon.json and reload dockerd (kill -HUP); --network=host is for hosts "
+        "where runsc's sandbox network fails in the root network namespace, --oci-seccomp "
+        "applies the container's seccomp profile inside the sandbox (docs/runtimes.md)"
     ),
     "kata": (
         'install Kata Containers, add {"runtimes": {"kata": {"runtimeType": '

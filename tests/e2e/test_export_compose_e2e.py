@@ -40,7 +40,8 @@ def compose_up(compose_bin: str, tmp_path: Path) -> Iterator[Callable[[Path], di
                               text=True, timeout=180, check=False)
 
     def up(manifest: Path) -> dict[str, Any]:
-        exported = saferun("export", str(manifest), "--to", "compose", "-o", f"{out}/")
+        exported = saferun("export", str(manifest), "--to", "compose", "--compose-v1",
+                           "-o", f"{out}/")
         assert exported.returncode == 0, exported.stderr
         started = run_compose("up", "-d")
         assert started.returncode == 0, started.stderr

@@ -1,5 +1,8 @@
 """Exported Compose files pass `docker-compose config` (Debian's docker-compose package).
 
+Debian 12's docker-compose is 1.29, so the exports use --compose-v1 (no `cgroup` key); the
+default output is checked against the Compose Specification in tests/unit/export/.
+
 `config` parses and validates against Compose's schema and reads every referenced file
 (the seccomp profile, env files) without contacting an engine. Skips where docker-compose
 is missing, fails in CI (CI=true), where .ci/run must install it.
@@ -33,7 +36,7 @@ def compose_bin() -> str:
 def export_and_check(compose_bin: str, manifests: list[Path], out: Path) -> str:
     exported = subprocess.run(
         [sys.executable, "-m", "saferun", "export", *map(str, manifests), "--to", "compose",
-         "-o", f"{out}/"], capture_output=True, text=True, timeout=120, check=False)
+         "--compose-v1", "-o", f"{out}/"], capture_output=True, text=True, timeout=120, check=False)
     assert exported.returncode == 0, exported.stderr
     checked = subprocess.run([compose_bin, "config"], cwd=out, capture_output=True, text=True,
                              timeout=120, check=False)

@@ -48,3 +48,43 @@ def test_render_writes_nothing_and_write_writes_every_file(tmp_path: Path) -> No
     assert written[0] == tmp_path / "stack.yaml"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.yaml", "web.apparmor",
                                                           "web.seccomp.json"]
+
+
+class _Engine:
+    """The two answers --pin needs from the engine: RepoDigests per image."""
+
+    digests: dict[str, list[str]] = {}
+
+    def image_inspect(self, reference: str) -> dict[str, object] | None:
+        found = self.digests.get(reference)
+        return None if found is None else {"RepoDigests": found}
+
+
+def test_pin_asks_the_engine_and_the_renderer_takes_the_values(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from saferun.engine import api
+    from saferun.errors import ManifestError
+    from saferun.policy.rules import image_parts
+
+    digest = "sha256:" + "c" * 64
+    manifest = DATA / "minimal.toml"  # a tag, as web.toml is pinned already
+    from saferun.inputs.loader import load_manifest
+
+    image = load_manifest(manifest).app.image
+    name = image_parts(image)[0]
+    monkeypatch.setattr(api, "EngineSession", _Engine)
+    _Engine.digests = {image: [f"{name}@{digest}"]}
+    request = ExportRequest((manifest,), Target.KUBERNETES, namespace="shop", pin=True)
+    docs = list(yaml.safe_load_all(render_export(request).result.main.content))
+    assert docs[-1]["metadata"]["namespace"] == "shop"
+    assert docs[-1]["spec"]["containers"][0]["image"].endswith(f"@{digest}")
+    _Engine.digests = {image: []}  # built locally: no registry digest
+    with pytest.raises(ManifestError, match="no registry digest"):
+        render_export(request)
+    _Engine.digests = {}
+    with pytest.raises(ManifestError, match="not in the local engine"):
+        render_export(request)
+    pinned_already = ExportRequest((DATA / "web.toml",), Target.KUBERNETES, pin=True)
+    assert "@sha256:0123" in render_export(pinned_already).result.main.content  # not asked

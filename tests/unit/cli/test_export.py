@@ -76,3 +76,20 @@ def test_relative_paths_follow_the_output_directory(runner: CliRunner, tmp_path:
     service = yaml.safe_load((out / "compose.yaml").read_text())["services"]["db"]
     env_file = (out / service["env_file"][0]).resolve()
     assert env_file == (DATA / "app.env").resolve()
+
+
+def test_kubernetes_options_refused_for_other_targets(runner: CliRunner) -> None:
+    for option in (["--namespace", "x"], ["--pin"], ["--profiles", "operator"]):
+        result = runner.invoke(cli, ["export", str(DATA / "web.toml"), "--to", "compose",
+                                     *option])
+        assert result.exit_code == 2 and "only apply to --to kubernetes" in result.stderr
+
+
+def test_profiles_operator_through_the_cli(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["export", str(DATA / "web.toml"), "--to", "kubernetes",
+                                 "--profiles", "operator", "--namespace", "shop"])
+    assert result.exit_code == 0, result.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
+    assert kinds[0] == "SeccompProfile" and kinds[-1] == "Pod"
+    assert "not written" not in result.stderr or "seccomp" not in result.stderr.split(
+        "not written")[1]

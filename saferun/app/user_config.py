@@ -1,0 +1,37 @@
+"""The user config's effects: the default team policy, and acknowledged host warnings."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from saferun.inputs.user_config import config_path, read_user_config
+
+if TYPE_CHECKING:
+    from saferun.model.user_config import UserConfig
+
+POLICY_ENV = "SAFERUN_POLICY"
+
+
+def user_config() -> tuple[UserConfig | None, Path]:
+    """The config and its path; None when there is no file (the run path then loads
+    neither the model nor the file: most hosts have none)."""
+    path = config_path()
+    return (read_user_config(path) if path.exists() else None), path
+
+
+def acknowledge(prepared: Any, config: UserConfig | None, path: Path) -> tuple[Any, list[str]]:
+    """The prepared run without the host warnings the config acknowledges, and a note for
+    each one hidden. The config file becomes an input of the plan, so the plan cache
+    decides again (and shows the warning again) once it changes."""
+    shown, hidden = [], []
+    reasons: dict[str, str] = {str(k): v for k, v in (config.acknowledge if config else {}).items()}
+    for message in prepared.plan.warnings:
+        warning_id = config.hides(message) if config is not None else None
+        if warning_id is None:
+            shown.append(message)
+        else:
+            hidden.append(f"warning {warning_id} acknowledged in {path}: {reasons[warning_id]}")
+    plan = replace(prepared.plan, warnings=tuple(shown))
+    return replace(prepared, plan=plan, inputs=(*prepared.inputs, str(path))), hidden

@@ -1,0 +1,168 @@
+"""Shell completion (bash, zsh, fish) through click's mechanism.
+
+`_SAFERUN_COMPLETE=bash_source saferun` prints the script (README "Shell completion").
+Subcommands and options complete by themselves; this module adds the values click cannot
+know: manifest files, local image and container names (asked of the engine with a short
+timeout, and no names when it does not answer), rule ids, and `saferun run`'s own
+docker-style command line, which click does not parse (see saferun.cli.run).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import click
+from click.shell_completion import CompletionItem
+
+MANIFEST_SUFFIX = ".toml"
+# Values of `saferun run` flags that are a closed set (docker's words).
+_RUN_VALUES: dict[str, tuple[str, ...]] = {
+    "format": ("argv", "json"),
+    "pull": ("always", "missing", "never"),
+    "restart": ("no", "on-failure", "always", "unless-stopped"),
+    "cgroupns": ("host", "private"),
+    "network": ("bridge", "none", "host"),
+    "log-driver": ("json-file", "local", "none", "journald", "syslog"),
+}
+_RUN_FILES = frozenset({"file", "env-file", "label-file", "cidfile"})
+_RUN_CONTAINERS = frozenset({"volumes-from", "link"})
+
+
+def _matching(candidates: Iterable[str], incomplete: str) -> list[CompletionItem]:
+    return [CompletionItem(c) for c in candidates if c.startswith(incomplete)]
+
+
+def manifest_paths(incomplete: str) -> list[str]:
+    """Directories (ending in /) and .toml files that start with `incomplete`."""
+    directory, _, prefix = incomplete.rpartition("/")
+    base = directory + "/" if directory or incomplete.startswith("/") else ""
+    try:
+        entries = sorted(os.scandir(directory or ("/" if incomplete.startswith("/") else ".")),
+                         key=lambda e: e.name)
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.name.startswith(prefix) or (entry.name.startswith(".") and
+                                                 not prefix.startswith(".")):
+            continue
+        if entry.is_dir():
+            found.append(f"{base}{entry.name}/")
+        elif entry.name.endswith(MANIFEST_SUFFIX):
+            found.append(f"{base}{entry.name}")
+    return found
+
+
+def complete_manifests(ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[CompletionItem]:
+    return [CompletionItem(p) for p in manifest_paths(incomplete)]
+
+
+def complete_images(ctx: click.Context, param: click.Parameter,
+                    incomplete: str) -> list[CompletionItem]:
+    from saferun.engine.names import local_image_names
+
+    return _matching(local_image_names(), incomplete)
+
+
+def complete_containers(ctx: click.Context, param: click.Parameter,
+                        incomplete: str) -> list[CompletionItem]:
+    """Every container, stopped ones too (`saferun why` explains a container that exited)."""
+    from saferun.engine.names import container_names
+
+    return _matching(container_names(), incomplete)
+
+
+def complete_running(ctx: click.Context, param: click.Parameter,
+                     incomplete: str) -> list[CompletionItem]:
+    """The running containers (`saferun verify`, `saferun watch`)."""
+    from saferun.engine.names import container_names
+
+    return _matching(container_names(running_only=True), incomplete)
+
+
+def complete_rules(ctx: click.Context, param: click.Parameter,
+                   incomplete: str) -> list[CompletionItem]:
+    """Every policy rule id (`saferun explain RULE`)."""
+    from saferun.policy.catalogue import all_rules
+
+    return _matching(sorted(all_rules()), incomplete)
+
+
+def complete_allow(ctx: click.Context, param: click.Parameter,
+                   incomplete: str) -> list[CompletionItem]:
+    return _allow_items(incomplete)
+
+
+def _allow_items(incomplete: str) -> list[CompletionItem]:
+    """`--allow RULE=REASON`: the rule ids that [allow] and --allow take, with the `=`."""
+    from saferun.model.refusals import ALLOWABLE_IDS
+
+    return _matching((f"{rule}=" for rule in sorted(ALLOWABLE_IDS)), incomplete)
+
+
+def complete_run(words: Sequence[str], incomplete: str) -> list[CompletionItem]:
+    """`saferun run WORDS INCOMPLETE`: a flag, a flag's value, a manifest or an image.
+
+    Walks the words as saferun.inputs.dockerargs parses them (values after value flags,
+    bundled short flags, `--`, the image ending the flags); after the image everything is
+    the container's command, which saferun does not complete.
+    """
+    from saferun.inputs.dockerrun import RUN_TABLE
+
+    pending: str | None = None  # the value flag whose value is being typed
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if pending is not None:
+            if word == "=":  # bash splits `--allow=x` at its COMP_WORDBREAKS
+                continue
+            pending = None
+            continue
+        if word == "--":
+            return [] if index < len(words) else _positional(incomplete)
+        if word.startswith("--"):
+            name, has_value, _ = word[2:].partition("=")
+            flag = RUN_TABLE.long(name)
+            if flag is not None and flag.kind == "value" and not has_value:
+                pending = flag.alias_of or flag.name
+        elif word.startswith("-") and word != "-":
+            letters = word[1:]
+            for pos, letter in enumerate(letters):
+                flag = RUN_TABLE.short(letter)
+                if flag is None or flag.kind == "value":
+                    if flag is not None and pos == len(letters) - 1:
+                        pending = flag.alias_of or flag.name
+                    break
+        else:
+            return []  # the image was given: the rest is the container's command
+    if pending is not None and incomplete != "=":
+        return _run_value(pending, incomplete)
+    if incomplete.startswith("-"):
+        names = sorted(f"--{f.name}" for f in RUN_TABLE.flags if f.alias_of is None)
+        return _matching(names, incomplete)
+    return _positional(incomplete)
+
+
+def _run_value(flag: str, incomplete: str) -> list[CompletionItem]:
+    if flag == "allow":
+        return _allow_items(incomplete)
+    if flag in _RUN_FILES:
+        return [CompletionItem(incomplete, type="file")]
+    if flag in _RUN_CONTAINERS:
+        from saferun.engine.names import container_names
+
+        return _matching(container_names(), incomplete)
+    return _matching(_RUN_VALUES.get(flag, ()), incomplete)
+
+
+def _positional(incomplete: str) -> list[CompletionItem]:
+    """The first word after the flags: a manifest file, or a local image."""
+    from saferun.engine.names import local_image_names
+
+    items = [CompletionItem(p) for p in manifest_paths(incomplete)]
+    if "/" not in incomplete or not os.path.isdir(incomplete.rpartition("/")[0] or "."):
+        items += _matching(local_image_names(), incomplete)
+    return items
