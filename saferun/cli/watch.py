@@ -7,10 +7,11 @@ import sys
 import click
 
 from saferun.cli.common import exit_on_error
+from saferun.cli.completion import complete_running
 
 
 @click.command()
-@click.argument("containers", nargs=-1)
+@click.argument("containers", nargs=-1, shell_complete=complete_running)
 @click.option("--app", "app", metavar="NAME", help="Watch the containers of this app "
               "(label io.saferun.app), including ones started later.")
 @click.option("--all", "every", is_flag=True, help="Watch every container saferun started.")

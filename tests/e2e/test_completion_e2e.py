@@ -33,6 +33,7 @@ def test_images_and_containers_come_from_the_engine(busybox_image: str, tmp_path
         assert complete(f"saferun why ux-complete-stopped-{SESSION_ID[:4]}", tmp_path) == [stopped]
         # verify judges running containers: the stopped one is not offered.
         assert complete("saferun verify ux-complete-", tmp_path) == [running]
+        assert complete("saferun watch ux-complete-", tmp_path) == [running]
         assert set(complete("saferun check --container ux-complete-", tmp_path)) == {stopped,
                                                                                     running}
     finally:

@@ -114,5 +114,6 @@ def test_manifest_arguments_offer_toml_files(tmp_path: Path) -> None:
 def test_engine_names_fail_quietly_to_no_candidates(tmp_path: Path) -> None:
     assert complete("saferun verify ", tmp_path) == []
     assert complete("saferun why ", tmp_path) == []
+    assert complete("saferun watch ", tmp_path) == []
     assert complete("saferun image check ", tmp_path) == []
     assert complete("saferun run --volumes-from ", tmp_path) == []
