@@ -94,7 +94,7 @@ def _folder_stack(folder: Path) -> LoadedStack:
     if not files:
         raise ManifestError(f"{folder}: no {STACK_FILE} and no manifest (*.toml) in it")
     members = tuple(_member(_service_name(f.stem, f), f, ()) for f in files)
-    return _checked(LoadedStack(_stack_name(folder.resolve().name, folder),
+    return _checked(LoadedStack(stack_name_for(folder.resolve().name, folder),
                                 DEFAULT_SANDBOX_IMAGE, 120, members, folder))
 
 
@@ -102,14 +102,15 @@ def _single_stack(path: Path) -> LoadedStack:
     from saferun.model.stack import DEFAULT_SANDBOX_IMAGE
 
     member = _member("app", path, ())
-    name = _stack_name(member.manifest.app.name or path.stem, path)
+    name = stack_name_for(member.manifest.app.name or path.stem, path)
     return _checked(LoadedStack(name, DEFAULT_SANDBOX_IMAGE, 120,
                                 (StackMember(_service_name(name, path), member.manifest,
                                              member.manifest_path, member.manifest_sha256,
                                              ()),), path))
 
 
-def _stack_name(raw: str, source: Path) -> str:
+def stack_name_for(raw: str, source: Path) -> str:
+    """A valid stack name made from a folder or app name."""
     from saferun.model.stack import STACK_NAME_PATTERN
 
     name = re.sub(r"[^a-z0-9_-]", "-", raw.lower()).strip("-_")[:31]
@@ -161,3 +162,17 @@ def _checked(stack: LoadedStack) -> LoadedStack:
                                         f"'{peer.service}', which is not in stack "
                                         f"'{stack.name}' (services: {', '.join(sorted(names))})")
     return stack
+
+
+def compose_document(path: Path) -> Any:
+    """A Compose file's YAML (safe loader: plain data, no tags)."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
