@@ -62,16 +62,11 @@ def _policy_text(value: list[str] | str | None) -> str:
 
 
 def _service_rules(network: Any) -> Any:
-    from saferun.model.netpolicy import parse_peers
+    from saferun.model.netpolicy import peers_of
     from saferun.plan.netrules import ServiceRules
 
-    def peers(value: list[str] | str | None) -> tuple[Any, ...] | None:
-        if value is None:
-            return None
-        return () if isinstance(value, str) else parse_peers(value)
-
     published = tuple((p.container, p.protocol) for p in network.ports)
-    return ServiceRules(peers(network.ingress), peers(network.egress), published)
+    return ServiceRules(peers_of(network.ingress), peers_of(network.egress), published)
 
 
 def _plan_service(stack: Any, member: Any, facts: Any, session: Any,

@@ -176,3 +176,15 @@ def compose_document(path: Path) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+
+
+def is_stack_file(path: Path) -> bool:
+    """A TOML file with a [stack] table (not a manifest)."""
+    if path.name == STACK_FILE:
+        return True
+    if path.suffix != ".toml" or not path.is_file():
+        return False
+    try:
+        return "stack" in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False

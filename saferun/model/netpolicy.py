@@ -80,3 +80,10 @@ def check_service_name(name: str, key: str) -> str:
         raise ValueError(f"{key} '{name}' is not a service name (lower case letters, digits, "
                          "- and _, at most 63, starting and ending with a letter or digit)")
     return name
+
+
+def peers_of(value: list[str] | str | None) -> tuple[Peer, ...] | None:
+    """A manifest's ingress or egress value: None open (docker's default), () nothing."""
+    if value is None:
+        return None
+    return () if isinstance(value, str) else parse_peers(value)

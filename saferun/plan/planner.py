@@ -373,11 +373,10 @@ def _weakened_security_opts(manifest: Manifest) -> tuple[str, ...]:
 
 
 def _peer_texts(value: list[str] | str | None) -> tuple[str, ...] | None:
-    from saferun.model.netpolicy import parse_peers
+    from saferun.model.netpolicy import peers_of
 
-    if value is None:
-        return None
-    return () if isinstance(value, str) else tuple(str(p) for p in parse_peers(value))
+    peers = peers_of(value)
+    return None if peers is None else tuple(str(p) for p in peers)
 
 
 def _dropin_fields(manifest: Manifest, options: LaunchOptions) -> dict[str, Any]:
