@@ -146,30 +146,44 @@ def _create(stack: Any, planned: list[_Planned]) -> UpResult:
 
     network = stacks.network_name(stack.name)
     stacks.create_network(stack.name)
-    sandboxes = []
+    runs = []
     for item in planned:
         manifest = item.member.manifest
-        stacks.start_detached(sandbox_argv(
+        runs.append((sandbox_argv(
             stack=stack.name, service=item.member.name, image=stack.sandbox_image,
             network=manifest.network, hostname=manifest.app.hostname,
             labels={INGRESS_LABEL: _policy_text(manifest.network.ingress),
-                    EGRESS_LABEL: _policy_text(manifest.network.egress)}))
-        sandboxes.append(sandbox_name(stack.name, item.member.name))
+                    EGRESS_LABEL: _policy_text(manifest.network.egress)}), None))
+    stacks.start_all(runs)
+    sandboxes = [sandbox_name(stack.name, item.member.name) for item in planned]
     states = {s.labels.get(SERVICE_LABEL, ""): s
               for s in stacks.inspect_containers(sandboxes, stack.name)}
     addresses = {name: tuple(ipaddress.ip_address(a) for a in s.addresses)
                  for name, s in states.items()}
     timings = _install_all(planned, states, addresses)
-    started = []
-    for item in planned:
-        name = item.member.name
-        _wait_for_dependencies(stack, item.member)
-        seccomp = SECCOMP_FD_PATH if item.plan.seccomp_profile is not None else None
-        stacks.start_detached(render_argv(item.plan, seccomp_path=seccomp),
-                              item.plan.seccomp_profile)
-        started.append(StartedService(name, service_container_name(stack.name, name),
-                                      states[name].addresses, timings.get(name)))
+    for level in _levels(planned):
+        for item in level:
+            _wait_for_dependencies(stack, item.member)
+        stacks.start_all([
+            (render_argv(item.plan, seccomp_path=SECCOMP_FD_PATH
+                         if item.plan.seccomp_profile is not None else None),
+             item.plan.seccomp_profile) for item in level])
+    started = [StartedService(item.member.name,
+                              service_container_name(stack.name, item.member.name),
+                              states[item.member.name].addresses, timings.get(item.member.name))
+               for item in planned]
     return UpResult(stack.name, network, tuple(started))
+
+
+def _levels(planned: list[_Planned]) -> list[list[_Planned]]:
+    """Services grouped so that each group depends only on earlier groups: a group starts
+    at once, after the one before it is up (and healthy where it has a health check)."""
+    depth: dict[str, int] = {}
+    for item in planned:  # in start order: dependencies first
+        deps = item.member.depends_on
+        depth[item.member.name] = 1 + max((depth[d] for d in deps), default=-1)
+    return [[i for i in planned if depth[i.member.name] == level]
+            for level in range(max(depth.values(), default=-1) + 1)]
 
 
 def _install_all(planned: list[_Planned], states: dict[str, Any],

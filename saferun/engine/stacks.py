@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,22 @@ def start_detached(argv: list[str], seccomp_profile: str | None = None) -> str:
     if result.returncode != 0:
         raise RequirementUnmet(f"`docker run` failed: {error_text(result.stderr)}")
     return result.stdout.strip().splitlines()[-1]
+
+
+def start_all(runs: Sequence[tuple[list[str], str | None]]) -> list[str]:
+    """Several `docker run -d` lines at once (the daemon starts them in parallel); their ids,
+    in order. The first failure is raised once all have ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(runs) == 1:
+        return [start_detached(*runs[0])]
+    with ThreadPoolExecutor(max_workers=min(len(runs), 8)) as pool:
+        futures = [pool.submit(start_detached, argv, seccomp) for argv, seccomp in runs]
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return [f.result() for f in futures]
 
 
 @dataclass(frozen=True)
