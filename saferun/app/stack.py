@@ -103,9 +103,23 @@ def _plan_service(stack: Any, member: Any, facts: Any, session: Any,
                    INGRESS_LABEL: _policy_text(manifest.network.ingress),
                    EGRESS_LABEL: _policy_text(manifest.network.egress)})
     plan = replace(plan, labels=tuple(sorted(labels.items())))
+    rules = _service_rules(manifest.network)
+    _check_cannot_touch_rules(member, plan, rules)
     for message in plan.warnings:
         warn(f"{member.name}: {message}")
-    return _Planned(member, plan, _service_rules(manifest.network))
+    return _Planned(member, plan, rules)
+
+
+def _check_cannot_touch_rules(member: Any, plan: Any, rules: Any) -> None:
+    """A service with rules must not hold CAP_NET_ADMIN: in its namespace it could flush
+    them. An [allow] reason does not change that, so it is refused here."""
+    from saferun.policy.spec import from_plan
+
+    if rules.restricted and "CAP_NET_ADMIN" in from_plan(plan).effective_caps:
+        raise SaferunError(
+            f"{member.manifest_path}: service '{member.name}' declares network ingress/egress "
+            "and would hold CAP_NET_ADMIN, with which it could remove its own rules",
+            fix="drop NET_ADMIN (and privileged) from the service, or its [network] rules")
 
 
 def up(target: str | None, *, warn: Callable[[str], None]) -> UpResult:

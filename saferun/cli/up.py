@@ -15,8 +15,10 @@ def up(stack: str | None) -> None:
 
     STACK is a saferun.stack.toml (default: ./saferun.stack.toml), a folder of manifests or
     one manifest. Nothing is started unless everything can be: a rule that cannot be
-    installed (no nft or nsenter, not root, rootless engine) refuses with exit 125, and an
-    interrupted `up` removes what it created. See docs/networks.md.
+    installed (no nft or nsenter, not root, rootless engine) refuses, and an interrupted
+    `up` removes what it created. Exit 0 when every service started; 125, as `saferun run`,
+    when nothing was left started (refused, invalid, or failed: the message says why).
+    See docs/networks.md.
     """
     from saferun.app.stack import up as start_stack
 

@@ -284,3 +284,16 @@ def test_run_refuses_a_manifest_with_rules(tmp_path: Path) -> None:
     result = saferun("run", str(tmp_path / "alone.toml"))
     assert result.returncode == 125
     assert "saferun up" in result.stderr
+
+
+def test_a_service_with_rules_may_not_hold_net_admin(tmp_path: Path) -> None:
+    document = {"app": {"name": "admin", "image": BUSYBOX_IMAGE, "command": ["sleep", "60"]},
+                "capabilities": {"add": ["NET_ADMIN"]},
+                "allow": {"cap-not-allowed": "network tooling for the test, ticket NET-1"},
+                "network": {"egress": "none"}}
+    (tmp_path / "admin.toml").write_text(tomli_w.dumps(document))
+    path = _stack_file(tmp_path, f"{STACK}-a", {"admin": []})
+    result = saferun("up", str(path), timeout=120)
+    assert result.returncode == 125, result.stderr
+    assert "CAP_NET_ADMIN" in result.stderr
+    assert docker("ps", "-aq", "--filter", f"label=io.saferun.stack={STACK}-a").stdout == ""
