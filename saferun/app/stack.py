@@ -80,17 +80,13 @@ def _plan_service(stack: Any, member: Any, facts: Any, session: Any,
     )
     from saferun.plan.planner import LaunchOptions
     from saferun.policy.rules import check_image_policy
-    from saferun.render.sandbox import service_network
 
     manifest = member.manifest
     manifest_dir = str(member.manifest_path.resolve().parent)
     check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
     for message in judge_warnings(manifest, manifest_dir):
         warn(f"{member.name}: {message}")
-    joined = manifest.model_copy(update={
-        "network": service_network(manifest.network, sandbox_name(stack.name, member.name)),
-        "app": manifest.app.model_copy(update={"hostname": None}),
-    })
+    joined = joined_manifest(manifest, stack.name, member.name)
     options = LaunchOptions(detach=True, name=service_container_name(stack.name, member.name),
                             manifest_dir=manifest_dir, manifest_sha256=member.manifest_sha256)
     plan = checked_plan(joined, facts, options)
@@ -108,6 +104,17 @@ def _plan_service(stack: Any, member: Any, facts: Any, session: Any,
     for message in plan.warnings:
         warn(f"{member.name}: {message}")
     return _Planned(member, plan, rules)
+
+
+def joined_manifest(manifest: Any, stack: str, service: str) -> Any:
+    """The manifest of a stack service as `up` starts it: in its sandbox's namespace, which
+    holds the endpoint settings (and the hostname)."""
+    from saferun.render.sandbox import service_network
+
+    return manifest.model_copy(update={
+        "network": service_network(manifest.network, sandbox_name(stack, service)),
+        "app": manifest.app.model_copy(update={"hostname": None}),
+    })
 
 
 def _check_cannot_touch_rules(member: Any, plan: Any, rules: Any) -> None:

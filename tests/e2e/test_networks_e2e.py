@@ -197,6 +197,12 @@ def test_rules_live_in_the_namespace_not_on_the_host(stack: dict[str, Any]) -> N
     assert all("running" in row and "enforced" in row for row in rows.values()), ps.stdout
 
 
+def test_verify_compares_a_service_with_its_manifest_as_started(stack: dict[str, Any]) -> None:
+    result = saferun("verify", f"{STACK}-web", f"{STACK}-db")
+    assert "[drift]" not in result.stdout, result.stdout
+    assert "manifest: " in result.stdout
+
+
 def test_other_stack_reaches_none(stack: dict[str, Any], tmp_path: Path) -> None:
     _service(tmp_path, "intruder", ["sleep", "3600"], {})
     path = _stack_file(tmp_path, OTHER, {"intruder": []})
