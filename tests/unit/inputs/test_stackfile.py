@@ -59,3 +59,17 @@ def test_folder_and_single_manifest(tmp_path: Path) -> None:
 def test_missing(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="stack not found"):
         load_stack(str(tmp_path / "nope.toml"))
+
+
+def test_check_reads_a_stack_file(tmp_path: Path) -> None:
+    from saferun.app.check import check_all
+
+    _manifest(tmp_path, "web", {"egress": ["db:5432"]})
+    _manifest(tmp_path, "db", {"egress": "none", "ingress": ["web"]})
+    reports = check_all((_stack(tmp_path, {"web": ["db"], "db": []}),), (), ())
+    assert [Path(r.target).name for r in reports] == ["db.toml", "web.toml"]
+    ids = {f.rule for r in reports for f in r.findings}
+    assert "default-bridge" not in ids  # on the stack's own network under `up`
+    assert "egress-unrestricted" not in ids
+    web = next(r for r in reports if r.target.endswith("web.toml"))
+    assert "ingress-unrestricted" in {f.rule for f in web.findings}
