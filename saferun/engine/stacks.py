@@ -117,8 +117,10 @@ def remove_stack(stack: str) -> tuple[list[str], list[str]]:
 # Run by `python -c`, standard library only: when `up` dies before it commits (SIGKILL, the
 # OOM killer, a lost terminal), the read end sees end-of-file without the commit byte and
 # removes what the stack has created so far.
+# The `docker run` clients `up` had started outlive it and may still create a container
+# after a first sweep, so the guard sweeps until two in a row find nothing (at most ~2 min).
 _GUARD = """\
-import subprocess, sys
+import subprocess, sys, time
 docker, label, network = sys.argv[1], sys.argv[2], sys.argv[3]
 data = b""
 while True:
@@ -126,12 +128,23 @@ while True:
     if not chunk:
         break
     data += chunk
-if b"C" not in data:
+def sweep():
     ids = subprocess.run([docker, "ps", "-aq", "--filter", "label=" + label],
                          capture_output=True, text=True, timeout=60).stdout.split()
     if ids:
         subprocess.run([docker, "rm", "-f", *ids], capture_output=True, timeout=300)
-    subprocess.run([docker, "network", "rm", network], capture_output=True, timeout=60)
+    nets = subprocess.run([docker, "network", "ls", "-q", "--filter", "label=" + label],
+                          capture_output=True, text=True, timeout=60).stdout.split()
+    if nets:
+        subprocess.run([docker, "network", "rm", *nets], capture_output=True, timeout=60)
+    return bool(ids or nets)
+if b"C" not in data:
+    clean = 0
+    for _ in range(120):
+        clean = 0 if sweep() else clean + 1
+        if clean >= 2:
+            break
+        time.sleep(1)
 """
 
 
