@@ -121,7 +121,7 @@ def remove_stack(stack: str) -> tuple[list[str], list[str]]:
 # after a first sweep, so the guard sweeps until two in a row find nothing (at most ~2 min).
 _GUARD = """\
 import subprocess, sys, time
-docker, label, network = sys.argv[1], sys.argv[2], sys.argv[3]
+docker, label = sys.argv[1], sys.argv[2]
 data = b""
 while True:
     chunk = sys.stdin.buffer.read(1)
@@ -153,8 +153,7 @@ class UpGuard:
 
     def __init__(self, stack: str) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-c", _GUARD, docker_cli(), f"{STACK_LABEL}={stack}",
-             network_name(stack)],
+            [sys.executable, "-I", "-c", _GUARD, docker_cli(), f"{STACK_LABEL}={stack}"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, close_fds=True)
 

@@ -24,7 +24,7 @@ from saferun.model.netpolicy import SERVICE_PATTERN, check_service_name
 
 STACK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
 # docker's pause image is not on every host; a busybox-like image with `sleep` holds the
-# namespace. Its process does nothing and runs with nothing (see saferun.app.stack).
+# namespace. Its process does nothing and runs with nothing (see saferun.render.sandbox).
 DEFAULT_SANDBOX_IMAGE = "busybox:1.36"
 
 

@@ -302,3 +302,15 @@ def test_a_service_with_rules_may_not_hold_net_admin(tmp_path: Path) -> None:
     assert result.returncode == 125, result.stderr
     assert "CAP_NET_ADMIN" in result.stderr
     assert docker("ps", "-aq", "--filter", f"label=io.saferun.stack={STACK}-a").stdout == ""
+
+
+def test_a_failed_up_removes_what_it_created(tmp_path: Path) -> None:
+    _service(tmp_path, "lonely", ["sleep", "60"], {"egress": "none"})
+    path = _stack_file(tmp_path, f"{STACK}-f", {"lonely": []})
+    path.write_text(path.read_text().replace(BUSYBOX_IMAGE, "net-e2e.invalid/none:1", 1))
+    result = saferun("up", str(path), timeout=180)
+    assert result.returncode == 125, result.stderr
+    assert "docker run" in result.stderr
+    label = f"label=io.saferun.stack={STACK}-f"
+    assert docker("ps", "-aq", "--filter", label).stdout == ""
+    assert docker("network", "ls", "-q", "--filter", label).stdout == ""
