@@ -7,7 +7,7 @@
 # fails in this VM's root network namespace (see ../shared/ENGINE.md).
 set -euo pipefail
 
-PACKAGES=(docker.io runsc busybox-static apparmor gcc libc6-dev libseccomp2 iproute2 openssl debootstrap docker-compose tmux)
+PACKAGES=(docker.io runsc busybox-static apparmor gcc libc6-dev libseccomp2 iproute2 openssl debootstrap docker-compose tmux nftables)
 
 install() {
   local missing=()

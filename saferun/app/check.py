@@ -99,17 +99,38 @@ def _checked_spec(manifest: Any, manifest_dir: str) -> ContainerSpec:
     return replace(spec, seccomp=seen[0], seccomp_sha256=seen[1])
 
 
-def check_manifest(path: Path) -> TargetReport:
+def check_manifest(path: Path, *, network: str | None = None) -> TargetReport:
+    """`network`: the network the app is on when not its own (a stack's, under `up`)."""
     from saferun.inputs.loader import load_manifest
 
     try:
         manifest = load_manifest(path)
         spec = _checked_spec(manifest, str(path.resolve().parent))
+        if network is not None:
+            from dataclasses import replace
+
+            spec = replace(spec, network=network)
     except (ManifestError, RequirementUnmet) as exc:
         return TargetReport(str(path), "manifest", error=exc.render())
     policy = Policy(digest=manifest.policy.digest)
     findings, results, score = judge(spec, policy=policy, reasons=manifest_reasons(manifest))
     return TargetReport(str(path), "manifest", findings=findings, score=score, results=results)
+
+
+def _check_path(path: Path) -> list[TargetReport]:
+    """A manifest, or a saferun.stack.toml: each of its services' manifests."""
+    from saferun.inputs.stackfile import is_stack_file, load_stack
+
+    if not is_stack_file(path):
+        return [check_manifest(path)]
+    try:
+        stack = load_stack(str(path))
+    except ManifestError as exc:
+        return [TargetReport(str(path), "manifest", error=exc.render())]
+    from saferun.model.stack import network_name
+
+    return [check_manifest(member.manifest_path, network=network_name(stack.name))
+            for member in stack.services]
 
 
 def check_docker_run(line: str, *, cwd: str | None = None) -> TargetReport:
@@ -146,7 +167,7 @@ def check_container(name: str, session: Any, *, local: bool) -> TargetReport:
 def check_all(manifests: tuple[Path, ...], lines: tuple[str, ...],
               containers: tuple[str, ...]) -> list[TargetReport]:
     """Every input in the order given: manifests, command lines, then containers."""
-    reports = [check_manifest(path) for path in manifests]
+    reports = [report for path in manifests for report in _check_path(path)]
     reports += [check_docker_run(line) for line in lines]
     if containers:
         from saferun.engine.api import EngineSession, local_socket_path

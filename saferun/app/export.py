@@ -46,10 +46,12 @@ def render_export(request: ExportRequest) -> RenderedExport:
     """Load and render the manifests; nothing is written."""
     from saferun.inputs.loader import load_manifest
 
-    out_dir, main_name = output_location(request.output, request.target, len(request.manifests))
+    out_dir, main_name = output_location(request.output, request.target,
+                                         len(stack_manifests(request.manifests)))
     base = out_dir if out_dir is not None else Path.cwd()
+    paths = stack_manifests(request.manifests)
     inputs = [ExportInput(load_manifest(path), manifest_dir(path, base, request.target))
-              for path in request.manifests]
+              for path in paths]
     for item in inputs:
         _check_profile_compiles(item, request.arch)
     kube_options = None
@@ -142,3 +144,23 @@ def write_export(rendered: RenderedExport) -> list[Path]:
             raise ExportError(f"-o: cannot write {path}: {exc.strerror or exc}") from None
         written.append(path)
     return written
+
+
+def stack_manifests(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The manifests to export: a saferun.stack.toml stands for its services' manifests
+    (each app.name must be its service name, which the rules and exports refer to)."""
+    from saferun.inputs.stackfile import is_stack_file, load_stack
+
+    result: list[Path] = []
+    for path in paths:
+        if not is_stack_file(path):
+            result.append(path)
+            continue
+        for member in load_stack(str(path)).services:
+            if member.manifest.app.name != member.name:
+                raise ExportError(
+                    f"{member.manifest_path}: app.name '{member.manifest.app.name}' is not its "
+                    f"service name '{member.name}' in {path}; exports name services by app.name",
+                    fix=f"set app.name = \"{member.name}\"")
+            result.append(member.manifest_path)
+    return tuple(result)

@@ -42,7 +42,19 @@ def init(line: str | None, image: str | None, allows: tuple[str, ...], *, out: P
 def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
                          manifest_dir: str) -> InitResult:
     """Parse, map and validate the line exactly as `saferun run` would, then render it."""
-    from saferun.inputs.dockerargs import DOCKER_RUN, split_command_line
+    from saferun.inputs.dockerargs import split_command_line
+
+    return from_docker_run_words(split_command_line(line), allows, cwd=cwd,
+                                 manifest_dir=manifest_dir)
+
+
+def from_docker_run_words(words: list[str], allows: tuple[str, ...], *, cwd: str,
+                          manifest_dir: str, name: str | None = None,
+                          network: dict[str, Any] | None = None,
+                          notes_before: tuple[str, ...] = ()) -> InitResult:
+    """The words after `docker run`, read as `saferun run` reads them; `name` and `network`
+    (a stack service's name and ingress/egress) are set on the result before it is judged."""
+    from saferun.inputs.dockerargs import DOCKER_RUN
     from saferun.inputs.dockerrun import (
         SAFERUN_RUN_FLAGS,
         build_manifest,
@@ -52,7 +64,6 @@ def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
     )
     from saferun.inputs.manifest_writer import render_manifest
 
-    words = split_command_line(line)
     extra = [f"--allow={item}" for item in allows]
     parsed = parse_run_args([*extra, *words])
     own = {f.name for f in SAFERUN_RUN_FLAGS} - {"allow"}
@@ -65,9 +76,13 @@ def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
     document = merge_document(base, dropin)
     if dropin.options.command:
         document["app"]["command"] = list(dropin.options.command)
-    manifest = build_manifest(document)
+    if name is not None:
+        document["app"]["name"] = name
+    if network:
+        document.setdefault("network", {}).update(network)
+    manifest = build_manifest(document, source=f"service {name}" if name else "command line")
     session = _session_words(dropin.options)
-    notes = (*image_notes, *dropin.notes)
+    notes = (*notes_before, *image_notes, *dropin.notes)
     text = render_manifest(manifest, origin=shlex.join(["docker", "run", *words]),
                            session=session, notes=notes, manifest_dir=manifest_dir)
     return InitResult(text, notes)
@@ -152,3 +167,52 @@ def _session_words(options: object) -> list[str]:
     if options.name:
         words += ["--name", options.name]
     return words + list(options.client_flags)
+
+
+@dataclass(frozen=True)
+class ComposeImport:
+    stack_file: Path
+    manifests: tuple[Path, ...]
+    notes: tuple[tuple[str, str], ...]  # (service, what was changed and why)
+
+
+def from_compose(compose: Path, allows: tuple[str, ...], *, out_dir: Path, force: bool,
+                 warn: Callable[[str], None]) -> ComposeImport:
+    """One manifest per Compose service plus the stack file; every service is read as its
+    docker run line, so it is hardened and refused by the drop-in's rules. All files are
+    rendered (and judged) before the first is written."""
+    import tomli_w
+
+    from saferun.inputs.compose import read_compose
+    from saferun.inputs.stackfile import STACK_FILE, compose_document, stack_name_for
+
+    project = read_compose(compose_document(compose), str(compose))
+    cwd = str(compose.resolve().parent)
+    manifest_dir = str(out_dir.resolve())
+    rendered, notes = [], []
+    for service in project.services:
+        audit = (f"AUDIT: imported from service '{service.name}' of {compose.name}; saferun's "
+                 "hardening applies where Compose was silent (non-root user, every capability "
+                 "dropped but an allowlist, read-only root, no-new-privileges, limits, "
+                 "seccomp), as `saferun run` would with its docker run line", *service.notes)
+        result = from_docker_run_words(list(service.words), allows, cwd=cwd,
+                                       manifest_dir=manifest_dir, name=service.name,
+                                       network=service.network, notes_before=audit)
+        rendered.append((out_dir / f"{service.name}.toml", result.text))
+        notes += [(service.name, n) for n in result.notes]
+    stack_name = stack_name_for(project.name or compose.resolve().parent.name, compose)
+    stack = {"stack": {"name": stack_name}, "services": {
+        s.name: {"manifest": f"{s.name}.toml", **({"depends_on": list(s.depends_on)}
+                                                  if s.depends_on else {})}
+        for s in project.services}}
+    header = (f"# Written by `saferun init --from-compose {compose.name}`; start it with "
+              "`saferun up`, remove it with `saferun down`.\n")
+    stack_path = out_dir / STACK_FILE
+    rendered.append((stack_path, header + tomli_w.dumps(stack)))
+    for name, note in notes:
+        warn(f"{name}: {note}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, text in rendered:
+        write_manifest(path, text, force=force)
+    return ComposeImport(stack_path, tuple(p for p, _ in rendered[:-1]), tuple(notes))
+

@@ -98,6 +98,13 @@ def prepare(request: RunRequest) -> PreparedRun:
     else:
         loaded = Loaded(*load_for_run(request.target))
     manifest, manifest_dir = loaded.manifest, loaded.manifest_dir
+    if manifest.network.restricted:
+        # Never start with a requested policy missing: only `up` installs the rules.
+        raise SaferunError("network.ingress/egress are enforced by `saferun up`, which holds "
+                           "the rules in a sandbox's network namespace; `saferun run` would "
+                           "start the app without them",
+                           fix=f"start it with `saferun up {request.target or 'saferun.toml'}` "
+                           "(a stack of one), or remove [network] ingress/egress")
     check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
     warned = judge_warnings(manifest, manifest_dir)
     read_label_files(tuple(os.path.join(manifest_dir, p) for p in manifest.app.label_files))

@@ -79,7 +79,9 @@ def verify_container(name: str, session: Any, facts: HostFacts, *, local: bool) 
                                    "compared with its current content"))
             try:
                 manifest = load_manifest(path)
-                expected = manifest_spec(manifest, str(path.parent), facts)
+                expected = manifest_spec(_as_started(manifest, labels),
+                                         str(path.parent), facts)
+                expected = _same_sandbox(expected, actual, labels, session)
                 reasons = manifest_reasons(manifest)
                 policy = Policy(digest=manifest.policy.digest)
                 notes.append(f"manifest: {path}")
@@ -122,3 +124,27 @@ def verify_all(names: tuple[str, ...], every: bool) -> list[TargetReport]:
     targets = list(names) + ([n for n in session.running_containers() if n not in names]
                              if every else [])
     return [verify_container(name, session, facts, local=local) for name in targets]
+
+
+def _as_started(manifest: Any, labels: dict[str, str]) -> Any:
+    """A stack service was started in its sandbox's namespace (saferun up): compare with that."""
+    from saferun.model.stack import ROLE_LABEL, SERVICE_LABEL, STACK_LABEL
+
+    if labels.get(ROLE_LABEL) != "service" or STACK_LABEL not in labels:
+        return manifest
+    from saferun.app.stack import joined_manifest
+
+    return joined_manifest(manifest, labels[STACK_LABEL], labels.get(SERVICE_LABEL, ""))
+
+
+def _same_sandbox(expected: Any, actual: Any, labels: dict[str, str], session: Any) -> Any:
+    """docker records container:ID where `up` said container:NAME: the same when NAME is ID."""
+    from dataclasses import replace
+
+    mode = expected.network
+    if not mode.startswith("container:") or not actual.network.startswith("container:"):
+        return expected
+    data = session.container_inspect(mode.split(":", 1)[1])
+    if data is not None and f"container:{data.get('Id', '')}" == actual.network:
+        return replace(expected, network=actual.network)
+    return expected

@@ -63,6 +63,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "why": ("saferun.cli.why", "Explain why a hardened container failed and what would fix it."),
     "image": ("saferun.cli.image", "Check images: root, secrets, setuid, registry, scan, signing."),
     "watch": ("saferun.cli.watch", "Report what hardened containers try and are denied, live."),
+    "up": ("saferun.cli.up", "Start a stack: services on a private network, rules enforced."),
+    "down": ("saferun.cli.down", "Remove everything a stack's `up` created."),
+    "ps": ("saferun.cli.ps", "List a stack's services: state, health, ingress/egress rules."),
 }
 
 

@@ -33,6 +33,9 @@ def check(manifests: tuple[Path, ...], lines: tuple[str, ...], containers: tuple
           output_format: str, fail_on: str, allow_exceptions: bool) -> None:
     """Check MANIFESTS (and --docker-run lines, --container names) against the policy rules.
 
+    A saferun.stack.toml among MANIFESTS stands for its services' manifests, judged on the
+    stack's own network.
+
     Each rule implements a CIS Docker Benchmark v1.6.0 recommendation (see `saferun
     explain RULE` and docs/policy.md). Exit 0 when clean, 1 when a finding reaches
     --fail-on or a manifest weakens a protection through [allow]/[exceptions] (unless

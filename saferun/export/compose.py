@@ -31,6 +31,7 @@ from saferun.export.common import (
     seccomp_file_name,
     unexpressed,
 )
+from saferun.export.compose_networks import add_networks
 from saferun.model.units import format_size
 from saferun.plan.planner import PortPlan
 
@@ -65,6 +66,7 @@ def render_compose(apps: list[Prepared], *, v1: bool = False) -> ExportResult:
         document["volumes"] = dict(sorted(volumes.items()))
     if networks:
         document["networks"] = dict(sorted(networks.items()))
+    add_networks(apps, services, document, notes)  # [network] ingress/egress, if any
     main = ExportFile(COMPOSE_FILE, dump_yaml([document], notes_header(notes)), mode=0o600)
     return ExportResult((main, *files), tuple(sorted(notes)))
 

@@ -37,6 +37,7 @@ from saferun.export.common import (
     plan_notes,
     unexpressed,
 )
+from saferun.export.netpolicy import network_policies
 from saferun.plan.planner import RunPlan
 
 KUBERNETES_FILE = "kubernetes.yaml"
@@ -126,6 +127,8 @@ def render_kubernetes(apps: list[Prepared], *, kind: KubeKind = KubeKind.POD,
             runtime_classes[name] = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                                      "metadata": {"name": name}, "handler": handler}
     documents = [runtime_classes[n] for n in sorted(runtime_classes)] + workloads
+    k8s_names = dict(zip([a.name for a in apps], names, strict=True))
+    documents += network_policies(apps, k8s_names, notes)  # for apps with [network] rules
     if opts.profiles is ProfileDelivery.OPERATOR:
         documents = _operator_profiles(files) + documents
         files = [f for f in files if not f.path.startswith("seccomp/")]

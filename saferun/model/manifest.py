@@ -622,6 +622,20 @@ class NetworkSection(StrictModel):
     dns_options: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]+(?::[0-9]+)?$")]] = Field(
         default_factory=list
     )
+    ingress: list[str] | None = Field(
+        None,
+        description="Who may connect to this app: service names of the same stack or CIDRs, "
+        "each optionally with :PORT[/udp] (e.g. [\"web\", \"10.0.0.0/8:443\"]). Enforced by "
+        "the kernel under `saferun up` (docs/networks.md); [] lets only published ports in. "
+        "Unset: docker's open default (rule ingress-unrestricted).",
+    )
+    egress: list[str] | Literal["none"] | None = Field(
+        None,
+        description="What this app may connect to: service names or CIDRs with optional "
+        ":PORT[/udp] (e.g. [\"db:5432\", \"10.20.0.0/16:443\"]), or \"none\". DNS to the "
+        "stack's resolver stays open. Enforced under `saferun up`. Unset: docker's open "
+        "default (rule egress-unrestricted).",
+    )
 
     @field_validator("ip", "ip6")
     @classmethod
@@ -637,6 +651,20 @@ class NetworkSection(StrictModel):
     @classmethod
     def _dns(cls, value: list[str]) -> list[str]:
         return [_check_ip(v, "dns server") for v in value]
+
+    @field_validator("ingress", "egress")
+    @classmethod
+    def _peers(cls, value: list[str] | str | None) -> list[str] | str | None:
+        from saferun.model.netpolicy import parse_peers
+
+        if isinstance(value, list):
+            parse_peers(value)
+        return value
+
+    @property
+    def restricted(self) -> bool:
+        """Whether this app declares ingress or egress rules (they need `saferun up`)."""
+        return self.ingress is not None or self.egress is not None
 
     @field_validator("extra_hosts")
     @classmethod

@@ -206,6 +206,10 @@ class RunPlan:
     oom_kill_disable: bool = False
     oom_score_adj: int | None = None
     cgroup_parent: str | None = None
+    # [network] ingress/egress as normalised entries; None: open (docker's default). Only
+    # `saferun up` enforces them (saferun.plan.netrules); policy rules judge them.
+    network_ingress: tuple[str, ...] | None = None
+    network_egress: tuple[str, ...] | None = None
 
 
 # API versions of Docker Engine releases (docs.docker.com/reference/api/engine/#api-version-matrix).
@@ -368,6 +372,13 @@ def _weakened_security_opts(manifest: Manifest) -> tuple[str, ...]:
     return tuple(opts)
 
 
+def _peer_texts(value: list[str] | str | None) -> tuple[str, ...] | None:
+    from saferun.model.netpolicy import peers_of
+
+    peers = peers_of(value)
+    return None if peers is None else tuple(str(p) for p in peers)
+
+
 def _dropin_fields(manifest: Manifest, options: LaunchOptions) -> dict[str, Any]:
     """Settings that came with drop-in `docker run` support; all optional, off by default."""
     app, sec, net = manifest.app, manifest.security, manifest.network
@@ -380,6 +391,8 @@ def _dropin_fields(manifest: Manifest, options: LaunchOptions) -> dict[str, Any]
         "stop_timeout": app.stop_timeout,
         "shm_size": parse_size(shm) if shm is not None else None,
         "network_aliases": tuple(net.aliases),
+        "network_ingress": _peer_texts(net.ingress),
+        "network_egress": _peer_texts(net.egress),
         "expose": tuple(net.expose),
         "storage_size": (
             parse_size(manifest.resources.storage_size)

@@ -242,6 +242,27 @@ def _default_bridge(spec: ContainerSpec, policy: Policy) -> list[Hit]:
     return []
 
 
+def _has_network(spec: ContainerSpec) -> bool:
+    """Whether the app has a network of its own to restrict: host is host-network's matter;
+    container:X shares X's, except a stack service, whose sandbox holds its rules."""
+    if spec.network.startswith("container:"):
+        return dict(spec.labels).get("io.saferun.stack-role") == "service"
+    return spec.network not in ("none", "host")
+
+
+def _egress(spec: ContainerSpec, policy: Policy) -> list[Hit]:
+    if spec.egress is None and _has_network(spec):
+        return [Hit("the app may connect to any address (no [network] egress)")]
+    return []
+
+
+def _ingress(spec: ContainerSpec, policy: Policy) -> list[Hit]:
+    if spec.ingress is None and _has_network(spec):
+        return [Hit("any container on its network may connect to the app (no [network] "
+                    "ingress)")]
+    return []
+
+
 def _healthcheck(spec: ContainerSpec, policy: Policy) -> list[Hit]:
     if spec.healthcheck is True:
         return []
@@ -411,6 +432,18 @@ RULES_TABLE: tuple[Rule, ...] = (
          "create a user-defined network (docker network create app-net) and set "
          "network.mode = \"app-net\", or \"none\" when the app needs no network",
          _default_bridge),
+    Rule("egress-unrestricted", "Unrestricted egress", S.LOW, 5, (),
+         "An app that may connect anywhere can reach every other container on its network, "
+         "the host's services and the internet: a compromise spreads and data leaves freely.",
+         "list what the app may reach in [network] egress (e.g. [\"db:5432\"], or \"none\") "
+         "and start it with `saferun up`, which enforces it in the kernel (docs/networks.md)",
+         _egress),
+    Rule("ingress-unrestricted", "No ingress rules", S.LOW, 4, (),
+         "Without ingress rules every container on the app's network may connect to every "
+         "port it listens on, not only the services that need it.",
+         "list who may connect in [network] ingress (e.g. [\"web\"]; [] for published ports "
+         "only) and start it with `saferun up` (docs/networks.md)",
+         _ingress),
     Rule("health-check", "No health check", S.LOW, 3, ("5.27", "4.6"),
          "Without a health check a hung or hijacked service still looks 'running' to the "
          "engine and to orchestration.",

@@ -99,6 +99,9 @@ class ContainerSpec:
     runtime: str = "runc"
     sysctls: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    # [network] entries; None: unrestricted (docker's default), (): nothing.
+    ingress: tuple[str, ...] | None = None
+    egress: tuple[str, ...] | None = None
 
     @property
     def effective_caps(self) -> frozenset[str]:
@@ -206,6 +209,8 @@ def from_plan(plan: RunPlan) -> ContainerSpec:
         runtime=plan.runtime,
         sysctls=plan.sysctls,
         labels=plan.labels,
+        ingress=plan.network_ingress,
+        egress=plan.network_egress,
     )
 
 
@@ -287,6 +292,8 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
         runtime=str(host.get("Runtime") or "runc"),
         sysctls=tuple(sorted((str(k), str(v)) for k, v in (host.get("Sysctls") or {}).items())),
         labels=tuple(sorted((str(k), str(v)) for k, v in (config.get("Labels") or {}).items())),
+        ingress=_policy_label(config, "io.saferun.network-ingress"),
+        egress=_policy_label(config, "io.saferun.network-egress"),
     )
 
 
@@ -317,3 +324,11 @@ class SpecSource:
     spec: ContainerSpec
     ignore: Mapping[str, str] = field(default_factory=dict)  # rule id -> written reason
     digest_policy: str = "recommend"  # recommend | require
+
+
+def _policy_label(config: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    """A stack service's ingress/egress as `saferun up` labelled it; None: open."""
+    value = str((config.get("Labels") or {}).get(key) or "open")
+    if value == "open":
+        return None
+    return () if value == "none" else tuple(value.split(","))

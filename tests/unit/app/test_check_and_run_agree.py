@@ -32,7 +32,8 @@ from tests.unit.inputs.test_docker_run_corpus import CASES, CWD, shell_expand
 # Facts every line states the same way to both commands.
 ALWAYS_READ_ALIKE = ("image", "privileged", "cap_add", "mounts", "pid", "ipc", "uts",
                      "userns", "devices", "device_cgroup_rules", "gpus", "sysctls", "ports",
-                     "runtime", "cpu_shares", "publish_all", "cgroup_parent", "oom_score_adj")
+                     "runtime", "cpu_shares", "publish_all", "cgroup_parent", "oom_score_adj",
+                     "ingress", "egress")
 # Facts saferun hardens where the line is silent, with the flags that state them.
 STATED_BY = {
     "user": ("user",), "read_only": ("read-only",), "memory": ("memory",),

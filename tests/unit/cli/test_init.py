@@ -110,3 +110,19 @@ def test_init_refuses_dangerous_lines_unless_allowed(runner: CliRunner) -> None:
 def test_init_usage_errors_exit_2(runner: CliRunner, args: list[str], needle: str) -> None:
     result = runner.invoke(cli, ["init", "-o", "-", *args])
     assert result.exit_code == 2 and needle in result.stderr and "Traceback" not in result.output
+
+
+def test_init_from_compose_writes_the_stack_and_refuses_by_rule(runner: CliRunner,
+                                                               tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: nginx:1.27\n    depends_on: [db]\n"
+                       "  db:\n    image: postgres:16\n")
+    result = runner.invoke(cli, ["init", "--from-compose", str(compose), "-o", "out"])
+    assert result.exit_code == 0, result.output
+    stack = tomllib.loads((tmp_path / "out" / "saferun.stack.toml").read_text())
+    assert stack["services"]["web"] == {"manifest": "web.toml", "depends_on": ["db"]}
+    assert tomllib.loads((tmp_path / "out" / "db.toml").read_text())["app"]["name"] == "db"
+    compose.write_text("services:\n  dind:\n    image: docker:27-dind\n    privileged: true\n")
+    refused = runner.invoke(cli, ["init", "--from-compose", str(compose), "-o", "bad"])
+    assert refused.exit_code == 2 and "refused by rule 'privileged'" in refused.stderr
+    assert not (tmp_path / "bad").exists()  # nothing written when a service is refused

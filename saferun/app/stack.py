@@ -1,0 +1,327 @@
+"""`saferun up`, `down` and `ps`: a stack of hardened services on a private network.
+
+`up` decides everything before it creates anything: it loads and validates every manifest,
+plans every service with the same pipeline as `saferun run`, and checks that rules can be
+installed (fail closed). Then it creates the stack's network, one sandbox per service (which
+holds the service's network namespace), loads each service's ruleset into its sandbox's
+namespace, and only then starts the services, in dependency order, each joining its
+sandbox. A guard process removes what was created if `up` dies before it finishes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from saferun.errors import ManifestError, RequirementUnmet, SaferunError
+from saferun.model.stack import (
+    EGRESS_LABEL,
+    INGRESS_LABEL,
+    ROLE_LABEL,
+    SERVICE_LABEL,
+    STACK_LABEL,
+    sandbox_name,
+    service_container_name,
+)
+
+
+@dataclass(frozen=True)
+class StartedService:
+    name: str
+    container: str
+    addresses: tuple[str, ...]
+    rules_seconds: float | None  # time to install its rules; None: it has none
+
+
+@dataclass(frozen=True)
+class UpResult:
+    stack: str
+    network: str
+    services: tuple[StartedService, ...]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    member: Any  # StackMember
+    plan: Any  # RunPlan of the service's container
+    rules: Any  # ServiceRules
+
+
+def _policy_text(value: list[str] | str | None) -> str:
+    from saferun.model.netpolicy import parse_peers
+
+    if value is None:
+        return "open"
+    if isinstance(value, str):
+        return value
+    return ",".join(str(p) for p in parse_peers(value)) or "none"
+
+
+def _service_rules(network: Any) -> Any:
+    from saferun.model.netpolicy import peers_of
+    from saferun.plan.netrules import ServiceRules
+
+    published = tuple((p.container, p.protocol) for p in network.ports)
+    return ServiceRules(peers_of(network.ingress), peers_of(network.egress), published)
+
+
+def _plan_service(stack: Any, member: Any, facts: Any, session: Any,
+                  warn: Callable[[str], None]) -> _Planned:
+    from saferun.app.planning import checked_plan
+    from saferun.app.run import (
+        check_mount_sources,
+        check_writable_mounts,
+        judge_warnings,
+        pin_floating_image,
+    )
+    from saferun.plan.planner import LaunchOptions
+    from saferun.policy.rules import check_image_policy
+
+    manifest = member.manifest
+    manifest_dir = str(member.manifest_path.resolve().parent)
+    check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
+    for message in judge_warnings(manifest, manifest_dir):
+        warn(f"{member.name}: {message}")
+    joined = joined_manifest(manifest, stack.name, member.name)
+    options = LaunchOptions(detach=True, name=service_container_name(stack.name, member.name),
+                            manifest_dir=manifest_dir, manifest_sha256=member.manifest_sha256)
+    plan = checked_plan(joined, facts, options)
+    check_mount_sources(joined, plan)
+    plan = pin_floating_image(plan, session)
+    plan = check_writable_mounts(plan, facts, session,
+                                 present=bool(session.image_present(plan.image)))
+    labels = dict(plan.labels)
+    labels.update({STACK_LABEL: stack.name, ROLE_LABEL: "service", SERVICE_LABEL: member.name,
+                   INGRESS_LABEL: _policy_text(manifest.network.ingress),
+                   EGRESS_LABEL: _policy_text(manifest.network.egress)})
+    plan = replace(plan, labels=tuple(sorted(labels.items())))
+    rules = _service_rules(manifest.network)
+    _check_cannot_touch_rules(member, plan, rules)
+    for message in plan.warnings:
+        warn(f"{member.name}: {message}")
+    return _Planned(member, plan, rules)
+
+
+def joined_manifest(manifest: Any, stack: str, service: str) -> Any:
+    """The manifest of a stack service as `up` starts it: in its sandbox's namespace, which
+    holds the endpoint settings (and the hostname)."""
+    from saferun.render.sandbox import service_network
+
+    return manifest.model_copy(update={
+        "network": service_network(manifest.network, sandbox_name(stack, service)),
+        "app": manifest.app.model_copy(update={"hostname": None}),
+    })
+
+
+def _check_cannot_touch_rules(member: Any, plan: Any, rules: Any) -> None:
+    """A service with rules must not hold CAP_NET_ADMIN: in its namespace it could flush
+    them. An [allow] reason does not change that, so it is refused here."""
+    from saferun.policy.spec import from_plan
+
+    if rules.restricted and "CAP_NET_ADMIN" in from_plan(plan).effective_caps:
+        raise SaferunError(
+            f"{member.manifest_path}: service '{member.name}' declares network ingress/egress "
+            "and would hold CAP_NET_ADMIN, with which it could remove its own rules",
+            fix="drop NET_ADMIN (and privileged) from the service, or its [network] rules")
+
+
+def up(target: str | None, *, warn: Callable[[str], None]) -> UpResult:
+    """Start the stack at `target`; everything or nothing (see the module docstring)."""
+    from saferun.engine import stacks
+    from saferun.engine.api import EngineSession
+    from saferun.engine.host import probe_host_facts
+    from saferun.engine.netns import check_rules_possible
+    from saferun.inputs.stackfile import load_stack
+
+    stack = load_stack(target)
+    session = EngineSession()
+    try:
+        facts, _ = probe_host_facts(session)
+        planned = [_plan_service(stack, m, facts, session, warn) for m in stack.services]
+    finally:
+        session.close()
+    if any(p.rules.restricted for p in planned):
+        check_rules_possible(rootless=facts.rootless)
+    if stacks.stack_exists(stack.name):
+        raise SaferunError(f"stack '{stack.name}' is already up (or was left half-made)",
+                           fix=f"run `saferun down {target or '.'}` first")
+    guard = stacks.UpGuard(stack.name)
+    try:
+        result = _create(stack, planned)
+    except BaseException:
+        guard.roll_back()
+        raise
+    guard.commit()
+    return result
+
+
+def _create(stack: Any, planned: list[_Planned]) -> UpResult:
+    from saferun.engine import stacks
+    from saferun.engine.docker_cli import SECCOMP_FD_PATH
+    from saferun.render.argv import render_argv
+    from saferun.render.sandbox import sandbox_argv
+
+    network = stacks.network_name(stack.name)
+    stacks.create_network(stack.name)
+    runs = []
+    for item in planned:
+        manifest = item.member.manifest
+        runs.append((sandbox_argv(
+            stack=stack.name, service=item.member.name, image=stack.sandbox_image,
+            network=manifest.network, hostname=manifest.app.hostname,
+            labels={INGRESS_LABEL: _policy_text(manifest.network.ingress),
+                    EGRESS_LABEL: _policy_text(manifest.network.egress)}), None))
+    stacks.start_all(runs)
+    sandboxes = [sandbox_name(stack.name, item.member.name) for item in planned]
+    states = {s.labels.get(SERVICE_LABEL, ""): s
+              for s in stacks.inspect_containers(sandboxes, stack.name)}
+    addresses = {name: tuple(ipaddress.ip_address(a) for a in s.addresses)
+                 for name, s in states.items()}
+    timings = _install_all(planned, states, addresses)
+    for level in _levels(planned):
+        for item in level:
+            _wait_for_dependencies(stack, item.member)
+        stacks.start_all([
+            (render_argv(item.plan, seccomp_path=SECCOMP_FD_PATH
+                         if item.plan.seccomp_profile is not None else None),
+             item.plan.seccomp_profile) for item in level])
+    started = [StartedService(item.member.name,
+                              service_container_name(stack.name, item.member.name),
+                              states[item.member.name].addresses, timings.get(item.member.name))
+               for item in planned]
+    return UpResult(stack.name, network, tuple(started))
+
+
+def _levels(planned: list[_Planned]) -> list[list[_Planned]]:
+    """Services grouped so that each group depends only on earlier groups: a group starts
+    at once, after the one before it is up (and healthy where it has a health check)."""
+    depth: dict[str, int] = {}
+    for item in planned:  # in start order: dependencies first
+        deps = item.member.depends_on
+        depth[item.member.name] = 1 + max((depth[d] for d in deps), default=-1)
+    return [[i for i in planned if depth[i.member.name] == level]
+            for level in range(max(depth.values(), default=-1) + 1)]
+
+
+def _install_all(planned: list[_Planned], states: dict[str, Any],
+                 addresses: dict[str, Any]) -> dict[str, float]:
+    """Every service's rules, in its sandbox's namespace, before any service starts."""
+    from saferun.engine.netns import install_rules
+    from saferun.plan.netrules import UnknownService, render_ruleset
+
+    timings = {}
+    for item in planned:
+        name = item.member.name
+        try:
+            ruleset = render_ruleset(item.rules, addresses)
+        except UnknownService as exc:
+            raise ManifestError(f"{item.member.manifest_path}: {exc}") from None
+        if ruleset:
+            timings[name] = install_rules(states[name].pid, ruleset)
+    return timings
+
+
+def _wait_for_dependencies(stack: Any, member: Any) -> None:
+    """A dependency with a health check must be healthy first; one without, running."""
+    from saferun.engine import stacks
+
+    if not member.depends_on:
+        return
+    names = [service_container_name(stack.name, d) for d in member.depends_on]
+    deadline = time.monotonic() + stack.health_timeout
+    while True:
+        states = stacks.inspect_containers(names, stack.name)
+        waiting = [s for s in states if s.status != "running" or s.health not in ("", "healthy")]
+        failed = [s for s in states if s.status in ("exited", "dead") or s.health == "unhealthy"]
+        if failed:
+            what = failed[0].health or failed[0].status
+            raise RequirementUnmet(f"{member.name} depends on {failed[0].name}, which is {what}",
+                                   fix=f"see `docker logs {failed[0].name}`")
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise RequirementUnmet(
+                f"{member.name} depends on {waiting[0].name}, not healthy after "
+                f"{stack.health_timeout} s",
+                fix="raise [stack] health_timeout or fix its health check")
+        time.sleep(0.25)
+
+
+@dataclass(frozen=True)
+class DownResult:
+    stack: str
+    containers: tuple[str, ...]
+    networks: tuple[str, ...]
+
+
+def down(target: str | None) -> DownResult:
+    """Remove everything labelled with the stack's name (services, sandboxes, network)."""
+    from saferun.engine import stacks
+
+    name = _stack_name(target)
+    containers, networks = stacks.remove_stack(name)
+    return DownResult(name, tuple(containers), tuple(networks))
+
+
+def _stack_name(target: str | None) -> str:
+    """The stack's name from its file; a bare stack name also works (the file may be gone)."""
+    import re
+
+    from saferun.inputs.stackfile import load_stack
+    from saferun.model.stack import STACK_NAME_PATTERN
+
+    if target and not Path(target).exists() and re.match(STACK_NAME_PATTERN, target):
+        return target
+    return load_stack(target).name
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: str
+    container: str
+    state: str
+    health: str
+    addresses: tuple[str, ...]
+    ingress: str
+    egress: str
+    rules: str  # enforced | MISSING | none (open)
+
+
+@dataclass(frozen=True)
+class PsResult:
+    stack: str
+    services: tuple[ServiceStatus, ...]
+
+
+def ps(target: str | None) -> PsResult:
+    """Each service's state, health and policy; whether its rules are in its namespace."""
+    from saferun.engine import stacks
+    from saferun.engine.netns import read_rules
+    from saferun.plan.netrules import TABLE
+
+    name = _stack_name(target)
+    found = stacks.stack_containers(name)
+    sandboxes = {c.labels.get(SERVICE_LABEL): c for c in found
+                 if c.labels.get(ROLE_LABEL) == "sandbox"}
+    rows = []
+    for c in sorted(found, key=lambda c: c.name):
+        if c.labels.get(ROLE_LABEL) != "service":
+            continue
+        service = c.labels.get(SERVICE_LABEL, "")
+        ingress, egress = c.labels.get(INGRESS_LABEL, "open"), c.labels.get(EGRESS_LABEL, "open")
+        sandbox = sandboxes.get(service)
+        # The service's own process is in the same namespace; the sandbox's, if it is not.
+        holder = c if c.status == "running" else sandbox
+        if ingress == "open" and egress == "open":
+            rules = "none (open)"
+        elif holder is None or holder.status != "running":
+            rules = "- (not running)"
+        else:
+            rules = "enforced" if read_rules(holder.pid, TABLE) else "MISSING"
+        rows.append(ServiceStatus(service, c.name, c.status, c.health or "-",
+                                  sandbox.addresses if sandbox else (), ingress, egress, rules))
+    return PsResult(name, tuple(rows))
