@@ -66,11 +66,23 @@ def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
     if dropin.options.command:
         document["app"]["command"] = list(dropin.options.command)
     manifest = build_manifest(document)
+    _judge_as_run(manifest, cwd)
     session = _session_words(dropin.options)
     notes = (*image_notes, *dropin.notes)
     text = render_manifest(manifest, origin=shlex.join(["docker", "run", *words]),
                            session=session, notes=notes, manifest_dir=manifest_dir)
     return InitResult(text, notes)
+
+
+def _judge_as_run(manifest: Any, cwd: str) -> None:
+    """Refuse what `saferun run` would refuse for this line, bind sources resolved against
+    the directory the line was typed in (symlinks followed): init never writes a manifest
+    that `run` then refuses."""
+    from saferun.app.planning import judged_plan
+    from saferun.model.facts import OFFLINE_FACTS
+    from saferun.plan.planner import LaunchOptions
+
+    judged_plan(manifest, OFFLINE_FACTS, LaunchOptions(manifest_dir=cwd))
 
 
 def _image_base(dropin: Any) -> tuple[dict[str, Any], tuple[str, ...]]:

@@ -94,8 +94,7 @@ def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None,
     run` checks them. The container's name is guarded by saferun.engine.reaper: it is
     removed even when this process is killed.
     """
-    from saferun.app.planning import checked_plan
-    from saferun.app.run import check_mount_sources
+    from saferun.app.planning import judged_plan
     from saferun.engine.docker_cli import SECCOMP_FD_PATH, error_text, run_docker
     from saferun.engine.reaper import guarded_name
     from saferun.plan.planner import LaunchOptions
@@ -103,8 +102,7 @@ def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None,
 
     options = LaunchOptions(detach=True, command=command, manifest_dir=manifest_dir,
                             name=guarded_name())
-    plan = checked_plan(manifest, facts, options)
-    check_mount_sources(manifest, plan)
+    plan = judged_plan(manifest, facts, options)
     seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
     argv = render_argv(plan, seccomp_path=seccomp_path)
     try:

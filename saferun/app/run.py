@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from saferun.app.planning import checked_plan
+from saferun.app.planning import check_mount_sources, checked_plan
 from saferun.errors import ManifestError, SaferunError
 from saferun.model.facts import OFFLINE_FACTS, HostFacts
 from saferun.plan.planner import LaunchOptions, RunPlan
@@ -357,20 +357,6 @@ def _with_image_defaults(base: dict[str, Any], image: str, dropin: Any, session:
     for section, values in defaults.document.items():
         merged[section] = {**merged.get(section, {}), **values}
     return merged, defaults.notes, (image, probe.image_id)
-
-
-def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
-    """Resolve every bind source's symlinks here, at the edge, and judge the real paths.
-
-    The manifest already refused sensitive paths as written; a harmless-looking ./data that
-    is a symlink to /etc is caught only by its real path.
-    """
-    from saferun.inputs.dockerrun import check_resolved_mounts
-
-    resolved = [
-        (m.source, os.path.realpath(m.source)) if m.kind == "bind" else None for m in plan.mounts
-    ]
-    check_resolved_mounts(manifest, resolved)
 
 
 def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
