@@ -821,7 +821,7 @@ class SeccompSection(StrictModel):
         "allowlist",
         description=(
             "allowlist: deny all but listed; denylist: allow all but dangerous "
-            "groups; log: deny nothing, log."
+            "groups; log: deny nothing, log (needs [allow] seccomp-unconfined)."
         ),
     )
     allow: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(
@@ -1181,6 +1181,8 @@ def _violations(m: Manifest) -> list[Violation]:
 
     add(_is_root(m.app.user), "run-as-root", "app.user", repr(m.app.user))
     add(m.seccomp.profile == "unconfined", "seccomp-unconfined", "seccomp.profile", "'unconfined'")
+    add(m.seccomp.mode == "log" and m.seccomp.profile != "unconfined", "seccomp-unconfined",
+        "seccomp.mode", "'log' (denies nothing: every call is allowed and logged)")
     add(m.apparmor.mode == "off", "apparmor-unconfined", "apparmor.mode", "'off'")
     add(not m.filesystem.read_only, "writable-root", "filesystem.read_only", "false")
     adj = m.resources.oom_score_adj

@@ -141,6 +141,23 @@ def profile_sha256(text: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Actions under which a call goes ahead: a profile made only of them filters nothing.
+_PERMITTING = frozenset({"SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY"})
+
+
+def denies_nothing(text: str) -> bool:
+    """True for a seccomp profile that lets every call through (e.g. defaultAction
+    SCMP_ACT_LOG with only allow rules): as weak as seccomp=unconfined, judged so."""
+    try:
+        profile = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(profile, dict) or profile.get("defaultAction") not in _PERMITTING:
+        return False
+    rules = profile.get("syscalls") or []
+    return all(isinstance(r, dict) and r.get("action") in _PERMITTING for r in rules)
+
+
 def with_resolved_sources(spec: ContainerSpec, resolved: Mapping[str, str]) -> ContainerSpec:
     """Replace bind sources by the real paths the edge resolved (symlinks followed)."""
     mounts = []
@@ -159,6 +176,8 @@ def from_plan(plan: RunPlan) -> ContainerSpec:
     security = set(plan.security_opts)
     if plan.seccomp_profile is not None:
         seccomp, seccomp_sha = "custom", profile_sha256(plan.seccomp_profile)
+        if denies_nothing(plan.seccomp_profile):
+            seccomp = "unconfined"
     else:
         seccomp = "unconfined" if "seccomp=unconfined" in security else "default"
         seccomp_sha = None
@@ -239,6 +258,8 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
         seccomp, seccomp_sha = "unconfined", None
     else:
         seccomp, seccomp_sha = "custom", profile_sha256(seccomp_value)
+        if denies_nothing(seccomp_value):
+            seccomp = "unconfined"
     apparmor = data.get("AppArmorProfile") or security.get("apparmor") or None
     restart = host.get("RestartPolicy") or {}
     health = config.get("Healthcheck")
