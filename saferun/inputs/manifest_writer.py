@@ -21,6 +21,7 @@ import tomlkit
 from tomlkit.items import Table
 
 from saferun.model.manifest import USER_PATTERN, Manifest
+from saferun.model.normalise import is_root_user
 
 HEADER = (
     "saferun manifest: `saferun run` (or `saferun run -f saferun.toml`) starts this app with "
@@ -95,7 +96,7 @@ def propose_from_image(facts: ImageFacts, name: str) -> ImageProposal:
     args: list[str] = []
     user = facts.user
     uid = user.split(":")[0]
-    if not user or uid in ("0", "root"):
+    if not user or is_root_user(uid):
         notes.append(f"The image runs as {'root' if user else 'root (no USER)'}; saferun runs it "
                      "as 65534:65534. Set app.user to a numeric uid the image's files allow.")
     elif re.match(r"^[0-9]+(:[0-9]+)?$", user):

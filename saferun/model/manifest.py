@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from saferun.model.capabilities import CAPABILITY_BITS, normalize_capability
+from saferun.model.normalise import is_all_addresses, is_root_user
 from saferun.model.refusals import (
     ALLOWABLE_IDS,
     ALLOWED_CAPABILITIES,
@@ -1235,8 +1236,7 @@ def _violations(m: Manifest) -> list[Violation]:
 
 
 def _is_root(user: str) -> bool:
-    name = user.split(":")[0]
-    return name == "root" or (name.isdigit() and int(name) == 0)
+    return is_root_user(user)
 
 
 def _warnings(m: Manifest) -> list[Violation]:
@@ -1256,7 +1256,7 @@ def _warnings(m: Manifest) -> list[Violation]:
     add(m.network.publish_all, "port-host-ip", "network.publish_all",
         "true (-P publishes every exposed port on every interface)")
     for index, port in enumerate(m.network.ports):
-        add(port.host_ip in ("0.0.0.0", "::"), "port-host-ip", f"network.ports.{index}.host_ip",
+        add(is_all_addresses(port.host_ip), "port-host-ip", f"network.ports.{index}.host_ip",
             repr(port.host_ip))
     add(m.resources.cgroup_parent is not None, "cgroup-parent", "resources.cgroup_parent",
         repr(m.resources.cgroup_parent))
