@@ -175,6 +175,9 @@ def merge_document(base: dict[str, Any], dropin: DropIn) -> dict[str, Any]:
     fs["mounts"] = _last_per_target([*base_mounts, *flag_mounts])
     fs["tmpfs"] = _last_per_target([*base_tmpfs, *flag_tmpfs])
     caps = merged.setdefault("capabilities", {})
+    if not isinstance(caps.get("add", []), list) or not all(
+            isinstance(c, str) for c in caps.get("add", [])):
+        return merged  # `add = [0]` or `add = "X"`: the model names the key and the value
     added = [*caps.get("add", []), *caps_over.get("add", [])]
     dropped = set(dropin.cap_drop)
     if "ALL" in added and dropped - {"ALL"}:  # --cap-add ALL --cap-drop MKNOD: all but MKNOD
