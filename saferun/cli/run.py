@@ -67,4 +67,8 @@ def run(args: tuple[str, ...]) -> None:
         if parsed.flag("offline") and not parsed.flag("dry-run"):
             raise UsageError("--offline only works with --dry-run")
         printed = start(parsed, cwd=os.getcwd(), warn=warn, note=note)  # execs docker, or
-    click.echo(printed)  # a dry run: the command or the API body
+    # A dry run: the command or the API body, byte for byte. click would strip ANSI escape
+    # sequences from a pipe, and the printed command would no longer be the one launched.
+    if any(not c.isprintable() for c in printed):
+        warn("the command holds control characters; they are printed as they are")
+    click.echo(printed, color=True)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from saferun.errors import ExportError
+from saferun.model.encoding import comment_text
 from saferun.model.facts import HostFacts
 from saferun.model.manifest import Manifest
 from saferun.plan.planner import LaunchOptions, RunPlan, build_plan
@@ -227,20 +228,6 @@ def notes_header(notes: list[Unsupported], *, comment: str = "#") -> list[str]:
         lines.append(f"{comment} Not expressible here, or needs a step on the target host:")
         lines += [f"{comment}   - {comment_text(note.render())}" for note in sorted(notes)]
     return lines
-
-
-def comment_text(text: str) -> str:
-    """Text for one comment line, encoded rather than filtered: every character that is not
-    printable (controls, and the line and paragraph separators U+0085, U+2028, U+2029 at
-    which YAML ends a comment) is written as its \\uXXXX escape, so the comment stays one
-    line in every format and still shows what the manifest said."""
-    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
-
-
-def _escape_char(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 \
-        else f"\\U{code:08x}"
 
 
 def dumps_json(value: object) -> str:

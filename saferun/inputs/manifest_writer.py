@@ -20,6 +20,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import Table
 
+from saferun.model.encoding import comment_text
 from saferun.model.manifest import USER_PATTERN, Manifest
 from saferun.model.normalise import is_root_user
 
@@ -178,13 +179,15 @@ def render_manifest(manifest: Manifest, *, origin: str, session: Sequence[str] =
     if manifest_dir is not None:
         data = relative_sources(data, manifest_dir)
     doc = tomlkit.document()
+    origin = comment_text(origin)
+    notes = [comment_text(note) for note in notes]
     for line in _wrap(HEADER):
         doc.add(tomlkit.comment(line))
     for line in _wrap(f"Written by `saferun init` from: {origin}"):
         doc.add(tomlkit.comment(line))
     if session:
-        for line in _wrap("Per-start options, not part of the manifest: saferun run "
-                          + shlex.join(session) + " saferun.toml"):
+        for line in _wrap(comment_text("Per-start options, not part of the manifest: saferun "
+                                       "run " + shlex.join(session) + " saferun.toml")):
             doc.add(tomlkit.comment(line))
     for note in notes:
         for index, line in enumerate(_wrap(note)):

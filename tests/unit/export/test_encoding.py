@@ -13,7 +13,7 @@ import yaml
 
 from saferun.app.export import ExportRequest, render_export
 from saferun.export import Target
-from saferun.export.common import comment_text, dump_yaml
+from saferun.export.common import comment_text, dump_yaml  # comment_text: re-exported
 
 SEPARATORS = ("\u2028", "\u2029", "\x85", "\r", "\x1b", "\x00", "\n", "\v")
 
