@@ -298,7 +298,7 @@ def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
     dropin = request.dropin
     if not request.target_is_manifest:
         image = str(request.target)
-        if not re.match(IMAGE_PATTERN, image):
+        if not re.fullmatch(IMAGE_PATTERN, image):
             raise ManifestError(f"'{image}' is neither a manifest file nor a valid image reference")
         base, notes, probed = image_base(image, dropin, session, use_preset=request.use_preset)
         manifest = build_manifest(merge_document(base, dropin))

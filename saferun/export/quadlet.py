@@ -337,7 +337,7 @@ def _words(values: list[str] | tuple[str, ...], key: str) -> str:
     for value in values:
         _check(value, key)
         escaped = _escape(value)
-        if _SAFE_WORD.match(escaped):
+        if _SAFE_WORD.fullmatch(escaped):
             words.append(escaped)
         else:
             words.append('"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"')

@@ -82,7 +82,7 @@ RULE_FLAGS: dict[str, str] = {
 _SESSION_VALUE_PATTERNS = {
     "attach": r"^(?i:stdin|stdout|stderr)$",
     "detach-keys": r"^[a-z0-9@\[\\\]^_,-]+$",
-    "cidfile": r"^[^\0\n\r]+$",
+    "cidfile": r"^[^\x00-\x1f\x7f\x85\u2028\u2029]+$",
 }
 _RUNTIMES = {"runc": "runc", "io.containerd.runc.v2": "runc", "runsc": "gvisor", "gvisor": "gvisor",
              "kata": "kata", "kata-runtime": "kata", "io.containerd.kata.v2": "kata"}
@@ -410,7 +410,7 @@ def _security_opt(
                      "per-app profile instead, which denies all that docker-default denies")
     elif key == "apparmor" and value == "unconfined":
         doc.setdefault("apparmor", {})["mode"] = "off"
-    elif key == "apparmor" and re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", value):
+    elif key == "apparmor" and re.fullmatch(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", value):
         doc.setdefault("apparmor", {}).update({"mode": "profile", "profile": value})
     elif key == "label" and value == "disable":
         sec["label"] = "disable"
@@ -730,7 +730,7 @@ def _client_flags(p: ParsedRun) -> tuple[str, ...]:
     for name in ("attach", "detach-keys", "cidfile"):
         given = p.values(name)
         for value in given if name == "attach" else given[-1:]:
-            if not re.match(_SESSION_VALUE_PATTERNS[name], value):
+            if not re.fullmatch(_SESSION_VALUE_PATTERNS[name], value):
                 raise DockerArgsError(f"invalid argument {value!r} for --{name}")
             flags += [f"--{name}", value]
     for name in ("sig-proxy", "disable-content-trust"):
@@ -748,7 +748,7 @@ def _user(value: str) -> str:
     run-as-root rule."""
     from saferun.model.manifest import USER_PATTERN
 
-    if not re.match(USER_PATTERN, value):
+    if not re.fullmatch(USER_PATTERN, value):
         raise DockerArgsError(f"--user {value!r}: expected USER[:GROUP], a name or a number")
     return value
 
@@ -769,8 +769,8 @@ def _int(value: str | None, flag: str) -> int:
 
 
 def _name(value: str | None) -> str | None:
-    if value is not None and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", value):
-        raise DockerArgsError(f"Invalid container name ({value}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+    if value is not None and not re.fullmatch(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", value):
+        raise DockerArgsError(f"Invalid container name ({value!r}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
                               "are allowed")
     return value
 

@@ -66,7 +66,7 @@ def preset_names() -> list[str]:
 def preset_path(name: str) -> Path:
     """The file of a preset, or a ManifestError that lists the presets there are."""
     available = preset_names()
-    if re.match(PRESET_NAME_PATTERN, name) and name in available:
+    if re.fullmatch(PRESET_NAME_PATTERN, name) and name in available:
         return preset_dir() / f"{name}.toml"
     raise ManifestError(
         f"extends = {name!r}: there is no such preset (available: "

@@ -100,10 +100,10 @@ def propose_from_image(facts: ImageFacts, name: str) -> ImageProposal:
     if not user or is_root_user(uid):
         notes.append(f"The image runs as {'root' if user else 'root (no USER)'}; saferun runs it "
                      "as 65534:65534. Set app.user to a numeric uid the image's files allow.")
-    elif re.match(r"^[0-9]+(:[0-9]+)?$", user):
+    elif re.fullmatch(r"^[0-9]+(:[0-9]+)?$", user):
         app["user"] = user
         args += ["--user", user]
-    elif re.match(USER_PATTERN, user):
+    elif re.fullmatch(USER_PATTERN, user):
         app["user"] = user
         args += ["--user", user]
         notes.append(f"The image's USER is '{user}', a name: docker resolves it in the image, as "
@@ -125,7 +125,7 @@ def propose_from_image(facts: ImageFacts, name: str) -> ImageProposal:
                      "host (and host_ip) to choose.")
     mounts = []
     for path in facts.volumes:
-        if not re.match(r"^/(?:[A-Za-z0-9_.@+-]+/?)*$", path):
+        if not re.fullmatch(r"^/(?:[A-Za-z0-9_.@+-]+/?)*$", path):
             notes.append(f"VOLUME {path!r} has characters saferun does not accept in a target; "
                          "mount it by hand.")
             continue

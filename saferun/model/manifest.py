@@ -131,16 +131,16 @@ class AppSection(StrictModel):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(ENV_NAME_PATTERN, key):
-                raise ValueError(f"invalid environment variable name '{key}'")
+            if not re.fullmatch(ENV_NAME_PATTERN, key):
+                raise ValueError(f"invalid environment variable name {key!r}")
         return value
 
     @field_validator("labels")
     @classmethod
     def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(LABEL_KEY_PATTERN, key):
-                raise ValueError(f"invalid label key '{key}'")
+            if not re.fullmatch(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"invalid label key {key!r}")
             if key.startswith("io.saferun."):
                 raise ValueError(f"label key '{key}' is reserved for saferun")
         return value
@@ -149,8 +149,8 @@ class AppSection(StrictModel):
     @classmethod
     def _annotation_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(LABEL_KEY_PATTERN, key):
-                raise ValueError(f"invalid annotation key '{key}'")
+            if not re.fullmatch(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"invalid annotation key {key!r}")
         return value
 
     @field_validator("env_files", "label_files")
@@ -251,10 +251,11 @@ class BindOrVolumeMount(StrictModel):
         if self.create_source and self.type != "bind":
             raise ValueError("create_source applies to bind mounts only")
         if (self.type == "volume" and self.source
-                and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source)):
-            raise ValueError(f"volume name '{self.source}' is invalid (letters, digits, _ . -)")
-        if self.type == "bind" and any(c in self.source for c in ",\n\r\0"):
-            raise ValueError(f"bind source {self.source!r} contains a comma or control character")
+                and not re.fullmatch(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source)):
+            raise ValueError(f"volume name {self.source!r} is invalid (letters, digits, _ . -)")
+        if self.type == "bind" and ("," in self.source or not self.source.isprintable()):
+            raise ValueError(f"bind source {self.source!r} contains a comma, a control character "
+                             "or a line separator")
         return self
 
 
@@ -644,8 +645,8 @@ class NetworkSection(StrictModel):
     def _hosts(cls, value: list[str]) -> list[str]:
         for entry in value:
             name, sep, address = entry.partition(":")
-            if not sep or not re.match(_HOSTNAME, name):
-                raise ValueError(f"extra host '{entry}' must be 'name:ip'")
+            if not sep or not re.fullmatch(_HOSTNAME, name):
+                raise ValueError(f"extra host {entry!r} must be 'name:ip'")
             if address != "host-gateway":
                 _check_ip(address, f"extra host '{name}' address")
         return value
@@ -734,8 +735,8 @@ class LoggingSection(StrictModel):
     @classmethod
     def _keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", key):
-                raise ValueError(f"invalid logging option name '{key}'")
+            if not re.fullmatch(r"^[a-z0-9][a-z0-9_.-]*$", key):
+                raise ValueError(f"invalid logging option name {key!r}")
         return value
 
 
@@ -801,9 +802,9 @@ class SecuritySection(StrictModel):
     @classmethod
     def _sysctl_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key, setting in value.items():
-            if not re.match(r"^[a-z0-9_]+(?:[./][A-Za-z0-9_-]+)+$", key):
-                raise ValueError(f"invalid sysctl name '{key}'")
-            if not re.match(r"^[A-Za-z0-9 _.:,/-]*$", setting):
+            if not re.fullmatch(r"^[a-z0-9_]+(?:[./][A-Za-z0-9_-]+)+$", key):
+                raise ValueError(f"invalid sysctl name {key!r}")
+            if not re.fullmatch(r"^[A-Za-z0-9 _.:,/-]*$", setting):
                 raise ValueError(f"sysctl {key} value {setting!r} contains unexpected characters")
         return value
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from saferun.cli import cli
 
-SOURCE = "/tmp/hostile-a\x1b[2Kb"
+SOURCE = "/tmp/hostile-a b'c"
 ENV = "A=x\ry\x1b]0;title\x07"
 
 
@@ -38,3 +38,11 @@ def test_printed_command_splits_to_the_launched_argv(runner: CliRunner) -> None:
                                           *flags]).stdout)
     assert ENV in body["Env"]
     assert f"{SOURCE}:/data:ro" in body["HostConfig"]["Binds"]
+
+
+def test_a_path_with_control_characters_is_refused_naming_the_key(runner: CliRunner) -> None:
+    for source in ("/tmp/hostile-a\x1b[2Kb", "/tmp/hostile-a\rb", "/tmp/hostile\u2028x"):
+        result = runner.invoke(cli, ["run", "--dry-run", "--offline", "-v", f"{source}:/data",
+                                     "nginx:1.25"])
+        assert result.exit_code == 125
+        assert "filesystem.mounts.0" in result.stderr and repr(source) in result.stderr
