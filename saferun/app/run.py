@@ -120,6 +120,7 @@ def prepare(request: RunRequest) -> PreparedRun:
                               warned)
         check_mount_sources(manifest, plan)
         check_shared_containers(manifest, session)
+        check_named_networks(manifest, session)
         plan = pin_floating_image(plan, session)
         present = session.image_present(plan.image)
         plan = check_writable_mounts(plan, facts, session, present=bool(present),
@@ -217,6 +218,22 @@ def check_shared_containers(manifest: Any, session: Any) -> None:
                                 f"{name}) does not exist", fix=f"start '{name}' first")
         found[name] = data
     check_shared_sources(manifest, found)
+
+
+def check_named_networks(manifest: Any, session: Any) -> None:
+    """Resolve each network the manifest names through the engine (a name, an ID or an ID
+    prefix), and judge what it really is: the host's network by its ID is host-network."""
+    from saferun.inputs.dockerrun import check_networks
+
+    names = {manifest.network.mode, *(n.name for n in manifest.network.extra_networks)}
+    names -= {"bridge", "host", "none", "default"}
+    names = {n for n in names if not n.startswith("container:")}
+    found = {}
+    for name in sorted(names):
+        data = session.network_inspect(name)
+        if data is not None:
+            found[name] = data
+    check_networks(manifest, found)
 
 
 def read_label_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

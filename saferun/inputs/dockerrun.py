@@ -270,6 +270,26 @@ def check_shared_sources(manifest: Any, containers: dict[str, Any]) -> None:
         raise refused(found, hints=RULE_FLAGS)
 
 
+def check_networks(manifest: Any, networks: dict[str, dict[str, Any]]) -> None:
+    """Refuse a network that is the host's under another name or its ID; pure.
+
+    `networks` holds `docker network inspect` data of each network the manifest names, read
+    at the edge: `--network 1a352c…` (the host network's ID) is judged as `--network host`.
+    """
+    wanted = [("network.mode", manifest.network.mode)]
+    wanted += [(f"network.extra_networks.{i}.name", n.name)
+               for i, n in enumerate(manifest.network.extra_networks)]
+    found = []
+    for where, name in wanted:
+        data = networks.get(name)
+        if name != "host" and data is not None and data.get("Driver") == "host":
+            found.append(Violation("host-network", where,
+                                   f"{name!r} (the engine's host network {data.get('Name')!r})"))
+    found = [v for v in found if not manifest.allowed(v.rule)]
+    if found:
+        raise refused(found, hints=RULE_FLAGS)
+
+
 # --- mapping, one section at a time ----------------------------------------------------
 
 def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:

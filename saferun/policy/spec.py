@@ -272,8 +272,7 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
         cap_drop=frozenset(canonical_cap(c) for c in host.get("CapDrop") or []),
         mounts=tuple(_inspect_mount(m) for m in data.get("Mounts") or []
                      if m.get("Type") in ("bind", "volume")),
-        network="bridge" if host.get("NetworkMode") in (None, "", "default")
-        else str(host["NetworkMode"]),
+        network=_inspect_network(data),
         pid=namespace_mode(host.get("PidMode")),
         ipc=namespace_mode(host.get("IpcMode")),
         uts=namespace_mode(host.get("UTSMode")),
@@ -309,6 +308,16 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
         sysctls=tuple(sorted((str(k), str(v)) for k, v in (host.get("Sysctls") or {}).items())),
         labels=tuple(sorted((str(k), str(v)) for k, v in (config.get("Labels") or {}).items())),
     )
+
+
+def _inspect_network(data: Mapping[str, Any]) -> str:
+    """NetworkMode as written (a name or an ID); "host" when the container is attached to
+    the engine's host network, whatever it was called (`--network <ID of host>`)."""
+    mode = (data.get("HostConfig") or {}).get("NetworkMode")
+    attached = ((data.get("NetworkSettings") or {}).get("Networks") or {})
+    if "host" in attached:
+        return "host"
+    return "bridge" if mode in (None, "", "default") else str(mode)
 
 
 def _inspect_mount(mount: Mapping[str, Any]) -> MountSpec:
