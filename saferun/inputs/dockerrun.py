@@ -313,7 +313,7 @@ def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
     if from_host:
         app["env_from_host"] = from_host
     if p.values("env-file"):
-        app["env_files"] = [_abs(path, cwd) for path in p.values("env-file")]
+        app["env_files"] = [_abs(path, cwd) if path else path for path in p.values("env-file")]
     labels: dict[str, str] = {}
     for item in p.values("label"):
         key, _, value = item.partition("=")
@@ -326,7 +326,8 @@ def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
     if p.values("group-add"):
         app["group_add"] = p.values("group-add")
     if p.values("label-file"):
-        app["label_files"] = [_abs(path, cwd) for path in p.values("label-file")]
+        app["label_files"] = [_abs(path, cwd) if path else path
+                              for path in p.values("label-file")]
     annotations: dict[str, str] = {}
     for item in p.values("annotation"):
         key, sep, value = item.partition("=")

@@ -157,7 +157,7 @@ class AppSection(StrictModel):
     @classmethod
     def _env_file_paths(cls, value: list[str]) -> list[str]:
         for path in value:
-            if not path or "\0" in path or "\n" in path:
+            if not path or not path.isprintable():
                 raise ValueError(f"invalid env file path {path!r}")
         return value
 

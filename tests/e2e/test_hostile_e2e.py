@@ -1,12 +1,22 @@
-"""Issue 19 on the real engine: the engine's own seccomp default, networks by ID.
+"""Issue 19 on the real engine: the engine's own seccomp default, networks by ID, orphans.
 
 The default seccomp profile is compared with the default of the Docker version that this
 engine reports (tests/unit/profiles/test_engine_default.py does the comparison; here: that
 version has its facts file, so CI fails on an engine nobody compared with). A network is
-judged by what the engine says it is: the host network by its ID is host-network.
+judged by what the engine says it is: the host network by its ID is host-network. A
+learning container whose learner and watchdog are killed at once is removed by the next
+learner (the watchdog alone is tests/e2e/test_learn_e2e.py's killed-learner test).
 """
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +54,47 @@ def test_a_bridge_network_by_its_id_is_honoured() -> None:
         assert f"--network {network_id[:12]}" in result.stdout
     finally:
         docker("network", "rm", name, check=False)
+
+
+def _watchdog_pids(container_name: str) -> list[int]:
+    token_word = container_name.rsplit("-", 1)[0] + "-"
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if token_word.encode() in words:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_learner_killed_with_its_watchdog_is_reaped_by_the_next(e2e_manifest: Any) -> None:
+    manifest = e2e_manifest({"app": {"name": "hostile-learn"}})
+    command = [sys.executable, "-m", "saferun", "learn", str(manifest), "--duration", "120",
+               "-o", str(manifest) + ".json", "--", "sleep", "300"]
+    learner = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    name = ""
+    deadline = time.monotonic() + 30
+    while not name and time.monotonic() < deadline:
+        found = docker("ps", "--format", "{{.Names}}", "--filter", "name=saferun-learn-",
+                       "--filter", "label=saferun-e2e").stdout.split()
+        name = found[0] if found else ""
+        time.sleep(0.2)
+    assert name, "the learning container never ran"
+    try:
+        watchdogs = _watchdog_pids(name)
+        assert watchdogs, "no watchdog guards the learning container"
+        for pid in [learner.pid, *watchdogs]:  # both at once: no one is left to remove it
+            os.kill(pid, signal.SIGKILL)
+        learner.wait()
+        time.sleep(1)
+        assert docker("ps", "-aq", "--filter", f"name={name}").stdout.strip()
+        # The next learner sweeps the orphan before it starts its own container.
+        nxt = saferun("learn", str(manifest), "--duration", "1", "-o", str(manifest) + ".2.json",
+                      "--", "true")
+        assert nxt.returncode in (0, 1), nxt.stderr
+        assert not docker("ps", "-aq", "--filter", f"name={name}").stdout.strip(), (
+            "the orphaned learning container outlived the next learner")
+    finally:
+        docker("rm", "-f", name, check=False)
