@@ -43,6 +43,15 @@ def test_the_host_network_by_its_id_is_refused() -> None:
         assert "host-network" in result.stderr
 
 
+def test_learn_judges_the_network_as_run_does(e2e_manifest: Any) -> None:
+    host_id = docker("network", "inspect", "--format", "{{.Id}}", "host").stdout.strip()
+    manifest = e2e_manifest({"app": {"name": "hostile-learn-net"},
+                             "network": {"mode": host_id[:12]}})
+    result = saferun("learn", str(manifest), "--duration", "1", "-o", str(manifest) + ".json",
+                     "--", "true")
+    assert result.returncode == 2 and "host-network" in result.stderr, result.stderr
+
+
 def test_a_bridge_network_by_its_id_is_honoured() -> None:
     name = "hostile-e2e-net"
     docker("network", "rm", name, check=False)
