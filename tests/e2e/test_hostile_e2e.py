@@ -20,7 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import docker, saferun
+from saferun.model.manifest import SeccompSection
+from saferun.profiles.seccomp import generate_seccomp, render_seccomp_json
+from tests.e2e.conftest import E2E_LABEL, docker, saferun
+from tests.e2e.seccomp_probe import HARDENED_FLAGS, build_probe_image, parse_probe, remove_image
 from tests.unit.profiles.test_engine_default import differences, documented, engine_facts
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -33,6 +36,42 @@ def test_the_running_engines_default_has_been_compared() -> None:
         f"Docker {version}: no tests/data/engine_seccomp facts; write them with "
         "scripts/engine_seccomp_data.py from moby's profiles/seccomp/default.json at that tag")
     assert differences(facts) == documented(facts["version"])
+
+
+def test_the_engines_own_default_refuses_what_the_facts_say(busybox_image: str,
+                                                           tmp_path: Path) -> None:
+    """Probed inside containers, never on the host: each call where the facts say the two
+    defaults differ, under the engine's own default and under saferun's."""
+    arch = docker("info", "--format", "{{.Architecture}}").stdout.strip()
+    if arch != "x86_64":
+        pytest.skip("the probe uses x86_64 syscall numbers")
+    version = docker("info", "--format", "{{.ServerVersion}}").stdout.strip()
+    facts = engine_facts(version)
+    assert facts is not None
+    profile = tmp_path / "hostile-default.json"
+    profile.write_text(render_seccomp_json(generate_seccomp(
+        SeccompSection(), capabilities=frozenset(), native_arch=arch, runtime="runc")))
+    tag = "saferun-test/hostile-engine-probe:e2e"
+    build_probe_image(tag, ("engine_default_probe.c",))
+    try:
+        seen = {}
+        for which, opts in (("engine", []), ("saferun", ["--security-opt", f"seccomp={profile}"])):
+            ran = docker("run", "--rm", "--label", f"{E2E_LABEL[0]}={E2E_LABEL[1]}",
+                         *HARDENED_FLAGS, *opts, tag, "engine_default_probe")
+            seen[which] = parse_probe(ran.stdout)
+    finally:
+        remove_image(tag)
+    # EPERM: the profile's default action; ENOSYS: runc's answer for a call newer than the
+    # profile knows (cachestat, fchmodat2 under 20.10). The kernel has both: saferun's run
+    # gets the kernel's own errno for them.
+    refusals = ("errno=1", "errno=38")
+    refused = {name for name, outcome in seen["engine"].items() if outcome in refusals}
+    allowed_here = {name for name, outcome in seen["saferun"].items() if outcome not in refusals}
+    docker_allows = set(facts["unconditional"]) | set(facts["by_argument"])
+    assert refused == set(seen["engine"]) - docker_allows - {"getpid"}, seen
+    exceptions = {name for name, condition in documented(facts["version"]) if condition == "none"}
+    assert refused & allowed_here == exceptions & set(seen["engine"]), seen
+    assert seen["saferun"]["io_uring_setup"] == "errno=1" and seen["saferun"]["getpid"] == "ok"
 
 
 def test_the_host_network_by_its_id_is_refused() -> None:
