@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from saferun.app.planning import checked_plan
-from saferun.errors import ManifestError, RequirementUnmet, SaferunError
+from saferun.errors import ManifestError, ProfileError, RequirementUnmet, SaferunError
 from saferun.inputs.plain_docker import plain_docker_spec
 from saferun.model.facts import HostFacts
 from saferun.plan.planner import LaunchOptions
@@ -110,8 +110,8 @@ def check_manifest(path: Path, *, network: str | None = None) -> TargetReport:
             from dataclasses import replace
 
             spec = replace(spec, network=network)
-    except (ManifestError, RequirementUnmet) as exc:
-        return TargetReport(str(path), "manifest", error=exc.render())
+    except (ManifestError, RequirementUnmet, ProfileError) as exc:  # this input only:
+        return TargetReport(str(path), "manifest", error=exc.render())  # check the rest
     policy = Policy(digest=manifest.policy.digest)
     findings, results, score = judge(spec, policy=policy, reasons=manifest_reasons(manifest))
     return TargetReport(str(path), "manifest", findings=findings, score=score, results=results)

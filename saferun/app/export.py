@@ -14,6 +14,7 @@ from pathlib import Path
 from saferun.errors import ExportError, ManifestError, UsageError
 from saferun.export import ExportInput, ExportResult, KubeKind, Target
 from saferun.export import export as run_export
+from saferun.model.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,14 @@ def render_export(request: ExportRequest) -> RenderedExport:
     """Load and render the manifests; nothing is written."""
     from saferun.inputs.loader import load_manifest
 
-    out_dir, main_name = output_location(request.output, request.target,
-                                         len(stack_manifests(request.manifests)))
-    base = out_dir if out_dir is not None else Path.cwd()
     paths = stack_manifests(request.manifests)
-    inputs = [ExportInput(load_manifest(path), manifest_dir(path, base, request.target))
-              for path in paths]
-    for item in inputs:
-        _check_profile_compiles(item, request.arch)
+    out_dir, main_name = output_location(request.output, request.target, len(paths))
+    base = out_dir if out_dir is not None else Path.cwd()
+    inputs = []
+    for path in paths:
+        manifest = load_manifest(path)
+        _judge_as_run(manifest, str(path.resolve().parent), request.arch)
+        inputs.append(ExportInput(manifest, manifest_dir(path, base, request.target)))
     kube_options = None
     if request.target is Target.KUBERNETES:
         from saferun.export.kubernetes import KubeOptions, ProfileDelivery
@@ -86,17 +87,18 @@ def _pinned_images(images: list[str]) -> dict[str, str]:
     return pinned
 
 
-def _check_profile_compiles(item: ExportInput, arch: str) -> None:
-    """The exported seccomp profile is the one `saferun run` would use: compiled by
-    libseccomp first, so a profile that does not compile is never written (ProfileError)."""
+def _judge_as_run(manifest: Manifest, directory: str, arch: str) -> None:
+    """Judged as `saferun run` judges it, before anything is rendered: the seccomp profile
+    compiled by libseccomp (ProfileError) and every bind source resolved against the
+    manifest's own directory, symlinks followed (refused by the rule `run` names)."""
     from dataclasses import replace
 
-    from saferun.app.planning import checked_plan
+    from saferun.app.planning import judged_plan
     from saferun.export.common import EXPORT_FACTS
     from saferun.plan.planner import LaunchOptions
 
-    checked_plan(item.manifest, replace(EXPORT_FACTS, architecture=arch),
-                 LaunchOptions(manifest_dir=item.manifest_dir))
+    judged_plan(manifest, replace(EXPORT_FACTS, architecture=arch),
+                LaunchOptions(manifest_dir=directory))
 
 
 def output_location(output: str | None, target: Target,

@@ -81,11 +81,23 @@ def from_docker_run_words(words: list[str], allows: tuple[str, ...], *, cwd: str
     if network:
         document.setdefault("network", {}).update(network)
     manifest = build_manifest(document, source=f"service {name}" if name else "command line")
+    _judge_as_run(manifest, cwd)
     session = _session_words(dropin.options)
     notes = (*notes_before, *image_notes, *dropin.notes)
     text = render_manifest(manifest, origin=shlex.join(["docker", "run", *words]),
                            session=session, notes=notes, manifest_dir=manifest_dir)
     return InitResult(text, notes)
+
+
+def _judge_as_run(manifest: Any, cwd: str) -> None:
+    """Refuse what `saferun run` would refuse for this line, bind sources resolved against
+    the directory the line was typed in (symlinks followed): init never writes a manifest
+    that `run` then refuses."""
+    from saferun.app.planning import judged_plan
+    from saferun.model.facts import OFFLINE_FACTS
+    from saferun.plan.planner import LaunchOptions
+
+    judged_plan(manifest, OFFLINE_FACTS, LaunchOptions(manifest_dir=cwd))
 
 
 def _image_base(dropin: Any) -> tuple[dict[str, Any], tuple[str, ...]]:

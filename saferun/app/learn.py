@@ -94,8 +94,7 @@ def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None,
     run` checks them. The container's name is guarded by saferun.engine.reaper: it is
     removed even when this process is killed.
     """
-    from saferun.app.planning import checked_plan
-    from saferun.app.run import check_mount_sources
+    from saferun.app.planning import judged_plan
     from saferun.engine.docker_cli import SECCOMP_FD_PATH, error_text, run_docker
     from saferun.engine.reaper import guarded_name
     from saferun.plan.planner import LaunchOptions
@@ -103,8 +102,8 @@ def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None,
 
     options = LaunchOptions(detach=True, command=command, manifest_dir=manifest_dir,
                             name=guarded_name())
-    plan = checked_plan(manifest, facts, options)
-    check_mount_sources(manifest, plan)
+    plan = judged_plan(manifest, facts, options)
+    _check_networks(manifest)
     seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
     argv = render_argv(plan, seccomp_path=seccomp_path)
     try:
@@ -183,6 +182,21 @@ def _drive(container: str, workload: Workload, health_wait: float = 0.0) -> tupl
     r = docker("wait", container, timeout=workload.timeout, check=False)
     code = int(r.stdout.strip() or -1) if r.stdout.strip().lstrip("-").isdigit() else -1
     return code == 0, f"the app exited {code}"
+
+
+def _check_networks(manifest: Manifest) -> None:
+    """A named network is judged as the engine resolves it, as `saferun run` judges it."""
+    from saferun.app.run import check_named_networks
+    from saferun.engine.api import EngineSession
+
+    if manifest.network.mode in ("bridge", "host", "none", "default") and \
+            not manifest.network.extra_networks:
+        return
+    session = EngineSession()
+    try:
+        check_named_networks(manifest, session)
+    finally:
+        session.close()
 
 
 def run_once(manifest: Manifest, facts: Any, workload: Workload, *, record: bool,

@@ -8,6 +8,9 @@ process: `saferun check` over a repository compiles each distinct profile once.
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from saferun.errors import ProfileError
 from saferun.model.facts import HostFacts
 from saferun.model.manifest import Manifest
@@ -23,6 +26,32 @@ def checked_plan(manifest: Manifest, facts: HostFacts,
     if plan.seccomp_profile is not None:
         check_seccomp(manifest, plan.seccomp_profile)
     return plan
+
+
+def judged_plan(manifest: Manifest, facts: HostFacts,
+                options: LaunchOptions | None = None) -> RunPlan:
+    """The one verdict every command takes: checked_plan, then bind sources judged by where
+    they really lead. `run`, `learn` and `export` all start here, so no command can emit a
+    mount that `run` refuses (`check` and `score` judge the same resolved paths as findings).
+    """
+    plan = checked_plan(manifest, facts, options)
+    check_mount_sources(manifest, plan)
+    return plan
+
+
+def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
+    """Resolve every bind source's symlinks here, at the edge, and judge the real paths.
+
+    The plan already made relative sources absolute (against the manifest's directory) and
+    the manifest refused sensitive paths as written; a harmless-looking ./data that is a
+    symlink to /etc, or ../../etc, is caught only by its real path.
+    """
+    from saferun.inputs.dockerrun import check_resolved_mounts
+
+    resolved = [
+        (m.source, os.path.realpath(m.source)) if m.kind == "bind" else None for m in plan.mounts
+    ]
+    check_resolved_mounts(manifest, resolved)
 
 
 def check_seccomp(manifest: Manifest, profile_json: str) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from saferun.app.planning import checked_plan
+from saferun.app.planning import check_mount_sources, checked_plan
 from saferun.errors import ManifestError, SaferunError
 from saferun.model.facts import OFFLINE_FACTS, HostFacts
 from saferun.plan.planner import LaunchOptions, RunPlan
@@ -127,6 +127,7 @@ def prepare(request: RunRequest) -> PreparedRun:
                               warned)
         check_mount_sources(manifest, plan)
         check_shared_containers(manifest, session)
+        check_named_networks(manifest, session)
         plan = pin_floating_image(plan, session)
         present = session.image_present(plan.image)
         plan = check_writable_mounts(plan, facts, session, present=bool(present),
@@ -226,6 +227,22 @@ def check_shared_containers(manifest: Any, session: Any) -> None:
     check_shared_sources(manifest, found)
 
 
+def check_named_networks(manifest: Any, session: Any) -> None:
+    """Resolve each network the manifest names through the engine (a name, an ID or an ID
+    prefix), and judge what it really is: the host's network by its ID is host-network."""
+    from saferun.inputs.dockerrun import check_networks
+
+    names = {manifest.network.mode, *(n.name for n in manifest.network.extra_networks)}
+    names -= {"bridge", "host", "none", "default"}
+    names = {n for n in names if not n.startswith("container:")}
+    found = {}
+    for name in sorted(names):
+        data = session.network_inspect(name)
+        if data is not None:
+            found[name] = data
+    check_networks(manifest, found)
+
+
 def read_label_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """docker's --label-file: KEY=VALUE lines, # comments. saferun's own io.saferun.* keys
     may not come from a file (they record what saferun decided)."""
@@ -305,7 +322,7 @@ def load_dropin(request: RunRequest, session: Any = None) -> Loaded:
     dropin = request.dropin
     if not request.target_is_manifest:
         image = str(request.target)
-        if not re.match(IMAGE_PATTERN, image):
+        if not re.fullmatch(IMAGE_PATTERN, image):
             raise ManifestError(f"'{image}' is neither a manifest file nor a valid image reference")
         base, notes, probed = image_base(image, dropin, session, use_preset=request.use_preset)
         manifest = build_manifest(merge_document(base, dropin))
@@ -364,20 +381,6 @@ def _with_image_defaults(base: dict[str, Any], image: str, dropin: Any, session:
     for section, values in defaults.document.items():
         merged[section] = {**merged.get(section, {}), **values}
     return merged, defaults.notes, (image, probe.image_id)
-
-
-def check_mount_sources(manifest: Any, plan: RunPlan) -> None:
-    """Resolve every bind source's symlinks here, at the edge, and judge the real paths.
-
-    The manifest already refused sensitive paths as written; a harmless-looking ./data that
-    is a symlink to /etc is caught only by its real path.
-    """
-    from saferun.inputs.dockerrun import check_resolved_mounts
-
-    resolved = [
-        (m.source, os.path.realpath(m.source)) if m.kind == "bind" else None for m in plan.mounts
-    ]
-    check_resolved_mounts(manifest, resolved)
 
 
 def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,

@@ -62,6 +62,7 @@ def run(args: tuple[str, ...]) -> None:
     import os
 
     from saferun.app.run import start
+    from saferun.errors import UsageError
     from saferun.inputs.dockerrun import parse_run_args
 
     with exit_on_error(run=True):
@@ -69,11 +70,15 @@ def run(args: tuple[str, ...]) -> None:
     if parsed.flag("help"):
         click.echo(click.get_current_context().get_help())
         return
-    output_format = parsed.last("format") or "argv"
-    if output_format not in ("argv", "json"):
-        raise click.UsageError(f"--format {output_format}: use argv or json")
-    if parsed.flag("offline") and not parsed.flag("dry-run"):
-        raise click.UsageError("--offline only works with --dry-run")
-    with exit_on_error(run=True):
+    with exit_on_error(run=True):  # a usage error exits 125, as docker run's do
+        output_format = parsed.last("format") or "argv"
+        if output_format not in ("argv", "json"):
+            raise UsageError(f"--format {output_format}: use argv or json")
+        if parsed.flag("offline") and not parsed.flag("dry-run"):
+            raise UsageError("--offline only works with --dry-run")
         printed = start(parsed, cwd=os.getcwd(), warn=warn, note=note)  # execs docker, or
-    click.echo(printed)  # a dry run: the command or the API body
+    # A dry run: the command or the API body, byte for byte. click would strip ANSI escape
+    # sequences from a pipe, and the printed command would no longer be the one launched.
+    if any(not c.isprintable() for c in printed):
+        warn("the command holds control characters; they are printed as they are")
+    click.echo(printed, color=True)

@@ -211,6 +211,16 @@ class EngineSession:
         found = self._get_json(f"/volumes/{_api_name(name, 'volume name')}", missing_ok=True)
         return dict(found) if found is not None else None
 
+    def network_inspect(self, name: str) -> dict[str, Any] | None:
+        """`docker network inspect NAME-OR-ID` as JSON, or None when there is no such network.
+        The engine resolves an ID or a unique ID prefix as `docker run --network` does."""
+        if self._socket is None:
+            from saferun.engine.docker_cli import cli_json
+
+            return cli_json(["network", "inspect", "--format", "{{json .}}", name])
+        found = self._get_json(f"/networks/{_api_name(name, 'network name')}", missing_ok=True)
+        return dict(found) if found is not None else None
+
     def running_containers(self) -> list[str]:
         """Names of the running containers (`docker ps`)."""
         if self._socket is None:

@@ -10,6 +10,11 @@ container whose name carries this process's token, then exits. While we run it o
 
 Names are `saferun-learn-<token>-<n>`: the token is random per process, so the watchdog of
 one learner never touches another's containers.
+
+Should the watchdog die too (both killed at once: a cgroup or session killed whole), the
+next learner removes the orphans before it starts its own: a learning container whose token
+no live watchdog on this host carries (`sweep_orphans`). Only on a local engine, where every
+learner's watchdog runs on this host.
 """
 
 from __future__ import annotations
@@ -48,7 +53,51 @@ class _Watchdog:
 _current: _Watchdog | None = None
 
 
+def _live_tokens(proc: str = "/proc") -> set[str]:
+    """Tokens of the watchdogs running on this host (read from their command lines)."""
+    tokens = set()
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, entry, "cmdline"), "rb") as handle:
+                words = handle.read().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        for word in words:
+            if word.startswith(NAME_PREFIX.encode()) and word.endswith(b"-"):
+                tokens.add(word[len(NAME_PREFIX):-1].decode(errors="replace"))
+    return tokens
+
+
+def orphans(names: list[str], live: set[str]) -> list[str]:
+    """Learning containers whose learner and watchdog are both gone (pure)."""
+    found = []
+    for name in names:
+        token, _, number = name.removeprefix(NAME_PREFIX).rpartition("-")
+        if name.startswith(NAME_PREFIX) and token and number.isdigit() and token not in live:
+            found.append(name)
+    return found
+
+
+def sweep_orphans(docker: str) -> list[str]:
+    """Remove the learning containers no live watchdog guards; -> their names."""
+    from saferun.engine.api import local_socket_path
+
+    if local_socket_path() is None:
+        return []  # a remote engine: other hosts' learners may be running
+    listed = subprocess.run([docker, "ps", "-a", "--filter", f"name={NAME_PREFIX}", "--format",
+                             "{{.Names}}"], capture_output=True, text=True, timeout=60,
+                            check=False)
+    found = orphans(listed.stdout.split(), _live_tokens())
+    if found:
+        subprocess.run([docker, "rm", "-f", *found], capture_output=True, timeout=120,
+                       check=False)
+    return found
+
+
 def _spawn(docker: str) -> _Watchdog:
+    sweep_orphans(docker)
     token = secrets.token_hex(6)
     process = subprocess.Popen(
         [sys.executable, "-I", "-c", _WATCHDOG, docker, f"{NAME_PREFIX}{token}-"],

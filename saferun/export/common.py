@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from saferun.errors import ExportError
+from saferun.model.encoding import comment_text
 from saferun.model.facts import HostFacts
 from saferun.model.manifest import Manifest
 from saferun.plan.planner import LaunchOptions, RunPlan, build_plan
@@ -226,12 +226,8 @@ def notes_header(notes: list[Unsupported], *, comment: str = "#") -> list[str]:
     lines = [f"{comment} {GENERATED_HEADER}"]
     if notes:
         lines.append(f"{comment} Not expressible here, or needs a step on the target host:")
-        lines += [f"{comment}   - {_one_line(note.render())}" for note in sorted(notes)]
+        lines += [f"{comment}   - {comment_text(note.render())}" for note in sorted(notes)]
     return lines
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", text)
 
 
 def dumps_json(value: object) -> str:
@@ -260,12 +256,22 @@ def dump_yaml(documents: Sequence[Any], header: list[str]) -> str:
         def ignore_aliases(self, data: Any) -> bool:  # no &id001 anchors: plain, greppable
             return True
 
+    _Dumper.add_representer(str, _yaml_str)
+
     body = "---\n".join(
         yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                   allow_unicode=True, width=4096)
         for doc in documents
     )
     return "\n".join(header) + "\n" + body
+
+
+def _yaml_str(dumper: Any, data: str) -> Any:
+    """A string holding anything but printable characters and newlines is double-quoted,
+    where YAML escapes it (\\u2028, \\x1b): a parser reading YAML 1.1 line breaks and one
+    reading YAML 1.2 then see the same single scalar."""
+    special = any(not c.isprintable() and c != "\n" for c in data)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"' if special else None)
 
 
 # Drop-in `docker run` settings a manifest may carry (each weakening one needs [allow]):

@@ -141,7 +141,7 @@ def render_kubernetes(apps: list[Prepared], *, kind: KubeKind = KubeKind.POD,
 def k8s_name(app_name: str) -> str:
     """App names allow upper case, `_` and `.`; Kubernetes object and container names don't."""
     name = re.sub(r"[^a-z0-9-]+", "-", app_name.lower()).strip("-")[:63].strip("-")
-    if not _DNS_LABEL.match(name):
+    if not _DNS_LABEL.fullmatch(name):
         raise ExportError(f"app.name '{app_name}' has no usable Kubernetes name",
                           fix="use letters, digits and '-' in app.name")
     return name
@@ -224,9 +224,9 @@ def _annotations(app: Prepared, notes: list[Unsupported]) -> dict[str, str]:
 
 def _annotation_key_ok(key: str) -> bool:
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         return False
-    return bool(_QUALIFIED_NAME.match(name))
+    return bool(_QUALIFIED_NAME.fullmatch(name))
 
 
 def _pod_spec(app: Prepared, name: str, kind: KubeKind, minor: int, annotations: dict[str, str],

@@ -332,13 +332,28 @@ def _value(value: str, key: str, *, raw: bool = False) -> str:
 
 
 def _words(values: list[str] | tuple[str, ...], key: str) -> str:
-    """A list key (Exec=, Environment=, Label=): each word quoted as Quadlet unquotes it."""
+    """A list key (Exec=, Environment=, Label=): each word quoted as Quadlet unquotes it.
+
+    Quadlet reads these keys with C-style unescaping (podman's splitString with
+    SplitCUnescape), so a control character or line separator is written as its escape
+    (\\x1b, \\u2028) inside the quotes and reaches the container unchanged."""
     words = []
     for value in values:
-        _check(value, key)
         escaped = _escape(value)
-        if _SAFE_WORD.match(escaped):
+        if _SAFE_WORD.fullmatch(escaped):
             words.append(escaped)
         else:
-            words.append('"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"')
+            quoted = escaped.replace("\\", "\\\\").replace('"', '\\"')
+            words.append('"' + "".join(map(_c_escape, quoted)) + '"')
     return " ".join(words) if words else '""'
+
+
+def _c_escape(char: str) -> str:
+    """One character as Quadlet's C-style unescaping reads it back (\\xNN only for ASCII:
+    a \\x escape is a byte, and U+0085 is two bytes in UTF-8)."""
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

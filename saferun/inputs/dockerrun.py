@@ -82,7 +82,7 @@ RULE_FLAGS: dict[str, str] = {
 _SESSION_VALUE_PATTERNS = {
     "attach": r"^(?i:stdin|stdout|stderr)$",
     "detach-keys": r"^[a-z0-9@\[\\\]^_,-]+$",
-    "cidfile": r"^[^\0\n\r]+$",
+    "cidfile": r"^[^\x00-\x1f\x7f\x85\u2028\u2029]+$",
 }
 _RUNTIMES = {"runc": "runc", "io.containerd.runc.v2": "runc", "runsc": "gvisor", "gvisor": "gvisor",
              "kata": "kata", "kata-runtime": "kata", "io.containerd.kata.v2": "kata"}
@@ -175,6 +175,9 @@ def merge_document(base: dict[str, Any], dropin: DropIn) -> dict[str, Any]:
     fs["mounts"] = _last_per_target([*base_mounts, *flag_mounts])
     fs["tmpfs"] = _last_per_target([*base_tmpfs, *flag_tmpfs])
     caps = merged.setdefault("capabilities", {})
+    if not isinstance(caps.get("add", []), list) or not all(
+            isinstance(c, str) for c in caps.get("add", [])):
+        return merged  # `add = [0]` or `add = "X"`: the model names the key and the value
     added = [*caps.get("add", []), *caps_over.get("add", [])]
     dropped = set(dropin.cap_drop)
     if "ALL" in added and dropped - {"ALL"}:  # --cap-add ALL --cap-drop MKNOD: all but MKNOD
@@ -267,6 +270,26 @@ def check_shared_sources(manifest: Any, containers: dict[str, Any]) -> None:
         raise refused(found, hints=RULE_FLAGS)
 
 
+def check_networks(manifest: Any, networks: dict[str, dict[str, Any]]) -> None:
+    """Refuse a network that is the host's under another name or its ID; pure.
+
+    `networks` holds `docker network inspect` data of each network the manifest names, read
+    at the edge: `--network 1a352c…` (the host network's ID) is judged as `--network host`.
+    """
+    wanted = [("network.mode", manifest.network.mode)]
+    wanted += [(f"network.extra_networks.{i}.name", n.name)
+               for i, n in enumerate(manifest.network.extra_networks)]
+    found = []
+    for where, name in wanted:
+        data = networks.get(name)
+        if name != "host" and data is not None and data.get("Driver") == "host":
+            found.append(Violation("host-network", where,
+                                   f"{name!r} (the engine's host network {data.get('Name')!r})"))
+    found = [v for v in found if not manifest.allowed(v.rule)]
+    if found:
+        raise refused(found, hints=RULE_FLAGS)
+
+
 # --- mapping, one section at a time ----------------------------------------------------
 
 def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
@@ -290,7 +313,7 @@ def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
     if from_host:
         app["env_from_host"] = from_host
     if p.values("env-file"):
-        app["env_files"] = [_abs(path, cwd) for path in p.values("env-file")]
+        app["env_files"] = [_abs(path, cwd) if path else path for path in p.values("env-file")]
     labels: dict[str, str] = {}
     for item in p.values("label"):
         key, _, value = item.partition("=")
@@ -303,7 +326,8 @@ def _map_app(p: ParsedRun, doc: dict[str, Any], cwd: str) -> None:
     if p.values("group-add"):
         app["group_add"] = p.values("group-add")
     if p.values("label-file"):
-        app["label_files"] = [_abs(path, cwd) for path in p.values("label-file")]
+        app["label_files"] = [_abs(path, cwd) if path else path
+                              for path in p.values("label-file")]
     annotations: dict[str, str] = {}
     for item in p.values("annotation"):
         key, sep, value = item.partition("=")
@@ -407,7 +431,7 @@ def _security_opt(
                      "per-app profile instead, which denies all that docker-default denies")
     elif key == "apparmor" and value == "unconfined":
         doc.setdefault("apparmor", {})["mode"] = "off"
-    elif key == "apparmor" and re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", value):
+    elif key == "apparmor" and re.fullmatch(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$", value):
         doc.setdefault("apparmor", {}).update({"mode": "profile", "profile": value})
     elif key == "label" and value == "disable":
         sec["label"] = "disable"
@@ -727,7 +751,7 @@ def _client_flags(p: ParsedRun) -> tuple[str, ...]:
     for name in ("attach", "detach-keys", "cidfile"):
         given = p.values(name)
         for value in given if name == "attach" else given[-1:]:
-            if not re.match(_SESSION_VALUE_PATTERNS[name], value):
+            if not re.fullmatch(_SESSION_VALUE_PATTERNS[name], value):
                 raise DockerArgsError(f"invalid argument {value!r} for --{name}")
             flags += [f"--{name}", value]
     for name in ("sig-proxy", "disable-content-trust"):
@@ -745,7 +769,7 @@ def _user(value: str) -> str:
     run-as-root rule."""
     from saferun.model.manifest import USER_PATTERN
 
-    if not re.match(USER_PATTERN, value):
+    if not re.fullmatch(USER_PATTERN, value):
         raise DockerArgsError(f"--user {value!r}: expected USER[:GROUP], a name or a number")
     return value
 
@@ -766,8 +790,8 @@ def _int(value: str | None, flag: str) -> int:
 
 
 def _name(value: str | None) -> str | None:
-    if value is not None and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", value):
-        raise DockerArgsError(f"Invalid container name ({value}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+    if value is not None and not re.fullmatch(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", value):
+        raise DockerArgsError(f"Invalid container name ({value!r}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
                               "are allowed")
     return value
 

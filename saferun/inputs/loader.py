@@ -27,6 +27,9 @@ DEFAULT_MANIFEST = "saferun.toml"
 # is a path. Preset names are also the files' stems in profiles/.
 PRESET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MAX_EXTENDS_DEPTH = 8
+# Hostile-input limits: no manifest is near them; a crafted one stops with one paragraph.
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_NESTING = 32
 # What a preset read on its own validates with: its name, and an image that cannot be
 # pulled by mistake (the .invalid domain never resolves).
 PRESET_PLACEHOLDER_IMAGE = "preset.invalid/{name}:placeholder"
@@ -63,7 +66,7 @@ def preset_names() -> list[str]:
 def preset_path(name: str) -> Path:
     """The file of a preset, or a ManifestError that lists the presets there are."""
     available = preset_names()
-    if re.match(PRESET_NAME_PATTERN, name) and name in available:
+    if re.fullmatch(PRESET_NAME_PATTERN, name) and name in available:
         return preset_dir() / f"{name}.toml"
     raise ManifestError(
         f"extends = {name!r}: there is no such preset (available: "
@@ -141,13 +144,36 @@ def merge_documents(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, 
 
 
 def _parse_toml(data: bytes, source: str) -> tuple[dict[str, Any], str]:
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{source}: the manifest is {len(data)} bytes, more than the "
+                            f"{MAX_MANIFEST_BYTES} a manifest may have")
     try:
         text = data.decode("utf-8")
-        return tomllib.loads(text), text
+        document = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ManifestError(f"{source}: the manifest is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{source}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ManifestError(f"{source}: arrays or tables are nested more than "
+                            f"{MAX_NESTING} deep") from None
+    if _depth(document) > MAX_NESTING:
+        raise ManifestError(f"{source}: arrays or tables are nested more than "
+                            f"{MAX_NESTING} deep")
+    return document, text
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and tables nest, walked without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level <= MAX_NESTING:
+            children = item.values() if isinstance(item, dict) else item \
+                if isinstance(item, list) else ()
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _extends_target(value: Any, source: str, base_dir: Path) -> Path:
@@ -215,14 +241,25 @@ def read_document(path: Path) -> ResolvedDocument:
 def find_manifest(path: str | None) -> Path:
     """`saferun run` with no argument uses ./saferun.toml, like `docker compose` finds its file."""
     candidate = Path(path) if path else Path(DEFAULT_MANIFEST)
-    if candidate.is_dir():
-        candidate = candidate / DEFAULT_MANIFEST
-    if not candidate.is_file():
+    try:
+        if candidate.is_dir():
+            candidate = candidate / DEFAULT_MANIFEST
+        found = candidate.is_file()
+    except OSError as exc:  # ENAMETOOLONG, EACCES on a parent...
+        raise ManifestError(f"{str(candidate)[:200]}: cannot read manifest: "
+                            f"{exc.strerror or exc}") from None
+    if not found:
         raise ManifestError(
             f"manifest not found: {candidate}",
             fix="pass the path of a saferun.toml, or run `saferun init` to write one",
         )
     return candidate
+
+
+def read_toml_file(path: Path) -> dict[str, Any]:
+    """A TOML input file (manifest or stack file) read with the manifest's size and depth
+    limits: every problem a ManifestError naming the file."""
+    return _parse_toml(read_manifest_bytes(path), str(path))[0]
 
 
 def read_manifest_bytes(path: Path) -> bytes:

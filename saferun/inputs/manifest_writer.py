@@ -20,7 +20,9 @@ from typing import Any
 import tomlkit
 from tomlkit.items import Table
 
+from saferun.model.encoding import comment_text
 from saferun.model.manifest import USER_PATTERN, Manifest
+from saferun.model.normalise import is_root_user
 
 HEADER = (
     "saferun manifest: `saferun run` (or `saferun run -f saferun.toml`) starts this app with "
@@ -95,13 +97,13 @@ def propose_from_image(facts: ImageFacts, name: str) -> ImageProposal:
     args: list[str] = []
     user = facts.user
     uid = user.split(":")[0]
-    if not user or uid in ("0", "root"):
+    if not user or is_root_user(uid):
         notes.append(f"The image runs as {'root' if user else 'root (no USER)'}; saferun runs it "
                      "as 65534:65534. Set app.user to a numeric uid the image's files allow.")
-    elif re.match(r"^[0-9]+(:[0-9]+)?$", user):
+    elif re.fullmatch(r"^[0-9]+(:[0-9]+)?$", user):
         app["user"] = user
         args += ["--user", user]
-    elif re.match(USER_PATTERN, user):
+    elif re.fullmatch(USER_PATTERN, user):
         app["user"] = user
         args += ["--user", user]
         notes.append(f"The image's USER is '{user}', a name: docker resolves it in the image, as "
@@ -123,7 +125,7 @@ def propose_from_image(facts: ImageFacts, name: str) -> ImageProposal:
                      "host (and host_ip) to choose.")
     mounts = []
     for path in facts.volumes:
-        if not re.match(r"^/(?:[A-Za-z0-9_.@+-]+/?)*$", path):
+        if not re.fullmatch(r"^/(?:[A-Za-z0-9_.@+-]+/?)*$", path):
             notes.append(f"VOLUME {path!r} has characters saferun does not accept in a target; "
                          "mount it by hand.")
             continue
@@ -177,13 +179,15 @@ def render_manifest(manifest: Manifest, *, origin: str, session: Sequence[str] =
     if manifest_dir is not None:
         data = relative_sources(data, manifest_dir)
     doc = tomlkit.document()
+    origin = comment_text(origin)
+    notes = [comment_text(note) for note in notes]
     for line in _wrap(HEADER):
         doc.add(tomlkit.comment(line))
     for line in _wrap(f"Written by `saferun init` from: {origin}"):
         doc.add(tomlkit.comment(line))
     if session:
-        for line in _wrap("Per-start options, not part of the manifest: saferun run "
-                          + shlex.join(session) + " saferun.toml"):
+        for line in _wrap(comment_text("Per-start options, not part of the manifest: saferun "
+                                       "run " + shlex.join(session) + " saferun.toml")):
             doc.add(tomlkit.comment(line))
     for note in notes:
         for index, line in enumerate(_wrap(note)):

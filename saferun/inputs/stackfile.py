@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,12 +58,9 @@ def load_stack(target: str | None) -> LoadedStack:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: not valid TOML: {exc}") from None
+    from saferun.inputs.loader import read_toml_file
+
+    return read_toml_file(path)
 
 
 def _stack_from_document(document: dict[str, Any], path: Path) -> LoadedStack:
@@ -184,7 +180,9 @@ def is_stack_file(path: Path) -> bool:
         return True
     if path.suffix != ".toml" or not path.is_file():
         return False
+    from saferun.inputs.loader import read_toml_file
+
     try:
-        return "stack" in tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return "stack" in read_toml_file(path)
+    except ManifestError:
         return False

@@ -54,6 +54,7 @@ def learning_manifest(manifest: Manifest, *, writable_root: bool = True) -> Mani
     changes: dict[str, dict[str, Any]] = {
         "seccomp": {"profile": _base_profile(manifest), "mode": "log", "allow": [], "deny": [],
                     "learned": []},
+        "allow": {**manifest.allow, "seccomp-unconfined": LEARN_REASON},
     }
     if writable_root:
         changes["filesystem"] = {"read_only": False}
@@ -92,7 +93,8 @@ def diagnosing_manifest(manifest: Manifest) -> Manifest:
     """
     if manifest.seccomp.profile not in GENERATED_PROFILES:
         return learning_manifest(manifest, writable_root=False)
-    return _rebuild(manifest, {"seccomp": {"mode": "log"}})
+    return _rebuild(manifest, {"seccomp": {"mode": "log"},
+                               "allow": {**manifest.allow, "seccomp-unconfined": LEARN_REASON}})
 
 
 def replay_manifest(manifest: Manifest) -> Manifest:

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from saferun.model.capabilities import CAPABILITY_BITS, normalize_capability
+from saferun.model.normalise import is_all_addresses, is_root_user
 from saferun.model.refusals import (
     ALLOWABLE_IDS,
     ALLOWED_CAPABILITIES,
@@ -130,16 +131,16 @@ class AppSection(StrictModel):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(ENV_NAME_PATTERN, key):
-                raise ValueError(f"invalid environment variable name '{key}'")
+            if not re.fullmatch(ENV_NAME_PATTERN, key):
+                raise ValueError(f"invalid environment variable name {key!r}")
         return value
 
     @field_validator("labels")
     @classmethod
     def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(LABEL_KEY_PATTERN, key):
-                raise ValueError(f"invalid label key '{key}'")
+            if not re.fullmatch(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"invalid label key {key!r}")
             if key.startswith("io.saferun."):
                 raise ValueError(f"label key '{key}' is reserved for saferun")
         return value
@@ -148,15 +149,15 @@ class AppSection(StrictModel):
     @classmethod
     def _annotation_keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(LABEL_KEY_PATTERN, key):
-                raise ValueError(f"invalid annotation key '{key}'")
+            if not re.fullmatch(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"invalid annotation key {key!r}")
         return value
 
     @field_validator("env_files", "label_files")
     @classmethod
     def _env_file_paths(cls, value: list[str]) -> list[str]:
         for path in value:
-            if not path or "\0" in path or "\n" in path:
+            if not path or not path.isprintable():
                 raise ValueError(f"invalid env file path {path!r}")
         return value
 
@@ -250,10 +251,11 @@ class BindOrVolumeMount(StrictModel):
         if self.create_source and self.type != "bind":
             raise ValueError("create_source applies to bind mounts only")
         if (self.type == "volume" and self.source
-                and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source)):
-            raise ValueError(f"volume name '{self.source}' is invalid (letters, digits, _ . -)")
-        if self.type == "bind" and any(c in self.source for c in ",\n\r\0"):
-            raise ValueError(f"bind source {self.source!r} contains a comma or control character")
+                and not re.fullmatch(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$", self.source)):
+            raise ValueError(f"volume name {self.source!r} is invalid (letters, digits, _ . -)")
+        if self.type == "bind" and ("," in self.source or not self.source.isprintable()):
+            raise ValueError(f"bind source {self.source!r} contains a comma, a control character "
+                             "or a line separator")
         return self
 
 
@@ -671,8 +673,8 @@ class NetworkSection(StrictModel):
     def _hosts(cls, value: list[str]) -> list[str]:
         for entry in value:
             name, sep, address = entry.partition(":")
-            if not sep or not re.match(_HOSTNAME, name):
-                raise ValueError(f"extra host '{entry}' must be 'name:ip'")
+            if not sep or not re.fullmatch(_HOSTNAME, name):
+                raise ValueError(f"extra host {entry!r} must be 'name:ip'")
             if address != "host-gateway":
                 _check_ip(address, f"extra host '{name}' address")
         return value
@@ -761,8 +763,8 @@ class LoggingSection(StrictModel):
     @classmethod
     def _keys(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", key):
-                raise ValueError(f"invalid logging option name '{key}'")
+            if not re.fullmatch(r"^[a-z0-9][a-z0-9_.-]*$", key):
+                raise ValueError(f"invalid logging option name {key!r}")
         return value
 
 
@@ -828,9 +830,9 @@ class SecuritySection(StrictModel):
     @classmethod
     def _sysctl_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key, setting in value.items():
-            if not re.match(r"^[a-z0-9_]+(?:[./][A-Za-z0-9_-]+)+$", key):
-                raise ValueError(f"invalid sysctl name '{key}'")
-            if not re.match(r"^[A-Za-z0-9 _.:,/-]*$", setting):
+            if not re.fullmatch(r"^[a-z0-9_]+(?:[./][A-Za-z0-9_-]+)+$", key):
+                raise ValueError(f"invalid sysctl name {key!r}")
+            if not re.fullmatch(r"^[A-Za-z0-9 _.:,/-]*$", setting):
                 raise ValueError(f"sysctl {key} value {setting!r} contains unexpected characters")
         return value
 
@@ -849,7 +851,7 @@ class SeccompSection(StrictModel):
         "allowlist",
         description=(
             "allowlist: deny all but listed; denylist: allow all but dangerous "
-            "groups; log: deny nothing, log."
+            "groups; log: deny nothing, log (needs [allow] seccomp-unconfined)."
         ),
     )
     allow: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(
@@ -1217,6 +1219,8 @@ def _violations(m: Manifest) -> list[Violation]:
 
     add(_is_root(m.app.user), "run-as-root", "app.user", repr(m.app.user))
     add(m.seccomp.profile == "unconfined", "seccomp-unconfined", "seccomp.profile", "'unconfined'")
+    add(m.seccomp.mode == "log" and m.seccomp.profile != "unconfined", "seccomp-unconfined",
+        "seccomp.mode", "'log' (denies nothing: every call is allowed and logged)")
     add(m.apparmor.mode == "off", "apparmor-unconfined", "apparmor.mode", "'off'")
     add(not m.filesystem.read_only, "writable-root", "filesystem.read_only", "false")
     adj = m.resources.oom_score_adj
@@ -1269,8 +1273,7 @@ def _violations(m: Manifest) -> list[Violation]:
 
 
 def _is_root(user: str) -> bool:
-    name = user.split(":")[0]
-    return name == "root" or (name.isdigit() and int(name) == 0)
+    return is_root_user(user)
 
 
 def _warnings(m: Manifest) -> list[Violation]:
@@ -1290,7 +1293,7 @@ def _warnings(m: Manifest) -> list[Violation]:
     add(m.network.publish_all, "port-host-ip", "network.publish_all",
         "true (-P publishes every exposed port on every interface)")
     for index, port in enumerate(m.network.ports):
-        add(port.host_ip in ("0.0.0.0", "::"), "port-host-ip", f"network.ports.{index}.host_ip",
+        add(is_all_addresses(port.host_ip), "port-host-ip", f"network.ports.{index}.host_ip",
             repr(port.host_ip))
     add(m.resources.cgroup_parent is not None, "cgroup-parent", "resources.cgroup_parent",
         repr(m.resources.cgroup_parent))

@@ -25,7 +25,7 @@ def parse_size(value: str | int) -> int:
         if value < 0:
             raise ValueError(f"invalid size: '{value}' (must not be negative)")
         return value
-    match = _SIZE.match(value.strip())
+    match = _SIZE.fullmatch(value.strip())
     if not match:
         raise ValueError(f"invalid size: '{value}' (use a number with b, k, m, g, t or p)")
     number, unit = match.groups()

@@ -17,6 +17,7 @@ from saferun import __version__
 from saferun.errors import RequirementUnmet
 from saferun.model.facts import HostFacts
 from saferun.model.manifest import Manifest, Ulimit
+from saferun.model.normalise import is_root_user
 from saferun.model.runtimes import RUNTIME_ALIASES, RUNTIME_FIX
 from saferun.model.units import parse_duration, parse_size
 from saferun.plan.runtime_controls import check_runtime_controls, host_pids_limit, userns_notes
@@ -492,7 +493,7 @@ def _check_userns(manifest: Manifest, facts: HostFacts, warnings: list[str]) -> 
     )
     if wanted == "required":
         raise RequirementUnmet(f'security.userns = "required": {message}', fix=fix)
-    if manifest.app.user.split(":")[0] in ("0", "root"):
+    if is_root_user(manifest.app.user):
         warnings.append(f'security.userns = "preferred": {message}; {fix}')
 
 

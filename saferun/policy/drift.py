@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
+from saferun.model.normalise import is_root_user
 from saferun.model.process import SECCOMP_MODES, ProcFacts, cap_names
 from saferun.policy.report import Finding
 from saferun.policy.rules import RULES
@@ -148,8 +149,7 @@ def runtime_drift(spec: ContainerSpec, proc: ProcFacts) -> list[Finding]:
     if spec.seccomp != "unconfined" and not spec.privileged and proc.seccomp != 2:
         mode = SECCOMP_MODES.get(proc.seccomp, str(proc.seccomp))
         runtime("seccomp-unconfined", f"Seccomp is {mode}, not filter")
-    user = (spec.user or "").split(":")[0]
-    if user not in ("", "0", "root") and proc.uids and proc.uids[0] == 0:
+    if spec.user and not is_root_user(spec.user) and proc.uids and proc.uids[0] == 0:
         runtime("run-as-root",
                 f"the process runs as uid 0 although user {spec.user!r} was asked for")
     root = proc.mount("/")

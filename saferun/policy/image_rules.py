@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from saferun.model.normalise import is_root_user
 from saferun.policy.rules import Hit, Rule, RuleResult, image_parts
 from saferun.policy.severity import Severity
 
@@ -257,7 +258,7 @@ def _user(facts: ImageFacts, policy: ImagePolicy) -> list[Hit]:
     name = facts.user.split(":")[0]
     if not name:
         return [Hit("no USER: the image runs as root unless the run says otherwise")]
-    if name in ("0", "root"):
+    if is_root_user(name):
         return [Hit(f"USER {facts.user} is root")]
     return []
 

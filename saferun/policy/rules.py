@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
+from saferun.model.normalise import is_all_addresses, is_root_user
 from saferun.model.refusals import RULES as REFUSALS
 from saferun.model.refusals import SOCKET_NAMES, WARNINGS, host_path_rule, image_tag_problem
 from saferun.policy.severity import Severity
@@ -187,8 +188,7 @@ def _user(spec: ContainerSpec, policy: Policy) -> list[Hit]:
     if not user:
         return [Hit("no user given: the image's default user applies, root unless the image "
                     "sets USER")]
-    name = user.split(":")[0]
-    if name in ("0", "root"):
+    if is_root_user(user):
         return [Hit(f"user {user!r} is root")]
     return []
 
@@ -196,7 +196,7 @@ def _user(spec: ContainerSpec, policy: Policy) -> list[Hit]:
 def _ports_all_interfaces(spec: ContainerSpec, policy: Policy) -> list[Hit]:
     hits = [Hit(f"port {p.container_port}/{p.protocol} is published on "
                 f"{p.host_ip or 'every interface'}")
-            for p in spec.ports if p.host_ip in ("", "0.0.0.0", "::")]
+            for p in spec.ports if is_all_addresses(p.host_ip)]
     if spec.publish_all:
         hits.append(Hit("-P publishes every exposed port on every interface"))
     return hits

@@ -144,6 +144,23 @@ def profile_sha256(text: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Actions under which a call goes ahead: a profile made only of them filters nothing.
+_PERMITTING = frozenset({"SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY"})
+
+
+def denies_nothing(text: str) -> bool:
+    """True for a seccomp profile that lets every call through (e.g. defaultAction
+    SCMP_ACT_LOG with only allow rules): as weak as seccomp=unconfined, judged so."""
+    try:
+        profile = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(profile, dict) or profile.get("defaultAction") not in _PERMITTING:
+        return False
+    rules = profile.get("syscalls") or []
+    return all(isinstance(r, dict) and r.get("action") in _PERMITTING for r in rules)
+
+
 def with_resolved_sources(spec: ContainerSpec, resolved: Mapping[str, str]) -> ContainerSpec:
     """Replace bind sources by the real paths the edge resolved (symlinks followed)."""
     mounts = []
@@ -162,6 +179,8 @@ def from_plan(plan: RunPlan) -> ContainerSpec:
     security = set(plan.security_opts)
     if plan.seccomp_profile is not None:
         seccomp, seccomp_sha = "custom", profile_sha256(plan.seccomp_profile)
+        if denies_nothing(plan.seccomp_profile):
+            seccomp = "unconfined"
     else:
         seccomp = "unconfined" if "seccomp=unconfined" in security else "default"
         seccomp_sha = None
@@ -244,6 +263,8 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
         seccomp, seccomp_sha = "unconfined", None
     else:
         seccomp, seccomp_sha = "custom", profile_sha256(seccomp_value)
+        if denies_nothing(seccomp_value):
+            seccomp = "unconfined"
     apparmor = data.get("AppArmorProfile") or security.get("apparmor") or None
     restart = host.get("RestartPolicy") or {}
     health = config.get("Healthcheck")
@@ -256,8 +277,7 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
         cap_drop=frozenset(canonical_cap(c) for c in host.get("CapDrop") or []),
         mounts=tuple(_inspect_mount(m) for m in data.get("Mounts") or []
                      if m.get("Type") in ("bind", "volume")),
-        network="bridge" if host.get("NetworkMode") in (None, "", "default")
-        else str(host["NetworkMode"]),
+        network=_inspect_network(data),
         pid=namespace_mode(host.get("PidMode")),
         ipc=namespace_mode(host.get("IpcMode")),
         uts=namespace_mode(host.get("UTSMode")),
@@ -295,6 +315,16 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerSpec:
         ingress=_policy_label(config, "io.saferun.network-ingress"),
         egress=_policy_label(config, "io.saferun.network-egress"),
     )
+
+
+def _inspect_network(data: Mapping[str, Any]) -> str:
+    """NetworkMode as written (a name or an ID); "host" when the container is attached to
+    the engine's host network, whatever it was called (`--network <ID of host>`)."""
+    mode = (data.get("HostConfig") or {}).get("NetworkMode")
+    attached = ((data.get("NetworkSettings") or {}).get("Networks") or {})
+    if "host" in attached:
+        return "host"
+    return "bridge" if mode in (None, "", "default") else str(mode)
 
 
 def _inspect_mount(mount: Mapping[str, Any]) -> MountSpec:

@@ -101,4 +101,4 @@ def test_missing_manifest(
 
 def test_offline_needs_dry_run(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["run", "--offline", str(write(tmp_path, GOOD))])
-    assert result.exit_code == 2
+    assert result.exit_code == 125  # run keeps docker's codes: a usage error is 125

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from saferun.errors import ExportError
 from saferun.export import ExportInput, Target, export
 from saferun.model.manifest import Manifest
 from tests.unit.export.cases import CASES, run
@@ -127,9 +126,42 @@ def test_values_survive_systemd_parsing() -> None:
     assert ["team=it's ops"] in [unquote_words(v) for v in keys["Label"]]
 
 
-def test_control_characters_are_refused() -> None:
-    with pytest.raises(ExportError, match=r"app\.env\.A"):
-        unit(app={"env": {"A": "line\n[Service]\nExecStartPre=/bin/evil"}})
+_C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+              "s": " ", "\\": "\\", '"': '"', "'": "'"}
+
+
+def quadlet_words(text: str) -> list[str]:
+    """Words as Quadlet reads a list key (podman's splitString: SplitUnquote|SplitCUnescape)."""
+    words, word, index, quoted = [], "", 0, False
+    while index < len(text):
+        char = text[index]
+        if char == '"':
+            quoted, index = not quoted, index + 1
+            continue
+        if char == "\\":
+            kind = text[index + 1]
+            if kind in "xuU":
+                size = {"x": 2, "u": 4, "U": 8}[kind]
+                word += chr(int(text[index + 2:index + 2 + size], 16))
+                index += 2 + size
+            else:
+                word, index = word + _C_ESCAPES[kind], index + 2
+            continue
+        if char == " " and not quoted:
+            words, word = [*words, word], ""
+        else:
+            word += char
+        index += 1
+    return [*words, word]
+
+
+def test_control_characters_are_encoded_not_injected() -> None:
+    hostile = "line\n[Service]\nExecStartPre=/bin/evil\r\x1b[2K\u2028\x85\t\"'\\ end"
+    keys = unit(app={"env": {"A": hostile}, "command": ["sh", "-c", hostile]})
+    assert "ExecStartPre" not in keys and "Restart" in keys  # no line was injected
+    assert quadlet_words(keys["Environment"][0]) == [f"A={hostile}"]
+    assert quadlet_words(keys["Exec"][0]) == ["sh", "-c", hostile]
+    assert all(value.isprintable() for values in keys.values() for value in values)
 
 
 def test_restart_and_health() -> None:
