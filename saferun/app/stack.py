@@ -129,8 +129,10 @@ def _check_cannot_touch_rules(member: Any, plan: Any, rules: Any) -> None:
             fix="drop NET_ADMIN (and privileged) from the service, or its [network] rules")
 
 
-def up(target: str | None, *, warn: Callable[[str], None]) -> UpResult:
-    """Start the stack at `target`; everything or nothing (see the module docstring)."""
+def up(target: str | None, *, warn: Callable[[str], None],
+       say: Callable[[str], None] = lambda _line: None) -> UpResult:
+    """Start the stack at `target`; everything or nothing (see the module docstring).
+    `say` hears each step as it begins (the CLI draws it as progress on a terminal)."""
     from saferun.engine import stacks
     from saferun.engine.api import EngineSession
     from saferun.engine.host import probe_host_facts
@@ -138,6 +140,7 @@ def up(target: str | None, *, warn: Callable[[str], None]) -> UpResult:
     from saferun.inputs.stackfile import load_stack
 
     stack = load_stack(target)
+    say(f"stack {stack.name}: planning {len(stack.services)} service(s)")
     session = EngineSession()
     try:
         facts, _ = probe_host_facts(session)
@@ -151,7 +154,7 @@ def up(target: str | None, *, warn: Callable[[str], None]) -> UpResult:
                            fix=f"run `saferun down {target or '.'}` first")
     guard = stacks.UpGuard(stack.name)
     try:
-        result = _create(stack, planned)
+        result = _create(stack, planned, say)
     except BaseException:
         guard.roll_back()
         raise
@@ -159,7 +162,7 @@ def up(target: str | None, *, warn: Callable[[str], None]) -> UpResult:
     return result
 
 
-def _create(stack: Any, planned: list[_Planned]) -> UpResult:
+def _create(stack: Any, planned: list[_Planned], say: Callable[[str], None]) -> UpResult:
     from saferun.engine import stacks
     from saferun.engine.docker_cli import SECCOMP_FD_PATH
     from saferun.render.argv import render_argv
@@ -175,16 +178,22 @@ def _create(stack: Any, planned: list[_Planned]) -> UpResult:
             network=manifest.network, hostname=manifest.app.hostname,
             labels={INGRESS_LABEL: _policy_text(manifest.network.ingress),
                     EGRESS_LABEL: _policy_text(manifest.network.egress)}), None))
+    say(f"stack {stack.name}: starting {len(runs)} sandbox(es)")
     stacks.start_all(runs)
     sandboxes = [sandbox_name(stack.name, item.member.name) for item in planned]
     states = {s.labels.get(SERVICE_LABEL, ""): s
               for s in stacks.inspect_containers(sandboxes, stack.name)}
     addresses = {name: tuple(ipaddress.ip_address(a) for a in s.addresses)
                  for name, s in states.items()}
+    say(f"stack {stack.name}: installing the network rules")
     timings = _install_all(planned, states, addresses)
     for level in _levels(planned):
         for item in level:
+            if item.member.depends_on:
+                say(f"stack {stack.name}: {item.member.name} waits for "
+                    f"{', '.join(item.member.depends_on)}")
             _wait_for_dependencies(stack, item.member)
+        say(f"stack {stack.name}: starting {', '.join(i.member.name for i in level)}")
         stacks.start_all([
             (render_argv(item.plan, seccomp_path=SECCOMP_FD_PATH
                          if item.plan.seccomp_profile is not None else None),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from saferun.cli.common import exit_on_error, warn
+from saferun.cli.style import progress
 
 
 @click.command()
@@ -22,8 +23,9 @@ def up(stack: str | None) -> None:
     """
     from saferun.app.stack import up as start_stack
 
-    with exit_on_error(run=True):
-        result = start_stack(stack, warn=warn)
+    with exit_on_error(run=True), progress("stack: starting") as advance:
+        result = start_stack(stack, warn=warn,
+                             say=lambda line: advance(description=line[:70]))
     for service in result.services:
         rules = ("open" if service.rules_seconds is None
                  else f"rules in {service.rules_seconds * 1000:.0f} ms")

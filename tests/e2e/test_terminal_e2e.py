@@ -105,3 +105,27 @@ def test_image_layers_show_progress_on_a_terminal_only(tmux: str, busybox_image:
     # A machine format on a terminal: data on stdout, and no progress on stderr either.
     json_out = in_terminal(tmux, f"{SAFERUN} image check --format json {busybox_image}")
     assert "reading the layers" not in json_out and '"schema"' in json_out
+
+
+def test_stack_start_shows_progress_on_a_terminal_only(tmux: str, busybox_image: str,
+                                                       tmp_path: Path) -> None:
+    import tomli_w
+
+    stack = f"ux-term-stack-{uuid.uuid4().hex[:6]}"
+    for name in ("db", "web"):
+        (tmp_path / f"{name}.toml").write_text(tomli_w.dumps(
+            {"app": {"name": name, "image": busybox_image, "command": ["sleep", "300"]}}))
+    (tmp_path / "saferun.stack.toml").write_text(tomli_w.dumps(
+        {"stack": {"name": stack, "sandbox_image": busybox_image},
+         "services": {"db": {"manifest": "db.toml"},
+                      "web": {"manifest": "web.toml", "depends_on": ["db"]}}}))
+    path = shlex.quote(str(tmp_path / "saferun.stack.toml"))
+    try:
+        shown = text_of(in_terminal(tmux, f"{SAFERUN} up {path}; {SAFERUN} down {path}"))
+        # the spinner ends on the last step, with its elapsed time
+        assert re.search(rf"stack {stack}: starting web\s+\d+:\d\d:\d\d", shown), shown
+        piped = in_terminal(tmux, f"{SAFERUN} up {path} 2>&1 | cat; {SAFERUN} down {path}")
+        assert f"{stack}-web" in piped and f"stack {stack}: starting" not in piped
+    finally:
+        subprocess.run([SAFERUN, "down", str(tmp_path / "saferun.stack.toml")],
+                       capture_output=True, check=False)
