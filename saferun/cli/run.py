@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from saferun.cli.common import exit_on_error, note, warn
+from saferun.cli.run_direct import usage_problem
 
 
 class _RunCommand(click.Command):
@@ -52,18 +53,16 @@ def run(args: tuple[str, ...]) -> None:
     import os
 
     from saferun.app.run import start
-    from saferun.inputs.dockerrun import parse_run_args
+    from saferun.inputs.run_flags import parse_run_args
 
     with exit_on_error(run=True):
         parsed = parse_run_args(args)
     if parsed.flag("help"):
         click.echo(click.get_current_context().get_help())
         return
-    output_format = parsed.last("format") or "argv"
-    if output_format not in ("argv", "json"):
-        raise click.UsageError(f"--format {output_format}: use argv or json")
-    if parsed.flag("offline") and not parsed.flag("dry-run"):
-        raise click.UsageError("--offline only works with --dry-run")
+    problem = usage_problem(parsed)
+    if problem:
+        raise click.UsageError(problem)
     with exit_on_error(run=True):
         printed = start(parsed, cwd=os.getcwd(), warn=warn, note=note)  # execs docker, or
     click.echo(printed)  # a dry run: the command or the API body
