@@ -5,7 +5,11 @@ One run prints, as paired medians and ratios (order alternated within each pair,
 of a round interleaved, so drift on a shared host hits every configuration alike):
 
 - cold: a command line saferun has never seen (a fresh `-e SAFERUN_BENCH=<token>` value
-  each round, so no stored plan matches it) against `docker run` with the same argv;
+  each round) against `docker run` with the same argv; the plan cache's normalised key
+  reuses the plan made for another value;
+- full: a fresh `--label bench.token=<token>` each round, a flag value that is part of the
+  plan, so the whole pipeline runs (validation, planning; only a profile that compiled
+  before is not compiled again);
 - warm: the exact same command line every round (the plan cache's case);
 - no cache: SAFERUN_NO_CACHE=1 (nothing reused at all, not even a compiled profile);
 - `saferun run --dry-run` against `docker version` (the floor of any docker CLI call);
@@ -16,7 +20,7 @@ command line, so both start the same container configuration.
 
     /tmp/benchvenv/bin/python bench/run_vs_docker.py [--pairs 15] [--runtime gvisor]
         [--manifest examples/hello/saferun.toml] [--name saferun-bench] [--check-count 1000]
-        [--only cold,warm,nocache,dry]
+        [--only cold,full,warm,nocache,dry]
 
 Use a NON-editable install (bench/make_venv.sh): the plan cache fingerprints saferun's own
 files, so running from a checkout that is being edited turns every start into a miss.
@@ -38,7 +42,7 @@ from _machine import provenance, saferun_argv
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "@token@"  # replaced by a fresh value for each cold pair
-CONFIGS = ("cold", "warm", "nocache", "dry")
+CONFIGS = ("cold", "full", "warm", "nocache", "dry")
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
@@ -96,6 +100,7 @@ def main() -> int:
     base = ["--rm", "--name", args.name]
     warm_args = [*base, manifest, "true"]
     cold_args = [*base, "-e", f"SAFERUN_BENCH={TOKEN}", manifest, "true"]
+    full_args = [*base, "--label", f"bench.token={TOKEN}", manifest, "true"]
     env = dict(os.environ)
     env.pop("SAFERUN_NO_CACHE", None)
     nocache_env = {**env, "SAFERUN_NO_CACHE": "1"}
@@ -103,9 +108,11 @@ def main() -> int:
     # so rendering it does not warm anything saferun's cold start could then reuse.
     docker_warm = docker_argv(saferun, warm_args)
     docker_cold = docker_argv(saferun, cold_args)
+    docker_full = docker_argv(saferun, full_args)
     pairs: dict[str, tuple[list[str], list[str], dict[str, str]]] = {
         "warm": ([*saferun, "run", *warm_args], docker_warm, env),
         "cold": ([*saferun, "run", *cold_args], docker_cold, env),
+        "full": ([*saferun, "run", *full_args], docker_full, env),
         "nocache": ([*saferun, "run", *warm_args], docker_warm, nocache_env),
         "dry": ([*saferun, "run", "--dry-run", *warm_args], ["docker", "version"], env),
     }
@@ -132,7 +139,8 @@ def main() -> int:
           "| median of per-pair ratios |")
     print("|---|---|---|---|---|---|")
     titles = {
-        "cold": ("`run`, cold (new command line)", "`docker run`"),
+        "cold": ("`run`, cold (new env value)", "`docker run`"),
+        "full": ("`run`, full path (new flag value)", "`docker run`"),
         "warm": ("`run`, warm (exact repeat)", "`docker run`"),
         "nocache": ("`run`, SAFERUN_NO_CACHE=1", "`docker run`"),
         "dry": ("`run --dry-run`", "`docker version`"),
