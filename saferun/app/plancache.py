@@ -84,8 +84,18 @@ def _cache_root() -> str:
     return os.path.join(base, "saferun", "plans")
 
 
+_fingerprint: str | None = None
+
+
 def _code_fingerprint() -> str:
     """Size and mtime of saferun's code and data: an edited checkout never reuses old plans."""
+    global _fingerprint
+    if _fingerprint is None:
+        _fingerprint = _walk_code()
+    return _fingerprint
+
+
+def _walk_code() -> str:
     digest = hashlib.sha256()
     parent = os.path.dirname(_PACKAGE)
     roots = [_PACKAGE, *(os.path.join(parent, d) for d in _DATA_DIRS)]
@@ -148,10 +158,18 @@ def parse_request(argv: list[str] | None) -> Request | None:
         return None
 
 
-def entry_key(argv: list[str]) -> str:
+def entry_key(argv: list[str], request: Request | None = None) -> str:
     """The cache key of an invocation (`run ...`): its normalised request and context."""
-    request = parse_request(argv)
-    shape: object = request.shape if request is not None else tuple(argv)
+    request = request or parse_request(argv)
+    return _key(request.shape if request is not None else ("unparsed", tuple(argv)))
+
+
+def exact_key(argv: list[str]) -> str:
+    """The key of this very command line: a repeat finds its entry without parsing it."""
+    return _key(("exact", tuple(argv)))
+
+
+def _key(shape: object) -> str:
     env = [os.environ.get(k, "") for k in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
                                            "SAFERUN_POLICY")]
     material = (_FORMAT, shape, os.getcwd(), sys.executable, env, _code_fingerprint())
@@ -261,6 +279,8 @@ def _argv_for(entry: dict[str, Any], request: Request) -> list[str] | None:
     """The entry's argv with this request's command and env values in their places."""
     values = (request.env, request.command)
     slots = entry["slots"]
+    if slots == "exact":
+        return None  # found by another command line's key: cannot be (see exact_key)
     if slots is None:
         return list(entry["docker_argv"]) if values == tuple(entry["values"]) else None
     argv = list(entry["docker_argv"])
@@ -318,13 +338,18 @@ def store(
         "notes": notes,
         "apparmor": apparmor_profile,
         "image": list(image) if image else None,
+        "dry_run": request.dry_run,
     }
     try:
         root = Path(_cache_root())
         private_dir(root.parent)
         directory = private_dir(root)
         assert invocation is not None
-        write_atomic(directory / f"{entry_key(invocation)}.plan", marshal.dumps(entry))
+        write_atomic(directory / f"{entry_key(invocation, request)}.plan", marshal.dumps(entry))
+        # The same entry under the exact command line, marked as such: its argv needs no
+        # values replaced, so a repeat is served without even parsing its command line.
+        exact = {**entry, "slots": "exact"}
+        write_atomic(directory / f"{exact_key(invocation)}.plan", marshal.dumps(exact))
         evict(str(directory), ".plan", max_entries())
     except Exception:  # noqa: BLE001 - a cache that cannot be written is skipped
         return
@@ -389,30 +414,46 @@ def host_fingerprint() -> str:
     return local_fingerprint()
 
 
+def _read_entry(path: str) -> dict[str, Any] | None:
+    raw = _private_read(path)
+    if raw is None:
+        return None
+    try:
+        # marshal, not json: 3 ms less to import; the file is private to this user (checked).
+        entry = marshal.loads(raw)
+    except (ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(entry, dict) or entry.get("format") != _FORMAT:
+        return None
+    return entry
+
+
 def try_fast_run(argv: list[str]) -> None:
     """Exec docker (or, for --dry-run, print its argv and exit) if a valid entry exists;
     return to take the full path."""
     if not enabled():
         return
+    path = os.path.join(_cache_root(), f"{exact_key(argv)}.plan")
+    entry = _read_entry(path)
+    if entry is not None and entry["slots"] == "exact":
+        return _serve(entry, list(entry["docker_argv"]), path, dry_run=entry["dry_run"])
     request = parse_request(argv)
     if request is None or not request.fast:
         return
-    path = os.path.join(_cache_root(), f"{entry_key(argv)}.plan")
-    raw = _private_read(path)
-    if raw is None:
+    path = os.path.join(_cache_root(), f"{entry_key(argv, request)}.plan")
+    entry = _read_entry(path)
+    if entry is None:
         return _debug("miss: no entry for this request, directory and saferun code")
-    try:
-        # marshal, not json: 3 ms less to import; the file is private to this user (checked).
-        entry = marshal.loads(raw)
-    except (ValueError, EOFError, TypeError):
-        return _debug("miss: unreadable entry")
-    if not isinstance(entry, dict) or entry.get("format") != _FORMAT:
-        return _debug("miss: old entry format")
-    if request.dry_run and entry["notes"] is None:
-        return _debug("miss: the entry would have changed the host (a dry run must not)")
     docker_argv = _argv_for(entry, request)
     if docker_argv is None:
         return _debug("miss: the entry serves other command or env values")
+    return _serve(entry, docker_argv, path, dry_run=request.dry_run)
+
+
+def _serve(entry: dict[str, Any], docker_argv: list[str], path: str, *, dry_run: bool) -> None:
+    """Re-check everything the entry's plan depended on; then exec docker or print."""
+    if dry_run and entry["notes"] is None:
+        return _debug("miss: the entry would have changed the host (a dry run must not)")
     if not _inputs_unchanged(entry["inputs"]):
         return _debug("miss: an input file changed")
     if entry["host"] != host_fingerprint():
@@ -425,7 +466,7 @@ def try_fast_run(argv: list[str]) -> None:
             return _debug("miss: the daemon's facts changed")
     if entry.get("image") and not _same_image(*entry["image"]):
         return _debug("miss: the image reference names another image now")
-    if entry["apparmor"] and not request.dry_run and not _apparmor_loaded(entry["apparmor"]):
+    if entry["apparmor"] and not dry_run and not _apparmor_loaded(entry["apparmor"]):
         return _debug("miss: the AppArmor profile is not loaded (e.g. after a reboot)")
     # No image check: the entry was made with the image present, and if it is gone now,
     # docker run itself pulls (pull=missing) or refuses with 125 (pull=never).
@@ -438,19 +479,35 @@ def try_fast_run(argv: list[str]) -> None:
     _touch(path)
     for message in (*entry["said"], *entry["warnings"]):
         print(f"saferun: warning: {message}", file=sys.stderr)
-    if not request.dry_run:
+    if not dry_run:
         exec_docker_run(docker_argv, profile)
     for message in entry["notes"]:
         print(f"saferun: note: {message}", file=sys.stderr)
     if profile is not None:
-        from saferun.engine.files import store_profile
-
-        where = str(store_profile(profile, ".json"))
+        where = _profile_file(profile)
         docker_argv = [a.replace(SECCOMP_FD_PATH, where) for a in docker_argv]
     import shlex
 
     print(shlex.join(docker_argv))
     raise SystemExit(0)
+
+
+def _profile_file(profile: str) -> str:
+    """saferun.engine.files.store_profile's path for this profile (the file --dry-run
+    names), checked without importing pathlib; written by store_profile when missing."""
+    digest = hashlib.sha256(profile.encode()).hexdigest()[:24]
+    path = os.path.join(os.path.dirname(_cache_root()), "profiles", f"{digest}.json")
+    try:
+        info, directory = os.lstat(path), os.lstat(os.path.dirname(path))
+        if (stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid()
+                and info.st_size == len(profile.encode()) and stat.S_ISDIR(directory.st_mode)
+                and directory.st_uid == os.getuid() and not directory.st_mode & 0o022):
+            return path
+    except OSError:
+        pass
+    from saferun.engine.files import store_profile
+
+    return str(store_profile(profile, ".json"))
 
 
 def _compiled_root() -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from saferun.cli.common import exit_on_error, note, warn
-from saferun.cli.run_direct import usage_problem
 
 
 class _RunCommand(click.Command):
@@ -53,7 +52,7 @@ def run(args: tuple[str, ...]) -> None:
     import os
 
     from saferun.app.run import start
-    from saferun.inputs.run_flags import parse_run_args
+    from saferun.inputs.run_flags import parse_run_args, usage_problem
 
     with exit_on_error(run=True):
         parsed = parse_run_args(args)

@@ -19,7 +19,6 @@ the whole line.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -327,6 +326,8 @@ def split_command_line(text: str) -> list[str]:
     anything: `$(pwd)` stays literal. A leading `sudo` and `docker [container] run` are
     removed; a line that is not a `docker run` line is refused.
     """
+    import shlex  # not at the top: the plan cache's fast path imports this module
+
     joined = text.replace("\\\r\n", " ").replace("\\\n", " ")
     try:
         words = shlex.split(joined, comments=False, posix=True)

@@ -26,3 +26,13 @@ RUN_TABLE = DOCKER_RUN.extended(SAFERUN_RUN_FLAGS)
 def parse_run_args(argv: Sequence[str]) -> ParsedRun:
     """`saferun run` words -> parsed flags (saferun's and docker's), target, command."""
     return parse_docker_run(argv, RUN_TABLE)
+
+
+def usage_problem(parsed: ParsedRun) -> str | None:
+    """What is wrong with how `saferun run` was called (not with what it asks for)."""
+    output_format = parsed.last("format") or "argv"
+    if output_format not in ("argv", "json"):
+        return f"--format {output_format}: use argv or json"
+    if parsed.flag("offline") and not parsed.flag("dry-run"):
+        return "--offline only works with --dry-run"
+    return None

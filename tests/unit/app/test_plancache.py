@@ -195,19 +195,27 @@ def _store(argv: list[str]) -> None:
 def test_eviction_keeps_the_bound_and_drops_the_least_recently_used(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SAFERUN_CACHE_ENTRIES", "5")
+    # Each store writes two files (the request's entry and the exact command line's).
+    monkeypatch.setenv("SAFERUN_CACHE_ENTRIES", "10")
     root = Path(plancache._cache_root())
+
+    def files(index: int) -> list[Path]:
+        argv = ["run", f"m{index}.toml"]
+        return [root / f"{plancache.entry_key(argv)}.plan",
+                root / f"{plancache.exact_key(argv)}.plan"]
+
     for index in range(5):
         _store(["run", f"m{index}.toml"])
-    paths = {i: root / f"{plancache.entry_key(['run', f'm{i}.toml'])}.plan" for i in range(5)}
-    for index, path in paths.items():  # distinct, increasing use times
-        os.utime(path, ns=(index * 10**9, index * 10**9))
-    plancache._touch(str(paths[0]))  # a hit: m0 is now the most recently used
-    for index in range(5, 9):  # four new entries evict the four least recently used
+        for path in files(index):  # distinct, increasing use times
+            os.utime(path, ns=(index * 10**9, index * 10**9))
+    for path in files(0):
+        plancache._touch(str(path))  # a hit: m0 is now the most recently used
+    for index in range(5, 9):  # four new pairs evict the four least recently used
         _store(["run", f"m{index}.toml"])
-        assert len(list(root.glob("*.plan"))) == 5
-    assert paths[0].exists()
-    assert not any(paths[i].exists() for i in range(1, 5))
+        assert len(list(root.glob("*.plan"))) == 10
+    assert all(path.exists() for path in files(0))
+    assert not any(path.exists() for index in range(1, 5) for path in files(index))
+    assert all(path.exists() for index in range(5, 9) for path in files(index))
 
 
 def _store_in_child(args: tuple[str, int]) -> None:
