@@ -13,7 +13,12 @@ of a round interleaved, so drift on a shared host hits every configuration alike
 - warm: the exact same command line every round (the plan cache's case);
 - no cache: SAFERUN_NO_CACHE=1 (nothing reused at all, not even a compiled profile);
 - `saferun run --dry-run` against `docker version` (the floor of any docker CLI call);
-- `saferun check` throughput in this process (manifests per second, bench/check_throughput).
+- `saferun check` throughput in this process (manifests per second, bench/check_throughput);
+- saferun's own time before it execs docker, for cold, full and warm: the same command
+  lines with `docker` on PATH replaced by `true` (so only saferun and an exec are timed),
+  paired with running `true` itself. On a loaded host this difference varies far less
+  than a container start; (docker run median + it) / docker run median is the ratio
+  saferun would have with a steady docker.
 
 The docker side runs exactly the argv that `saferun run --dry-run` prints for the same
 command line, so both start the same container configuration.
@@ -79,6 +84,45 @@ def report(title: str, ours: list[float], theirs: list[float], against: str) -> 
           f"**{s / d:.3f}** | {per_pair:.3f} |")
 
 
+def timed_cpu(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall, user+system CPU) seconds of one child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, argv)
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+
+
+def measure_overhead(pairs: dict[str, tuple[list[str], list[str], dict[str, str]]],
+                     wanted: list[str], rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+    """saferun's time up to its exec of docker: `docker` on PATH is `true` for these runs.
+    -> name: (wall seconds over `true`, CPU seconds of the saferun process)."""
+    import shutil
+    import tempfile
+
+    names = [n for n in ("cold", "full", "warm") if n in wanted]
+    if not names:
+        return {}
+    with tempfile.TemporaryDirectory() as fake:
+        true = shutil.which("true") or "/bin/true"
+        os.symlink(true, os.path.join(fake, "docker"))
+        extra: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in names}
+        for index in range(rounds):
+            for name in names[index % len(names):] + names[:index % len(names)]:
+                ours, _, run_env = pairs[name]
+                env = {**run_env, "PATH": f"{fake}:{run_env.get('PATH', os.defpath)}"}
+                argv = with_token(ours, uuid.uuid4().hex)
+                if index % 2:
+                    base, (mine, cpu) = timed([true]), timed_cpu(argv, env)
+                else:
+                    (mine, cpu), base = timed_cpu(argv, env), timed([true])
+                extra[name][0].append(mine - base)
+                extra[name][1].append(cpu)
+    return extra
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--pairs", type=int, default=15)
@@ -129,6 +173,7 @@ def main() -> int:
                      (with_token(theirs, token), None, samples[name][1])]
             for argv, run_on, sink in order if index % 2 == 0 else reversed(order):
                 sink.append(timed(argv, run_on))
+    overhead = measure_overhead(pairs, wanted, args.pairs)
     load = os.getloadavg()
     print(f"measured: {provenance()}")
     print(f"runtime: {args.runtime or 'runc (manifest default)'}; manifest "
@@ -147,6 +192,16 @@ def main() -> int:
     }
     for name in wanted:
         report(titles[name][0], *samples[name], titles[name][1])
+    if overhead:
+        print()
+        print("| saferun before exec | pairs | median wall ms over `true` | as a share of the "
+              "`docker run` median above | median CPU ms of the saferun process |")
+        print("|---|---|---|---|---|")
+        for name, (extra, cpu) in overhead.items():
+            reference = statistics.median(samples[name][1]) if name in samples else None
+            share = f"+{100 * statistics.median(extra) / reference:.1f} %" if reference else "-"
+            print(f"| {titles[name][0]} | {len(extra)} | {statistics.median(extra) * 1000:.1f} "
+                  f"| {share} | {statistics.median(cpu) * 1000:.1f} |")
     if args.check_count:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from check_throughput import measure
