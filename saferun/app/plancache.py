@@ -66,7 +66,7 @@ FACT_KEYS = (
     "CpuCfsQuota",
 )
 _FORMAT = 3
-DEFAULT_MAX_ENTRIES = 256
+DEFAULT_MAX_ENTRIES = 512  # files: each request keeps two (its own key and its exact line)
 # A temporary file older than this was left by a writer that died; eviction removes it.
 _STALE_TMP_S = 600
 # The command line of this process as typed (set by saferun.__main__); None: do not cache.
