@@ -24,10 +24,10 @@ def main() -> None:
 
     from saferun.app import plancache
 
-    plancache.invocation = sys.argv[1:]
+    plancache.begin(sys.argv[1:])
     if sys.argv[1:2] == ["run"] and not os.environ.get("_SAFERUN_COMPLETE"):
-        plancache.try_fast_run(plancache.invocation)  # execs docker or prints on a hit
-        code = _run(plancache.invocation[1:])
+        plancache.try_fast_run(sys.argv[1:])  # execs docker or prints on a hit
+        code = _run(sys.argv[2:])
         if code is not None:
             raise SystemExit(code)
     from saferun.cli import cli

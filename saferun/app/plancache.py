@@ -71,6 +71,21 @@ DEFAULT_MAX_ENTRIES = 512  # files: each request keeps two (its own key and its 
 _STALE_TMP_S = 600
 # The command line of this process as typed (set by saferun.__main__); None: do not cache.
 invocation: list[str] | None = None
+_KEY_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "SAFERUN_POLICY")
+# The environment of _KEY_ENV as saferun was started (see begin); None: read it live.
+_started_env: list[str] | None = None
+
+
+def begin(argv: list[str]) -> None:
+    """Record this process's command line and the environment it was started with.
+
+    The key uses that environment even after the full path has changed it (a user
+    config's default team policy is put into SAFERUN_POLICY), so the entry it stores is
+    the one the next start looks up; what the change read is an input of the plan.
+    """
+    global invocation, _started_env
+    invocation = argv
+    _started_env = [os.environ.get(k, "") for k in _KEY_ENV]
 
 
 def enabled() -> bool:
@@ -174,8 +189,8 @@ def exact_key(argv: list[str]) -> str:
 
 
 def _key(shape: object) -> str:
-    env = [os.environ.get(k, "") for k in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
-                                           "SAFERUN_POLICY")]
+    env = _started_env if _started_env is not None else [os.environ.get(k, "")
+                                                         for k in _KEY_ENV]
     material = (_FORMAT, shape, os.getcwd(), sys.executable, env, _code_fingerprint())
     return sha256(repr(material).encode()).hexdigest()
 

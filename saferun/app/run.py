@@ -532,9 +532,11 @@ def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def launch(prepared: PreparedRun, said: tuple[str, ...] = ()) -> NoReturn:
+def launch(prepared: PreparedRun, said: tuple[str, ...] = (),
+           notes: tuple[str, ...] | None = None) -> NoReturn:
     """Hand over to `docker run`; does not return. `said`: the warnings already printed
-    before planning (kept with the plan, for a cache hit to print them too)."""
+    before planning, `notes` what a dry run would note (default: the plan's), kept with
+    the plan for a cache hit to print them too."""
     from saferun.engine.docker_cli import exec_docker_run
 
     plan = prepared.plan
@@ -542,12 +544,13 @@ def launch(prepared: PreparedRun, said: tuple[str, ...] = ()) -> NoReturn:
         from saferun.engine.apparmor_parser import load_profile
 
         load_profile(plan.apparmor_profile[1])  # load or replace, before docker refers to it
-    argv = remember(prepared, said, dry_run=False)
+    argv = remember(prepared, said, dry_run=False, notes=notes)
     os.environ.update(dict(prepared.env))  # inherited by docker (DOCKER_CONTENT_TRUST=1)
     exec_docker_run(argv, plan.seccomp_profile)
 
 
-def remember(prepared: PreparedRun, said: tuple[str, ...], *, dry_run: bool) -> list[str]:
+def remember(prepared: PreparedRun, said: tuple[str, ...], *, dry_run: bool,
+             notes: tuple[str, ...] | None = None) -> list[str]:
     """The argv docker gets (the seccomp profile as a memfd placeholder), stored in the
     plan cache when the launch is cacheable.
 
@@ -577,7 +580,7 @@ def remember(prepared: PreparedRun, said: tuple[str, ...], *, dry_run: bool) -> 
             apparmor_profile=plan.apparmor_profile[0] if plan.apparmor_profile else None,
             image=prepared.image,
             said=list(said),
-            notes=None if created else list(plan.notes),
+            notes=None if created else list(plan.notes if notes is None else notes),
             host=local_fingerprint(),
         )
     return argv

@@ -262,3 +262,18 @@ def test_an_image_line_keeps_a_leading_dashdash_in_the_command(tmp_path: Path) -
              "values": [request.env, request.command]}
     assert old[-2:] == ["--", "x"]
     assert plancache._argv_for(entry, plancache.Request(second)) == new
+
+
+def test_the_key_uses_the_environment_saferun_was_started_with(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The full path may set SAFERUN_POLICY (a user config's default team policy) before it
+    # stores; the entry must be found by the next start, which has not set it yet.
+    monkeypatch.delenv("SAFERUN_POLICY", raising=False)
+    monkeypatch.setattr(plancache, "_started_env", None)
+    before = plancache.entry_key(["run", "a.toml"])
+    plancache.begin(["run", "a.toml"])
+    monkeypatch.setenv("SAFERUN_POLICY", "/etc/saferun/policy.toml")
+    assert plancache.entry_key(["run", "a.toml"]) == before
+    monkeypatch.setattr(plancache, "_started_env", None)
+    assert plancache.entry_key(["run", "a.toml"]) != before
