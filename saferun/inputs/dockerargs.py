@@ -20,16 +20,16 @@ the whole line.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from saferun.errors import DockerArgsError
 
 FlagKind = Literal["bool", "value"]
 
 
-@dataclass(frozen=True)
-class Flag:
+# NamedTuples, not dataclasses: importing dataclasses costs ~10 ms (it imports inspect),
+# and the plan cache's fast path parses a command line with this module.
+class Flag(NamedTuple):
     """One `docker run` option."""
 
     name: str  # long name without dashes
@@ -168,13 +168,13 @@ _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
-@dataclass(frozen=True)
 class FlagTable:
     """Flags indexed by long and short name."""
 
-    flags: tuple[Flag, ...]
+    __slots__ = ("flags",)
 
-    def __post_init__(self) -> None:
+    def __init__(self, flags: tuple[Flag, ...]) -> None:
+        self.flags = flags
         longs = [f.name for f in self.flags]
         shorts = [f.short for f in self.flags if f.short]
         if len(set(longs)) != len(longs) or len(set(shorts)) != len(shorts):
@@ -199,8 +199,7 @@ class FlagTable:
 DOCKER_RUN = FlagTable(DOCKER_RUN_FLAGS)
 
 
-@dataclass(frozen=True)
-class ParsedRun:
+class ParsedRun(NamedTuple):
     """A parsed `docker run` line: flags in order (canonical long name, value), image, command.
 
     Boolean flags carry "true" or "false". The image is None only when the line ends before
