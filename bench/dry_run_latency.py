@@ -4,8 +4,9 @@
     /tmp/benchvenv/bin/python bench/dry_run_latency.py [--rounds 30] [--manifest M]
 
 Both ask the daemon something and print: `docker version` is the floor of any docker CLI
-call (client start plus one API round trip). `--dry-run` always takes saferun's full path
-(the plan cache serves only real runs): import, manifest validation, one `docker info`,
+call (client start plus one API round trip). Since issue 16 the plan cache serves a
+repeated `--dry-run` too; run this with SAFERUN_NO_CACHE=1 for saferun's full path (the
+figures of 5ba892d in docs/BENCHMARKS.md): import, manifest validation, one `docker info`,
 planning, seccomp generation with the libseccomp check, AppArmor rendering, argv
 rendering. `--dry-run --offline` is the same without asking the daemon. Each round runs
 the three once, in a rotated order (paired runs: drift hits all alike); the script prints

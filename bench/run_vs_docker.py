@@ -1,16 +1,34 @@
 #!/usr/bin/env python3
-"""Benchmark: wall time of `saferun run` against `docker run` with the identical hardened flags.
+"""Benchmark: what `saferun run` costs against `docker run` with the identical hardened flags.
 
-Runs PAIRS pairs (order alternated within each pair to cancel drift), prints both medians
-and the ratio. The docker side runs exactly the argv that `saferun run --dry-run` prints
-for the same manifest, so both start the same container configuration.
+One run prints, as paired medians and ratios (order alternated within each pair, all pairs
+of a round interleaved, so drift on a shared host hits every configuration alike):
 
-    /tmp/benchvenv/bin/python bench/run_vs_docker.py [--pairs 20] [--runtime gvisor]
-                              [--manifest examples/hello/saferun.toml]
+- cold: a command line saferun has never seen (a fresh `-e SAFERUN_BENCH=<token>` value
+  each round) against `docker run` with the same argv; the plan cache's normalised key
+  reuses the plan made for another value;
+- full: a fresh `--label bench.token=<token>` each round, a flag value that is part of the
+  plan, so the whole pipeline runs (validation, planning; only a profile that compiled
+  before is not compiled again);
+- warm: the exact same command line every round (the plan cache's case);
+- no cache: SAFERUN_NO_CACHE=1 (nothing reused at all, not even a compiled profile);
+- `saferun run --dry-run` against `docker version` (the floor of any docker CLI call);
+- `saferun check` throughput in this process (manifests per second, bench/check_throughput);
+- saferun's own time before it execs docker, for cold, full and warm: the same command
+  lines with `docker` on PATH replaced by `true` (so only saferun and an exec are timed),
+  paired with running `true` itself. On a loaded host this difference varies far less
+  than a container start; (docker run median + it) / docker run median is the ratio
+  saferun would have with a steady docker.
 
-Use a NON-editable install (python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip
-install .): the plan cache fingerprints saferun's own files, so running from a checkout
-that is being edited turns every saferun start into a cache miss.
+The docker side runs exactly the argv that `saferun run --dry-run` prints for the same
+command line, so both start the same container configuration.
+
+    /tmp/benchvenv/bin/python bench/run_vs_docker.py [--pairs 15] [--runtime gvisor]
+        [--manifest examples/hello/saferun.toml] [--name saferun-bench] [--check-count 1000]
+        [--only cold,full,warm,nocache,dry]
+
+Use a NON-editable install (bench/make_venv.sh): the plan cache fingerprints saferun's own
+files, so running from a checkout that is being edited turns every start into a miss.
 """
 
 from __future__ import annotations
@@ -22,56 +40,178 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
-from _machine import provenance
+from _machine import provenance, saferun_argv
 
 REPO = Path(__file__).resolve().parents[1]
+TOKEN = "@token@"  # replaced by a fresh value for each cold pair
+CONFIGS = ("cold", "full", "warm", "nocache", "dry")
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env)
     return time.perf_counter() - start
+
+
+def docker_argv(saferun: list[str], args: list[str]) -> list[str]:
+    """The `docker run` line saferun would exec for `saferun run ARGS`."""
+    dry = subprocess.run([*saferun, "run", "--dry-run", *args], check=True,
+                         capture_output=True, text=True)
+    return shlex.split(dry.stdout.strip())
+
+
+def with_token(argv: list[str], token: str) -> list[str]:
+    return [a.replace(TOKEN, token) for a in argv]
+
+
+def manifest_for(args: argparse.Namespace) -> str:
+    if not args.runtime:
+        return str(args.manifest)
+    text = Path(args.manifest).read_text() + f'\n[security]\nruntime = "{args.runtime}"\n'
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"{args.name}.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def report(title: str, ours: list[float], theirs: list[float], against: str) -> None:
+    s, d = statistics.median(ours), statistics.median(theirs)
+    per_pair = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+    print(f"| {title} | {len(ours)} | {d * 1000:.1f} ({against}) | {s * 1000:.1f} | "
+          f"**{s / d:.3f}** | {per_pair:.3f} |")
+
+
+def timed_cpu(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall, user+system CPU) seconds of one child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, argv)
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+
+
+def measure_overhead(pairs: dict[str, tuple[list[str], list[str], dict[str, str]]],
+                     wanted: list[str], rounds: int) -> dict[str, tuple[list[float], list[float]]]:
+    """saferun's time up to its exec of docker: `docker` on PATH is `true` for these runs.
+    -> name: (wall seconds over `true`, CPU seconds of the saferun process)."""
+    import shutil
+    import tempfile
+
+    names = [n for n in ("cold", "full", "warm") if n in wanted]
+    if not names:
+        return {}
+    with tempfile.TemporaryDirectory() as fake:
+        true = shutil.which("true") or "/bin/true"
+        os.symlink(true, os.path.join(fake, "docker"))
+        extra: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in names}
+        for index in range(rounds):
+            for name in names[index % len(names):] + names[:index % len(names)]:
+                ours, _, run_env = pairs[name]
+                env = {**run_env, "PATH": f"{fake}:{run_env.get('PATH', os.defpath)}"}
+                argv = with_token(ours, uuid.uuid4().hex)
+                if index % 2:
+                    base, (mine, cpu) = timed([true]), timed_cpu(argv, env)
+                else:
+                    (mine, cpu), base = timed_cpu(argv, env), timed([true])
+                extra[name][0].append(mine - base)
+                extra[name][1].append(cpu)
+    return extra
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--manifest", default=str(REPO / "examples/hello/saferun.toml"))
     parser.add_argument("--runtime", default=None, help="override security.runtime (e.g. gvisor)")
+    parser.add_argument("--name", default="saferun-bench", help="container name (and prefix)")
+    parser.add_argument("--check-count", type=int, default=1000,
+                        help="manifests for the check throughput (0: skip)")
+    parser.add_argument("--only", default=",".join(CONFIGS),
+                        help=f"comma-separated subset of {', '.join(CONFIGS)}")
     args = parser.parse_args()
+    wanted = [c for c in args.only.split(",") if c]
+    unknown = set(wanted) - set(CONFIGS)
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}")
 
-    saferun = [str(Path(sys.executable).with_name("saferun"))]
-    if not Path(saferun[0]).exists():
-        saferun = [sys.executable, "-m", "saferun"]
-    manifest = args.manifest
-    if args.runtime:
-        text = Path(manifest).read_text() + f'\n[security]\nruntime = "{args.runtime}"\n'
-        manifest = str(Path(os.environ.get("TMPDIR", "/tmp")) / "saferun-bench.toml")
-        Path(manifest).write_text(text)
-    run_saferun = [*saferun, "run", "--rm", manifest, "true"]
-    dry = subprocess.run([*saferun, "run", "--dry-run", "--rm", manifest, "true"],
-                         check=True, capture_output=True, text=True)
-    run_docker = shlex.split(dry.stdout.strip())
-
-    for argv in (run_saferun, run_docker):  # warm caches (image, page cache, plan cache)
-        timed(argv)
-    saferun_times, docker_times = [], []
+    saferun = saferun_argv()
+    manifest = manifest_for(args)
+    base = ["--rm", "--name", args.name]
+    warm_args = [*base, manifest, "true"]
+    cold_args = [*base, "-e", f"SAFERUN_BENCH={TOKEN}", manifest, "true"]
+    full_args = [*base, "--label", f"bench.token={TOKEN}", manifest, "true"]
+    env = dict(os.environ)
+    env.pop("SAFERUN_NO_CACHE", None)
+    nocache_env = {**env, "SAFERUN_NO_CACHE": "1"}
+    # The docker argv is rendered once per shape; cold pairs substitute their token into it,
+    # so rendering it does not warm anything saferun's cold start could then reuse.
+    docker_warm = docker_argv(saferun, warm_args)
+    docker_cold = docker_argv(saferun, cold_args)
+    docker_full = docker_argv(saferun, full_args)
+    pairs: dict[str, tuple[list[str], list[str], dict[str, str]]] = {
+        "warm": ([*saferun, "run", *warm_args], docker_warm, env),
+        "cold": ([*saferun, "run", *cold_args], docker_cold, env),
+        "full": ([*saferun, "run", *full_args], docker_full, env),
+        "nocache": ([*saferun, "run", *warm_args], docker_warm, nocache_env),
+        "dry": ([*saferun, "run", "--dry-run", *warm_args], ["docker", "version"], env),
+    }
+    for name in wanted:  # warm the image, the page cache and (for "warm") the plan cache
+        ours, theirs, run_env = pairs[name]
+        timed(with_token(ours, uuid.uuid4().hex), run_env)
+        timed(with_token(theirs, uuid.uuid4().hex))
+    samples: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in wanted}
     for index in range(args.pairs):
-        order = [(run_saferun, saferun_times), (run_docker, docker_times)]
-        for argv, sink in order if index % 2 == 0 else reversed(order):
-            sink.append(timed(argv))
-    s, d = statistics.median(saferun_times), statistics.median(docker_times)
+        for name in wanted[index % len(wanted):] + wanted[:index % len(wanted)]:
+            ours, theirs, run_env = pairs[name]
+            token = uuid.uuid4().hex  # a value no earlier start used
+            order = [(with_token(ours, token), run_env, samples[name][0]),
+                     (with_token(theirs, token), None, samples[name][1])]
+            for argv, run_on, sink in order if index % 2 == 0 else reversed(order):
+                sink.append(timed(argv, run_on))
+    overhead = measure_overhead(pairs, wanted, args.pairs)
+    load = os.getloadavg()
     print(f"measured: {provenance()}")
-    print(f"runtime: {args.runtime or 'runc (manifest default)'}")
-    print(f"pairs: {args.pairs}")
-    print(f"docker run  median: {d * 1000:.1f} ms")
-    print(f"saferun run median: {s * 1000:.1f} ms")
-    print(f"ratio saferun/docker: {s / d:.3f}")
-    per_pair = statistics.median(
-        a / b for a, b in zip(saferun_times, docker_times, strict=True))
-    print(f"per-pair ratio median: {per_pair:.3f}")
+    print(f"runtime: {args.runtime or 'runc (manifest default)'}; manifest "
+          f"{Path(args.manifest).name}; load average during the run "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print()
+    print("| saferun | pairs | reference median ms | saferun median ms | ratio of medians "
+          "| median of per-pair ratios |")
+    print("|---|---|---|---|---|---|")
+    titles = {
+        "cold": ("`run`, cold (new env value)", "`docker run`"),
+        "full": ("`run`, full path (new flag value)", "`docker run`"),
+        "warm": ("`run`, warm (exact repeat)", "`docker run`"),
+        "nocache": ("`run`, SAFERUN_NO_CACHE=1", "`docker run`"),
+        "dry": ("`run --dry-run`", "`docker version`"),
+    }
+    for name in wanted:
+        report(titles[name][0], *samples[name], titles[name][1])
+    if overhead:
+        print()
+        print("| saferun before exec | pairs | median wall ms over `true` | as a share of the "
+              "`docker run` median above | median CPU ms of the saferun process |")
+        print("|---|---|---|---|---|")
+        for name, (extra, cpu) in overhead.items():
+            reference = statistics.median(samples[name][1]) if name in samples else None
+            share = f"+{100 * statistics.median(extra) / reference:.1f} %" if reference else "-"
+            print(f"| {titles[name][0]} | {len(extra)} | {statistics.median(extra) * 1000:.1f} "
+                  f"| {share} | {statistics.median(cpu) * 1000:.1f} |")
+    if args.check_count:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from check_throughput import measure
+
+        cold, best, cpu = measure(args.check_count)
+        print()
+        print(f"`saferun check` in one process, {args.check_count} manifests: "
+              f"{args.check_count / cold:.0f} manifests/s cold, "
+              f"{args.check_count / best:.0f} manifests/s best of 3, "
+              f"{args.check_count / cpu:.0f} manifests per CPU second")
     return 0
 
 

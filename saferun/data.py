@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 DATA_KINDS = ("profiles", "seccomp", "apparmor")
 
 
+@cache  # `saferun check` asks once per manifest; a missing folder raises (not cached)
 def data_dir(kind: str) -> Path:
     """Installed wheels carry the folders in saferun/_data; a checkout has them at the top."""
     if kind not in DATA_KINDS:

@@ -1,26 +1,48 @@
-"""The plan cache: the fast path of `saferun run`.
+"""The plan cache: the fast path of `saferun run` (and of `saferun run --dry-run`).
 
-Validating a manifest needs pydantic and click (about 90 ms of imports), a third of a
-container start. A repeated `saferun run` with the same command line, the same input
-files, the same saferun code and the same daemon facts produces the same argv, so the
-rendered result is kept and reused. This module imports only the standard library.
+Validating a manifest needs pydantic (about 150 ms of imports and model building), more
+than half a container start. A `saferun run` whose request, input files, saferun code and
+daemon facts are those of an earlier start produces the same argv, so the rendered result
+is kept and reused. This module imports only the standard library (and, to read a command
+line exactly as the full path does, saferun.inputs.run_flags, which is standard library
+too).
 
-What keys an entry, so that a stale plan is never used:
-- the command line, working directory, DOCKER_HOST/DOCKER_CONTEXT, and a fingerprint of
-  saferun's own code and data files (size and mtime of each);
-- every input the planning read, re-checked on each hit: file contents (sha256), whether
-  a path exists, and where a path resolves to (symlinks);
-- the daemon facts planning depends on, re-read from the daemon on each hit.
-Set SAFERUN_NO_CACHE=1 to bypass it.
+The key is the *normalised request*: the command line as parsed (`-e A=1` and
+`--env=A=1` are the same), with the container's command words and the values of
+`-e NAME=VALUE` taken out. Planning never looks at those values (they are copied into
+the argv as they are: see tests/unit/app/test_plancache.py, which checks that), so a new
+command or a new env value reuses the plan and only those argv words are replaced. The
+names of the variables, every other flag, the manifest or image, the working directory,
+DOCKER_HOST/DOCKER_CONTEXT/DOCKER_CONFIG/SAFERUN_POLICY and a fingerprint of saferun's
+own code and data files (size and mtime of each) stay in the key.
+
+Re-checked on every hit, so a hit never skips a check whose input changed:
+- every input the planning read: file contents (sha256), whether a path exists, where it
+  resolves (symlinks) — the manifest, what it extends, bind sources, label files, the
+  team policy file;
+- the daemon: the identity of its socket, pidfile and daemon.json, else its facts;
+- the local host facts planning read (/dev/kvm, the dockremap subuid range);
+- the image, when the plan was derived from the image's own user and files;
+- that a generated AppArmor profile is loaded.
+
+The cache is bounded: at most `max_entries()` plans, the least recently used evicted
+first (a hit refreshes an entry's mtime). Entries are written atomically (a private
+temporary file renamed over the entry), so concurrent starts never read a torn entry;
+eviction tolerates entries that another process removed first.
+Set SAFERUN_NO_CACHE=1 to bypass it (and the compiled-profile cache).
 """
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import stat
 import sys
+
+try:  # CPython's own SHA-256: the same digest, without loading OpenSSL (hashlib: ~5 ms)
+    from _sha256 import sha256
+except ImportError:  # other interpreters, and CPython >= 3.12 (_sha2)
+    from hashlib import sha256
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs 2 ms here
 if TYPE_CHECKING:
@@ -43,13 +65,37 @@ FACT_KEYS = (
     "PidsLimit",
     "CpuCfsQuota",
 )
-_FORMAT = 2
+_FORMAT = 3
+DEFAULT_MAX_ENTRIES = 512  # files: each request keeps two (its own key and its exact line)
+# A temporary file older than this was left by a writer that died; eviction removes it.
+_STALE_TMP_S = 600
 # The command line of this process as typed (set by saferun.__main__); None: do not cache.
 invocation: list[str] | None = None
+_KEY_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "SAFERUN_POLICY")
+# The environment of _KEY_ENV as saferun was started (see begin); None: read it live.
+_started_env: list[str] | None = None
+
+
+def begin(argv: list[str]) -> None:
+    """Record this process's command line and the environment it was started with.
+
+    The key uses that environment even after the full path has changed it (a user
+    config's default team policy is put into SAFERUN_POLICY), so the entry it stores is
+    the one the next start looks up; what the change read is an input of the plan.
+    """
+    global invocation, _started_env
+    invocation = argv
+    _started_env = [os.environ.get(k, "") for k in _KEY_ENV]
 
 
 def enabled() -> bool:
     return os.environ.get("SAFERUN_NO_CACHE", "") in ("", "0")
+
+
+def max_entries() -> int:
+    """SAFERUN_CACHE_ENTRIES (at least 1), else DEFAULT_MAX_ENTRIES."""
+    text = os.environ.get("SAFERUN_CACHE_ENTRIES", "")
+    return max(1, int(text)) if text.isdigit() else DEFAULT_MAX_ENTRIES
 
 
 def _cache_root() -> str:
@@ -57,9 +103,19 @@ def _cache_root() -> str:
     return os.path.join(base, "saferun", "plans")
 
 
+_fingerprint: str | None = None
+
+
 def _code_fingerprint() -> str:
     """Size and mtime of saferun's code and data: an edited checkout never reuses old plans."""
-    digest = hashlib.sha256()
+    global _fingerprint
+    if _fingerprint is None:
+        _fingerprint = _walk_code()
+    return _fingerprint
+
+
+def _walk_code() -> str:
+    digest = sha256()
     parent = os.path.dirname(_PACKAGE)
     roots = [_PACKAGE, *(os.path.join(parent, d) for d in _DATA_DIRS)]
     for root in roots:
@@ -73,18 +129,77 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def entry_key(argv: list[str]) -> str:
-    env = [os.environ.get(k, "") for k in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG",
-                                           "SAFERUN_POLICY")]
-    material = (_FORMAT, argv, os.getcwd(), sys.executable, env, _code_fingerprint())
-    return hashlib.sha256(repr(material).encode()).hexdigest()
+class Request:
+    """A `saferun run` command line split into its shape (the key) and its free values."""
+
+    __slots__ = ("command", "dashdash", "dry_run", "env", "fast", "shape")
+
+    def __init__(self, words: list[str]) -> None:
+        from saferun.inputs.run_flags import parse_run_args
+
+        parsed = parse_run_args(words)  # DockerArgsError: the full path reports it
+        flags: list[tuple[str, str]] = []
+        env: dict[str, str] = {}
+        for name, value in parsed.flags:
+            if name in ("dry-run", "format"):
+                continue  # a dry run and a run of the same request share a plan
+            if name == "env":
+                key, has_value, text = value.partition("=")
+                if has_value:  # as saferun.inputs.dockerrun._map_app: the last one wins
+                    env[key] = text
+                    flags.append(("env", f"{key}="))
+                else:
+                    env.pop(key, None)
+                    flags.append(("env", key))
+                continue
+            flags.append((name, value))
+        self.dry_run = bool(parsed.flag("dry-run"))
+        # What the cache may serve: a run, or a dry run printing the argv; not --help,
+        # --offline (no daemon to check against) or --format json (the API body).
+        self.fast = not (parsed.flag("help") or parsed.flag("offline")
+                         or (parsed.last("format") or "argv") != "argv")
+        self.env = env
+        self.command = parsed.command
+        self.dashdash = parsed.command[:1] == ("--",)
+        given = len(parsed.command) > (1 if self.dashdash else 0)
+        self.shape = (tuple(flags), parsed.image, self.dashdash, given)
+
+
+def parse_request(argv: list[str] | None) -> Request | None:
+    """The request of a `saferun run ...` invocation; None for anything else."""
+    if not argv or argv[0] != "run":
+        return None
+    from saferun.errors import SaferunError
+
+    try:
+        return Request(argv[1:])
+    except SaferunError:
+        return None
+
+
+def entry_key(argv: list[str], request: Request | None = None) -> str:
+    """The cache key of an invocation (`run ...`): its normalised request and context."""
+    request = request or parse_request(argv)
+    return _key(request.shape if request is not None else ("unparsed", tuple(argv)))
+
+
+def exact_key(argv: list[str]) -> str:
+    """The key of this very command line: a repeat finds its entry without parsing it."""
+    return _key(("exact", tuple(argv)))
+
+
+def _key(shape: object) -> str:
+    env = _started_env if _started_env is not None else [os.environ.get(k, "")
+                                                         for k in _KEY_ENV]
+    material = (_FORMAT, shape, os.getcwd(), sys.executable, env, _code_fingerprint())
+    return sha256(repr(material).encode()).hexdigest()
 
 
 def facts_digest(info: dict[str, Any]) -> str:
     import json
 
     subset = {key: info.get(key) for key in FACT_KEYS}
-    return hashlib.sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()
+    return sha256(json.dumps(subset, sort_keys=True).encode()).hexdigest()
 
 
 def describe_input(path: str) -> dict[str, Any]:
@@ -92,7 +207,7 @@ def describe_input(path: str) -> dict[str, Any]:
     record: dict[str, Any] = {"path": path, "realpath": os.path.realpath(path)}
     try:
         with open(path, "rb") as handle:
-            record["sha256"] = hashlib.sha256(handle.read()).hexdigest()
+            record["sha256"] = sha256(handle.read()).hexdigest()
     except IsADirectoryError:
         record["sha256"] = "directory"
     except OSError:
@@ -159,6 +274,45 @@ def _private_read(path: str) -> bytes | None:
             os.close(fd)
 
 
+def _slots(request: Request, docker_argv: list[str]) -> dict[str, Any] | None:
+    """Where the request's free values sit in the rendered argv, or None when they cannot
+    be told apart from the rest (the entry then serves only these exact values)."""
+    env_at: dict[str, int] = {}
+    for name, value in request.env.items():
+        found = [i for i in range(1, len(docker_argv))
+                 if docker_argv[i - 1] == "--env" and docker_argv[i] == f"{name}={value}"]
+        if len(found) != 1:
+            return None
+        env_at[name] = found[0]
+    command = list(request.command)
+    if request.dashdash and docker_argv[-len(command):] != command:
+        command = command[1:]  # `saferun run MANIFEST -- CMD`: the `--` is not the command's
+    if command and docker_argv[-len(command):] != command:
+        return None
+    if command and min(env_at.values(), default=0) >= len(docker_argv) - len(command):
+        return None
+    return {"env": env_at, "tail": len(command), "strip": len(command) < len(request.command)}
+
+
+def _argv_for(entry: dict[str, Any], request: Request) -> list[str] | None:
+    """The entry's argv with this request's command and env values in their places."""
+    values = (request.env, request.command)
+    slots = entry["slots"]
+    if slots == "exact":
+        return None  # found by another command line's key: cannot be (see exact_key)
+    if slots is None:
+        return list(entry["docker_argv"]) if values == tuple(entry["values"]) else None
+    argv = list(entry["docker_argv"])
+    for name, index in slots["env"].items():
+        if name not in request.env:
+            return None
+        argv[index] = f"{name}={request.env[name]}"
+    command = list(request.command[1:] if slots["strip"] else request.command)
+    if "\0" in "".join(command) or "\0" in "".join(request.env.values()):
+        return None  # the full path reports it
+    return argv[:len(argv) - slots["tail"]] + command
+
+
 def store(
     *,
     inputs: list[dict[str, Any]],
@@ -168,15 +322,21 @@ def store(
     warnings: list[str],
     apparmor_profile: str | None = None,
     image: tuple[str, str] | None = None,
+    said: list[str] | None = None,
+    notes: list[str] | None = None,
+    host: str | None = None,
 ) -> None:
     """Remember a launch decided by the full pipeline. Failure to cache is never fatal.
 
     `image` is (reference, image id) when the plan was derived from the image itself (its
     user, its writable directories): a hit then needs the reference to name the same image.
+    `said` are the warnings printed before planning (the command line's notes), `notes`
+    what --dry-run prints after the warnings (None: a dry run may not use this entry);
+    `host` the fingerprint of the local host facts planning read.
     """
-    if invocation is None or not enabled():
+    request = parse_request(invocation)
+    if request is None or not enabled():
         return
-    argv = invocation
     from pathlib import Path
 
     from saferun.engine.api import daemon_identity
@@ -187,19 +347,78 @@ def store(
         "inputs": inputs,
         "daemon": daemon_identity(),
         "facts": facts_digest(info),
+        "host": host,
         "docker_argv": docker_argv,
+        "slots": _slots(request, docker_argv),
+        "values": [request.env, request.command],
         "seccomp_profile": seccomp_profile,
+        "said": list(said or ()),
         "warnings": warnings,
+        "notes": notes,
         "apparmor": apparmor_profile,
         "image": list(image) if image else None,
+        "dry_run": request.dry_run,
     }
     try:
         root = Path(_cache_root())
         private_dir(root.parent)
         directory = private_dir(root)
-        write_atomic(directory / f"{entry_key(argv)}.plan", marshal.dumps(entry))
+        assert invocation is not None
+        write_atomic(directory / f"{entry_key(invocation, request)}.plan", marshal.dumps(entry))
+        # The same entry under the exact command line, marked as such: its argv needs no
+        # values replaced, so a repeat is served without even parsing its command line.
+        exact = {**entry, "slots": "exact"}
+        write_atomic(directory / f"{exact_key(invocation)}.plan", marshal.dumps(exact))
+        evict(str(directory), ".plan", max_entries())
     except Exception:  # noqa: BLE001 - a cache that cannot be written is skipped
         return
+
+
+def evict(directory: str, suffix: str, bound: int) -> None:
+    """Keep at most `bound` files ending in `suffix`: remove the least recently used
+    (oldest mtime) first, and temporary files that a dead writer left behind.
+
+    Safe with concurrent writers: another process may remove a file first (ignored), and
+    each writer re-lists until it sees the bound kept, so once every writer is done the
+    directory holds at most `bound` entries.
+    """
+    import time
+
+    for _ in range(8):  # each pass removes what it saw beyond the bound
+        entries: list[tuple[int, str]] = []
+        now = time.time()
+        with os.scandir(directory) as listing:
+            for item in listing:
+                try:
+                    info = item.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if item.name.startswith(".") and item.name.endswith(".tmp"):
+                    if now - info.st_mtime > _STALE_TMP_S:
+                        _unlink(item.path)
+                    continue
+                if item.name.endswith(suffix):
+                    entries.append((info.st_mtime_ns, item.path))
+        if len(entries) <= bound:
+            return
+        entries.sort()
+        for _, path in entries[: len(entries) - bound]:
+            _unlink(path)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # another process evicted it first
+
+
+def _touch(path: str) -> None:
+    """Mark an entry as just used (least-recently-used order is mtime order)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _debug(message: str) -> None:
@@ -207,24 +426,58 @@ def _debug(message: str) -> None:
         print(f"saferun: debug: plan cache {message}", file=sys.stderr)
 
 
-def try_fast_run(argv: list[str]) -> None:
-    """Exec docker straight away if a valid entry exists; return to take the full path."""
-    if not enabled():
-        return
-    raw = _private_read(os.path.join(_cache_root(), f"{entry_key(argv)}.plan"))
+def host_fingerprint() -> str:
+    """The local host facts planning reads besides the daemon's (saferun.engine.host)."""
+    from saferun.engine.host import local_fingerprint
+
+    return local_fingerprint()
+
+
+def _read_entry(path: str) -> dict[str, Any] | None:
+    raw = _private_read(path)
     if raw is None:
-        return _debug("miss: no entry for this command line, directory and saferun code")
+        return None
     try:
         # marshal, not json: 3 ms less to import; the file is private to this user (checked).
         entry = marshal.loads(raw)
     except (ValueError, EOFError, TypeError):
-        return _debug("miss: unreadable entry")
+        return None
     if not isinstance(entry, dict) or entry.get("format") != _FORMAT:
-        return _debug("miss: old entry format")
+        return None
+    return entry
+
+
+def try_fast_run(argv: list[str]) -> None:
+    """Exec docker (or, for --dry-run, print its argv and exit) if a valid entry exists;
+    return to take the full path."""
+    if not enabled():
+        return
+    path = os.path.join(_cache_root(), f"{exact_key(argv)}.plan")
+    entry = _read_entry(path)
+    if entry is not None and entry["slots"] == "exact":
+        return _serve(entry, list(entry["docker_argv"]), path, dry_run=entry["dry_run"])
+    request = parse_request(argv)
+    if request is None or not request.fast:
+        return
+    path = os.path.join(_cache_root(), f"{entry_key(argv, request)}.plan")
+    entry = _read_entry(path)
+    if entry is None:
+        return _debug("miss: no entry for this request, directory and saferun code")
+    docker_argv = _argv_for(entry, request)
+    if docker_argv is None:
+        return _debug("miss: the entry serves other command or env values")
+    return _serve(entry, docker_argv, path, dry_run=request.dry_run)
+
+
+def _serve(entry: dict[str, Any], docker_argv: list[str], path: str, *, dry_run: bool) -> None:
+    """Re-check everything the entry's plan depended on; then exec docker or print."""
+    if dry_run and entry["notes"] is None:
+        return _debug("miss: the entry would have changed the host (a dry run must not)")
     if not _inputs_unchanged(entry["inputs"]):
         return _debug("miss: an input file changed")
+    if entry["host"] != host_fingerprint():
+        return _debug("miss: the host's facts changed (/dev/kvm, /etc/subuid)")
     from saferun.engine.api import daemon_identity
-    from saferun.engine.docker_cli import SECCOMP_FD_PATH, exec_docker_run
 
     identity = daemon_identity()
     if identity is None or identity != entry["daemon"]:
@@ -232,13 +485,98 @@ def try_fast_run(argv: list[str]) -> None:
             return _debug("miss: the daemon's facts changed")
     if entry.get("image") and not _same_image(*entry["image"]):
         return _debug("miss: the image reference names another image now")
-    if entry["apparmor"] and not _apparmor_loaded(entry["apparmor"]):
+    if entry["apparmor"] and not dry_run and not _apparmor_loaded(entry["apparmor"]):
         return _debug("miss: the AppArmor profile is not loaded (e.g. after a reboot)")
     # No image check: the entry was made with the image present, and if it is gone now,
     # docker run itself pulls (pull=missing) or refuses with 125 (pull=never).
+    from saferun.engine.docker_cli import SECCOMP_FD_PATH, exec_docker_run
+
+    profile = entry["seccomp_profile"]
+    if (profile is None) == any(SECCOMP_FD_PATH in a for a in docker_argv):
+        return _debug("miss: inconsistent entry")
     _debug("hit")
-    for message in entry["warnings"]:
+    _touch(path)
+    for message in (*entry["said"], *entry["warnings"]):
         print(f"saferun: warning: {message}", file=sys.stderr)
-    docker_argv = list(entry["docker_argv"])
-    if (entry["seccomp_profile"] is None) != any(SECCOMP_FD_PATH in a for a in docker_argv):
-        exec_docker_run(docker_argv, entry["seccomp_profile"])
+    if not dry_run:
+        exec_docker_run(docker_argv, profile)
+    for message in entry["notes"]:
+        print(f"saferun: note: {message}", file=sys.stderr)
+    if profile is not None:
+        where = _profile_file(profile)
+        docker_argv = [a.replace(SECCOMP_FD_PATH, where) for a in docker_argv]
+    import shlex
+
+    print(shlex.join(docker_argv))
+    raise SystemExit(0)
+
+
+def _profile_file(profile: str) -> str:
+    """saferun.engine.files.store_profile's path for this profile (the file --dry-run
+    names), checked without importing pathlib; written by store_profile when missing."""
+    digest = sha256(profile.encode()).hexdigest()[:24]
+    path = os.path.join(os.path.dirname(_cache_root()), "profiles", f"{digest}.json")
+    try:
+        info, directory = os.lstat(path), os.lstat(os.path.dirname(path))
+        if (stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid()
+                and info.st_size == len(profile.encode()) and stat.S_ISDIR(directory.st_mode)
+                and directory.st_uid == os.getuid() and not directory.st_mode & 0o022):
+            return path
+    except OSError:
+        pass
+    from saferun.engine.files import store_profile
+
+    return str(store_profile(profile, ".json"))
+
+
+def _compiled_root() -> str:
+    return os.path.join(os.path.dirname(_cache_root()), "compiled")
+
+
+def _libseccomp_identity() -> str:
+    """What decides a compile's outcome besides the profile: pyseccomp's file and the
+    dynamic linker's cache (rewritten whenever a library such as libseccomp changes)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyseccomp")
+    parts = []
+    for path in (spec.origin if spec else None, "/etc/ld.so.cache"):
+        try:
+            info = os.stat(path) if path else None
+        except OSError:
+            info = None
+        parts.append(f"{path}:{info.st_size}:{info.st_mtime_ns}" if info else f"{path}:-")
+    return "|".join(parts)
+
+
+def compiled_key(profile_json: str, written: tuple[str, ...]) -> str:
+    material = repr((_FORMAT, profile_json, written, _libseccomp_identity()))
+    return sha256(material.encode()).hexdigest()
+
+
+def profile_compiled(key: str) -> bool:
+    """Whether libseccomp already compiled this profile text (see compiled_key) here."""
+    if not enabled():
+        return False
+    path = os.path.join(_compiled_root(), f"{key}.ok")
+    if _private_read(path) != key.encode():
+        return False
+    _touch(path)
+    return True
+
+
+def remember_compiled(key: str) -> None:
+    """Record that the profile of `key` compiled; bounded like the plans."""
+    if not enabled():
+        return
+    from pathlib import Path
+
+    from saferun.engine.files import private_dir, write_atomic
+
+    try:
+        private_dir(Path(_compiled_root()).parent)
+        directory = private_dir(Path(_compiled_root()))
+        write_atomic(directory / f"{key}.ok", key.encode())
+        evict(str(directory), ".ok", max_entries())
+    except Exception:  # noqa: BLE001 - a cache that cannot be written is skipped
+        return

@@ -3,7 +3,9 @@
 saferun.plan.planner is pure and only generates the profile; libseccomp (through a memfd)
 compiles it here, so a profile that does not compile raises ProfileError and never reaches
 docker, an export or a learning run. Outcomes are kept per profile text for the life of the
-process: `saferun check` over a repository compiles each distinct profile once.
+process: `saferun check` over a repository compiles each distinct profile once. A profile
+that compiled is also remembered on disk by its content (saferun.app.plancache), so a
+start whose profile compiled before skips libseccomp (and importing it) altogether.
 """
 
 from __future__ import annotations
@@ -59,15 +61,23 @@ def check_seccomp(manifest: Manifest, profile_json: str) -> None:
     import json
 
     from saferun.profiles.seccomp import expand, load_data
-    from saferun.profiles.seccomp_check import check_profile
 
     section = manifest.seccomp
     written = tuple(sorted(expand([*section.allow, *section.deny], load_data().groups)))
     key = (profile_json, written)
     if key not in _COMPILED:
+        from saferun.app import plancache
+
+        on_disk = plancache.compiled_key(profile_json, written)
+        if plancache.profile_compiled(on_disk):
+            _COMPILED[key] = None
+            return
+        from saferun.profiles.seccomp_check import check_profile
+
         try:
             check_profile(json.loads(profile_json), written)
             _COMPILED[key] = None
+            plancache.remember_compiled(on_disk)
         except ProfileError as exc:
             _COMPILED[key] = exc
     failure = _COMPILED[key]

@@ -107,7 +107,8 @@ def prepare(request: RunRequest) -> PreparedRun:
                            "(a stack of one), or remove [network] ingress/egress")
     check_image_policy(manifest.app.image, manifest.policy.ignore, manifest.policy.digest)
     warned = judge_warnings(manifest, manifest_dir)
-    read_label_files(tuple(os.path.join(manifest_dir, p) for p in manifest.app.label_files))
+    label_files = tuple(os.path.join(manifest_dir, p) for p in manifest.app.label_files)
+    read_label_files(label_files)
     pending = None
     if os.environ.get("SAFERUN_POLICY") or _asks_image_policy(manifest.policy):
         from saferun.app.image_policy import start_for_run, team_policy_path
@@ -138,6 +139,7 @@ def prepare(request: RunRequest) -> PreparedRun:
         request.target or "saferun.toml",
         *loaded.extended,
         *(m.source for m in plan.mounts if m.kind == "bind"),
+        *label_files,  # judged above (no io.saferun.* keys): a hit must see an edit
     )
     if pending is None:
         return PreparedRun(plan, facts, present, info, inputs, image=loaded.image)
@@ -463,6 +465,9 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
     return replace(plan, notes=(*plan.notes, *notes), warnings=(*plan.warnings, *warnings))
 
 
+_MISSING_BIND = "bind source"  # how a note about a created bind source starts
+
+
 def _create_bind_source(path: str, uid: int, gid: int, facts: HostFacts,
                         dry_run: bool) -> str:
     """Create a missing bind source owned by the container's user (docker would make it
@@ -470,7 +475,7 @@ def _create_bind_source(path: str, uid: int, gid: int, facts: HostFacts,
     host_uid, host_gid = uid, gid
     if facts.userns_root is not None:
         host_uid, host_gid = facts.userns_root[0] + uid, facts.userns_root[1] + gid
-    said = (f"bind source {path} does not exist: "
+    said = (f"{_MISSING_BIND} {path} does not exist: "
             f"{'would create' if dry_run else 'created'} it owned by {uid}:{gid}, the "
             "container's user (docker run -v would create it root-owned)")
     if dry_run:
@@ -538,20 +543,45 @@ def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def launch(prepared: PreparedRun) -> NoReturn:
-    """Hand over to `docker run`; does not return."""
-    from saferun.app import plancache
-    from saferun.engine.docker_cli import SECCOMP_FD_PATH, exec_docker_run
-    from saferun.render.argv import render_argv
+def launch(prepared: PreparedRun, said: tuple[str, ...] = (),
+           notes: tuple[str, ...] | None = None) -> NoReturn:
+    """Hand over to `docker run`; does not return. `said`: the warnings already printed
+    before planning, `notes` what a dry run would note (default: the plan's), kept with
+    the plan for a cache hit to print them too."""
+    from saferun.engine.docker_cli import exec_docker_run
 
     plan = prepared.plan
     if plan.apparmor_profile is not None:
         from saferun.engine.apparmor_parser import load_profile
 
         load_profile(plan.apparmor_profile[1])  # load or replace, before docker refers to it
+    argv = remember(prepared, said, dry_run=False, notes=notes)
+    os.environ.update(dict(prepared.env))  # inherited by docker (DOCKER_CONTENT_TRUST=1)
+    exec_docker_run(argv, plan.seccomp_profile)
+
+
+def remember(prepared: PreparedRun, said: tuple[str, ...], *, dry_run: bool,
+             notes: tuple[str, ...] | None = None) -> list[str]:
+    """The argv docker gets (the seccomp profile as a memfd placeholder), stored in the
+    plan cache when the launch is cacheable.
+
+    A dry run stores only a plan a real start would have made identically: one that
+    creates no bind source (the real start would have created it). A real start's plan
+    serves a later --dry-run only on the same condition, since its notes would say it
+    created one.
+    """
+    from saferun.app import plancache
+    from saferun.engine.docker_cli import SECCOMP_FD_PATH
+    from saferun.render.argv import render_argv
+
+    plan = prepared.plan
     seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
     argv = render_argv(plan, seccomp_path=seccomp_path)
-    if prepared.info is not None and prepared.image_present and prepared.cacheable:
+    created = any(n.startswith(f"{_MISSING_BIND} ") for n in plan.notes)
+    if (prepared.info is not None and prepared.image_present and prepared.cacheable
+            and not (dry_run and created)):
+        from saferun.engine.host import local_fingerprint
+
         plancache.store(
             inputs=[plancache.describe_input(path) for path in prepared.inputs],
             info=prepared.info,
@@ -560,9 +590,11 @@ def launch(prepared: PreparedRun) -> NoReturn:
             warnings=list(plan.warnings),
             apparmor_profile=plan.apparmor_profile[0] if plan.apparmor_profile else None,
             image=prepared.image,
+            said=list(said),
+            notes=None if created else list(plan.notes if notes is None else notes),
+            host=local_fingerprint(),
         )
-    os.environ.update(dict(prepared.env))  # inherited by docker (DOCKER_CONTENT_TRUST=1)
-    exec_docker_run(argv, plan.seccomp_profile)
+    return argv
 
 
 def start(parsed: Any, *, cwd: str, warn: Callable[[str], None],
@@ -589,12 +621,14 @@ def start(parsed: Any, *, cwd: str, warn: Callable[[str], None],
             note(message)
         if (parsed.last("format") or "argv") == "json":
             return json.dumps(dry_run_body(prepared.plan), indent=2, sort_keys=True)
+        remember(prepared, request.dropin.notes, dry_run=True,
+                 notes=(*prepared.plan.notes, *acknowledged))
         return shell_quote(dry_run_argv(prepared.plan))
     warning = image_presence_warning(prepared.plan.image, prepared.plan.pull,
                                      prepared.image_present)
     if warning:
         warn(warning)
-    launch(prepared)
+    launch(prepared, request.dropin.notes, notes=(*prepared.plan.notes, *acknowledged))
 
 
 def image_presence_warning(image: str, pull: str, present: bool | None) -> str | None:

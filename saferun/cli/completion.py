@@ -109,7 +109,7 @@ def complete_run(words: Sequence[str], incomplete: str) -> list[CompletionItem]:
     bundled short flags, `--`, the image ending the flags); after the image everything is
     the container's command, which saferun does not complete.
     """
-    from saferun.inputs.dockerrun import RUN_TABLE
+    from saferun.inputs.run_flags import RUN_TABLE
 
     pending: str | None = None  # the value flag whose value is being typed
     index = 0

@@ -63,7 +63,7 @@ def run(args: tuple[str, ...]) -> None:
 
     from saferun.app.run import start
     from saferun.errors import UsageError
-    from saferun.inputs.dockerrun import parse_run_args
+    from saferun.inputs.run_flags import parse_run_args, usage_problem
 
     with exit_on_error(run=True):
         parsed = parse_run_args(args)
@@ -71,14 +71,12 @@ def run(args: tuple[str, ...]) -> None:
         click.echo(click.get_current_context().get_help())
         return
     with exit_on_error(run=True):  # a usage error exits 125, as docker run's do
-        output_format = parsed.last("format") or "argv"
-        if output_format not in ("argv", "json"):
-            raise UsageError(f"--format {output_format}: use argv or json")
-        if parsed.flag("offline") and not parsed.flag("dry-run"):
-            raise UsageError("--offline only works with --dry-run")
+        problem = usage_problem(parsed)
+        if problem:
+            raise UsageError(problem)
         printed = start(parsed, cwd=os.getcwd(), warn=warn, note=note)  # execs docker, or
     # A dry run: the command or the API body, byte for byte. click would strip ANSI escape
     # sequences from a pipe, and the printed command would no longer be the one launched.
-    if any(not c.isprintable() for c in printed):
+    if any(not c.isprintable() and c != "\n" for c in printed):
         warn("the command holds control characters; they are printed as they are")
     click.echo(printed, color=True)

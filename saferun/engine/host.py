@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the plan cache's fast path imports this module
 if TYPE_CHECKING:
+    from typing import Any
+
     from saferun.engine.api import EngineSession
     from saferun.model.facts import HostFacts
     from saferun.policy.host_checks import FileStat, HostAudit
@@ -57,14 +58,25 @@ def probe_host_facts(session: EngineSession | None = None) -> tuple[HostFacts, d
 
 def local_facts(facts: HostFacts, *, local: bool) -> HostFacts:
     """Add what only the local host can tell: /dev/kvm and the dockremap subuid range."""
+    from dataclasses import replace
+
     if not local:
         return facts
-    try:
-        kvm = stat.S_ISCHR(os.stat(KVM).st_mode)
-    except OSError:
-        kvm = False
     subuid = read_subuid(SUBUID, REMAP_USER) if facts.userns_remap else None
-    return replace(facts, kvm_available=kvm, subuid_range=subuid)
+    return replace(facts, kvm_available=_kvm_available(), subuid_range=subuid)
+
+
+def _kvm_available() -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(KVM).st_mode)
+    except OSError:
+        return False
+
+
+def local_fingerprint() -> str:
+    """What local_facts reads, as one string: the plan cache compares it on every hit, so a
+    plan made before /dev/kvm or the dockremap range changed is never reused."""
+    return f"kvm={_kvm_available()}|subuid={read_subuid(SUBUID, REMAP_USER)}"
 
 
 def read_subuid(path: str, user: str) -> tuple[int, int] | None:

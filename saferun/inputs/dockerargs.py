@@ -19,18 +19,17 @@ the whole line.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from saferun.errors import DockerArgsError
 
 FlagKind = Literal["bool", "value"]
 
 
-@dataclass(frozen=True)
-class Flag:
+# NamedTuples, not dataclasses: importing dataclasses costs ~10 ms (it imports inspect),
+# and the plan cache's fast path parses a command line with this module.
+class Flag(NamedTuple):
     """One `docker run` option."""
 
     name: str  # long name without dashes
@@ -169,13 +168,13 @@ _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
-@dataclass(frozen=True)
 class FlagTable:
     """Flags indexed by long and short name."""
 
-    flags: tuple[Flag, ...]
+    __slots__ = ("flags",)
 
-    def __post_init__(self) -> None:
+    def __init__(self, flags: tuple[Flag, ...]) -> None:
+        self.flags = flags
         longs = [f.name for f in self.flags]
         shorts = [f.short for f in self.flags if f.short]
         if len(set(longs)) != len(longs) or len(set(shorts)) != len(shorts):
@@ -200,8 +199,7 @@ class FlagTable:
 DOCKER_RUN = FlagTable(DOCKER_RUN_FLAGS)
 
 
-@dataclass(frozen=True)
-class ParsedRun:
+class ParsedRun(NamedTuple):
     """A parsed `docker run` line: flags in order (canonical long name, value), image, command.
 
     Boolean flags carry "true" or "false". The image is None only when the line ends before
@@ -327,6 +325,8 @@ def split_command_line(text: str) -> list[str]:
     anything: `$(pwd)` stays literal. A leading `sudo` and `docker [container] run` are
     removed; a line that is not a `docker run` line is refused.
     """
+    import shlex  # not at the top: the plan cache's fast path imports this module
+
     joined = text.replace("\\\r\n", " ").replace("\\\n", " ")
     try:
         words = shlex.split(joined, comments=False, posix=True)

@@ -24,20 +24,12 @@ from typing import Any
 
 from saferun.errors import DockerArgsError, ManifestError, UnsupportedFlag, UsageError
 from saferun.inputs import docker_values
-from saferun.inputs.dockerargs import DOCKER_RUN, Flag, ParsedRun, parse_docker_run
+from saferun.inputs.dockerargs import ParsedRun
+from saferun.inputs.run_flags import SAFERUN_RUN_FLAGS, parse_run_args  # noqa: F401 (re-exported)
 from saferun.model.manifest import ULIMIT_NAMES
 from saferun.model.refusals import ALLOWABLE_IDS, Violation, refused
 from saferun.plan.planner import LaunchOptions
 
-# saferun's own options of `saferun run`, read by the same parser as docker's.
-SAFERUN_RUN_FLAGS: tuple[Flag, ...] = (
-    Flag("dry-run", None, "bool", False, "bool"),
-    Flag("format", None, "value", False, "string"),
-    Flag("offline", None, "bool", False, "bool"),
-    Flag("allow", None, "value", True, "list"),
-    Flag("file", "f", "value", False, "string"),
-    Flag("no-preset", None, "bool", False, "bool"),
-)
 SAFERUN_FLAG_HELP: tuple[tuple[str, str], ...] = (
     ("-f, --file MANIFEST", "Start from this manifest; docker flags then refine it."),
     ("--allow RULE=REASON", "Allow one refusal rule for this start, with a written reason "
@@ -49,7 +41,6 @@ SAFERUN_FLAG_HELP: tuple[tuple[str, str], ...] = (
                     "for nginx); the image's own user and directories are used instead."),
     ("--help", "Show this message (docker's -h is --hostname)."),
 )
-RUN_TABLE = DOCKER_RUN.extended(SAFERUN_RUN_FLAGS)
 
 # Flags saferun cannot honour on Linux. Refused by name rather than dropped.
 UNSUPPORTED: dict[str, str] = {
@@ -98,11 +89,6 @@ class DropIn:
     image: str | None
     cap_drop: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
-
-
-def parse_run_args(argv: Sequence[str]) -> ParsedRun:
-    """`saferun run` words -> parsed flags (saferun's and docker's), target, command."""
-    return parse_docker_run(argv, RUN_TABLE)
 
 
 def from_docker_run(parsed: ParsedRun, *, cwd: str) -> DropIn:

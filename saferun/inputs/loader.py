@@ -17,6 +17,7 @@ import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +124,14 @@ def preset_document(name: str) -> dict[str, Any]:
 def is_preset_file(path: Path) -> bool:
     """Whether `path` is one of the shipped presets (a partial manifest without an app)."""
     try:
-        return path.resolve().parent == preset_dir().resolve() and path.suffix == ".toml"
+        return path.suffix == ".toml" and path.resolve().parent == _resolved_preset_dir()
     except FileNotFoundError:
         return False
+
+
+@cache  # saferun's own folder, asked once per manifest by `saferun check`
+def _resolved_preset_dir() -> Path:
+    return preset_dir().resolve()
 
 
 def merge_documents(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +41,9 @@ def test_checked_plan_equals_the_planners_plan() -> None:
     assert json.loads(checked_plan(m, FACTS).seccomp_profile or "{}")["syscalls"]
 
 
-def test_outcomes_are_remembered_per_profile_text(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outcomes_are_remembered_per_profile_text(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     calls: list[int] = []
     from saferun.profiles import seccomp_check
 
@@ -57,3 +60,32 @@ def test_outcomes_are_remembered_per_profile_text(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ProfileError):  # the remembered failure is raised again
         checked_plan(manifest({"deny": ["mountt"]}), FACTS)
     assert len(calls) == 2
+
+
+def test_a_compiled_profile_is_remembered_on_disk_by_content(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Another process (an empty _COMPILED) skips libseccomp for a profile that compiled
+    # before; a failure is never remembered on disk, and SAFERUN_NO_CACHE compiles again.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls: list[int] = []
+    from saferun.profiles import seccomp_check
+
+    real = seccomp_check.check_profile
+    monkeypatch.setattr(seccomp_check, "check_profile",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    m = manifest({"allow": ["@basic-io", "@timer"]})
+    for _ in range(2):
+        monkeypatch.setattr(planning, "_COMPILED", {})
+        checked_plan(m, FACTS)
+    assert len(calls) == 1
+    assert len(list((tmp_path / "saferun" / "compiled").glob("*.ok"))) == 1
+    for _ in range(2):
+        monkeypatch.setattr(planning, "_COMPILED", {})
+        with pytest.raises(ProfileError):
+            checked_plan(manifest({"deny": ["mountt"]}), FACTS)
+    assert len(calls) == 3
+    monkeypatch.setenv("SAFERUN_NO_CACHE", "1")
+    monkeypatch.setattr(planning, "_COMPILED", {})
+    checked_plan(m, FACTS)
+    assert len(calls) == 4
