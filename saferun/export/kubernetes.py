@@ -126,9 +126,10 @@ def render_kubernetes(apps: list[Prepared], *, kind: KubeKind = KubeKind.POD,
             name, handler = RUNTIME_CLASSES[runtime]
             runtime_classes[name] = {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
                                      "metadata": {"name": name}, "handler": handler}
-    documents = [runtime_classes[n] for n in sorted(runtime_classes)] + workloads
     k8s_names = dict(zip([a.name for a in apps], names, strict=True))
-    documents += network_policies(apps, k8s_names, notes)  # for apps with [network] rules
+    # Policies before the workloads: applied in file order, a pod never runs without its own.
+    documents = ([runtime_classes[n] for n in sorted(runtime_classes)]
+                 + network_policies(apps, k8s_names, notes) + workloads)
     if opts.profiles is ProfileDelivery.OPERATOR:
         documents = _operator_profiles(files) + documents
         files = [f for f in files if not f.path.startswith("seccomp/")]

@@ -5,7 +5,9 @@ default is deny: a service name becomes a podSelector on that app's name label (
 one export are one stack, in one namespace), a CIDR an ipBlock, a port a port rule. Egress
 that names services also gets DNS (UDP and TCP 53 to the cluster's kube-dns), as `saferun
 up` keeps the stack's resolver reachable. A direction left unset is allowed in full (`[{}]`),
-as docker allows it; an app with no rule at all gets no policy.
+as docker allows it. An app with no rule at all gets a policy too, open both ways: the
+same traffic as no policy, but written down where a reviewer (or checkov's CKV2_K8S_6)
+looks for it, and a place to tighten.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ _DNS = {"to": [{"namespaceSelector": {},
 
 def network_policies(apps: list[Prepared], names: dict[str, str],
                      notes: list[Unsupported]) -> list[dict[str, Any]]:
-    """A NetworkPolicy for each app that declares rules; `names` maps app names to their
-    Kubernetes names. An app without rules keeps Kubernetes' (and docker's) open default:
+    """A NetworkPolicy for each app; `names` maps app names to their Kubernetes names. An
+    app without rules keeps Kubernetes' (and docker's) open default, said explicitly:
     `saferun check` reports it (ingress-unrestricted, egress-unrestricted)."""
-    return [_policy(app, names, notes) for app in apps if app.manifest.network.restricted]
+    return [_policy(app, names, notes) for app in apps]
 
 
 def _policy(app: Prepared, names: dict[str, str], notes: list[Unsupported]) -> dict[str, Any]:

@@ -145,11 +145,12 @@ def _check_output(target: Target, files: list[tuple[str, str]], app: str) -> Non
         assert set(unit.sections()) <= UNIT_SECTIONS
     else:
         documents = list(yaml.safe_load_all(main))
-        assert len(documents) == 1, target
-        if target is Target.KUBERNETES:
-            assert documents[0]["kind"] == "Pod"
-            assert set(documents[0]) == {"apiVersion", "kind", "metadata", "spec"}
+        if target is Target.KUBERNETES:  # the app's NetworkPolicy, then its Pod: no more
+            assert [d["kind"] for d in documents] == ["NetworkPolicy", "Pod"], target
+            for document in documents:
+                assert set(document) == {"apiVersion", "kind", "metadata", "spec"}
         else:
+            assert len(documents) == 1, target
             assert list(documents[0]["services"]) == [app]
     for name, content in files[1:]:
         if name.endswith(".json"):

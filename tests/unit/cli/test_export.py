@@ -31,7 +31,7 @@ def test_output_directory_gets_every_file(runner: CliRunner, tmp_path: Path) -> 
     assert written == ["apparmor/saferun-minimal", "apparmor/saferun-web", "kubernetes.yaml",
                        "seccomp/saferun/minimal.json", "seccomp/saferun/web.json"]
     kinds = [d["kind"] for d in yaml.safe_load_all((out / "kubernetes.yaml").read_text())]
-    assert kinds == ["Deployment", "Deployment"]
+    assert kinds == ["NetworkPolicy", "NetworkPolicy", "Deployment", "Deployment"]
     before = (out / "kubernetes.yaml").read_bytes()
     again = runner.invoke(cli, args)  # rewriting in place works and changes nothing
     assert again.exit_code == 0 and (out / "kubernetes.yaml").read_bytes() == before

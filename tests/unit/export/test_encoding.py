@@ -33,16 +33,18 @@ def _manifest(tmp_path: Path, tag: str) -> Path:
 def test_a_separator_in_a_comment_stays_in_the_comment(tmp_path: Path) -> None:
     for sep in SEPARATORS:
         path = _manifest(tmp_path, _payload(sep))
-        for target, kinds in ((Target.KUBERNETES, {"Pod"}), (Target.COMPOSE, {None})):
+        for target, kinds in ((Target.KUBERNETES, {"NetworkPolicy", "Pod"}),
+                              (Target.COMPOSE, {None})):
             text = render_export(ExportRequest((path,), target)).result.files[0].content
             for raw in ("\u2028", "\u2029", "\x85", "\r", "\x1b", "\x00", "\v"):
                 assert raw not in text, (target, repr(sep))
             documents = list(yaml.safe_load_all(text))
-            assert len(documents) == 1, (target, repr(sep))
-            assert {documents[0].get("kind")} == kinds
-            assert "hostPID" not in str(documents[0].get("spec", ""))
-            if target is Target.KUBERNETES:
-                assert set(documents[0]) == {"apiVersion", "kind", "metadata", "spec"}
+            assert len(documents) == len(kinds), (target, repr(sep))
+            assert {d.get("kind") for d in documents} == kinds
+            for document in documents:
+                assert "hostPID" not in str(document.get("spec", ""))
+                if target is Target.KUBERNETES:
+                    assert set(document) == {"apiVersion", "kind", "metadata", "spec"}
 
 
 def test_comment_text_escapes_instead_of_dropping() -> None:

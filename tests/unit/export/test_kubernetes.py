@@ -188,7 +188,7 @@ def test_sandboxed_runtime_gets_a_runtime_class(runtime: str, name: str, handler
 def test_deployment_shape_and_restart_note() -> None:
     manifest = Manifest.model_validate({"app": {"name": "web", "image": "busybox:1"}})
     result = export([ExportInput(manifest)], Target.KUBERNETES, kind=KubeKind.DEPLOYMENT)
-    deployment = documents(result.main.content)[0]
+    deployment = documents(result.main.content)[-1]
     assert deployment["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "web"}
     assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "web"
     assert deployment["spec"]["template"]["spec"]["restartPolicy"] == "Always"
@@ -204,7 +204,7 @@ def test_node_level_settings_are_reported() -> None:
     keys = {n.key for n in result.notes}
     assert {"resources.pids", "resources.nofile/nproc", "logging", "app.init", "network.ports",
             "filesystem.mounts /site", "filesystem.tmpfs /tmp", "seccomp", "apparmor"} <= keys
-    pod = documents(result.main.content)[0]
+    pod = documents(result.main.content)[-1]
     assert "hostPath" not in result.main.content.split("#")[-1]  # reported, not exported
     assert pod["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
     for note in result.notes:

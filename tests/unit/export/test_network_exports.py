@@ -32,12 +32,15 @@ def _documents(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d is not None]
 
 
-def test_one_policy_per_app_with_rules() -> None:
+def test_one_policy_per_app() -> None:
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     result = export(_apps(), Target.KUBERNETES)
     docs = _documents(result.main.content)
     policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
-    assert set(policies) == {"web-network", "db-network", "cache-network"}  # plain: none
+    assert set(policies) == {"web-network", "db-network", "cache-network", "plain-network"}
+    assert policies["plain-network"]["ingress"] == policies["plain-network"]["egress"] == [{}]
+    kinds = [d["kind"] for d in docs]  # every policy is applied before any pod
+    assert max(i for i, k in enumerate(kinds) if k == "NetworkPolicy") < kinds.index("Pod")
     for document in docs:
         kubernetes_validate.validate(document, "1.30.0", strict=True)
     db = policies["db-network"]
@@ -76,7 +79,9 @@ def test_compose_networks_follow_the_rules(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
 
 
-def test_no_rules_no_change() -> None:
+def test_no_rules_stays_open() -> None:
     plain = [ExportInput(Manifest.model_validate({"app": {"name": "a", "image": "busybox:1"}}))]
     assert "networks" not in yaml.safe_load(export(plain, Target.COMPOSE).main.content)
-    assert "NetworkPolicy" not in export(plain, Target.KUBERNETES).main.content
+    docs = _documents(export(plain, Target.KUBERNETES).main.content)
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+    assert policy["spec"]["ingress"] == policy["spec"]["egress"] == [{}]  # as docker: open
