@@ -227,8 +227,12 @@ def test_detach_prints_id_and_rm_removes(e2e_manifest: Any) -> None:
     assert len(container_id) == 64
     assert inspect(container_id)["State"]["Running"] is True
     docker("stop", "-t", "1", container_id)
-    gone = docker("inspect", container_id, check=False)
-    assert gone.returncode != 0  # --rm removed it
+    import time
+
+    deadline = time.monotonic() + 15  # the daemon removes it just after the stop returns
+    while docker("inspect", container_id, check=False).returncode == 0:
+        assert time.monotonic() < deadline, "--rm did not remove the container"
+        time.sleep(0.2)
 
 
 def test_sigterm_reaches_the_container(e2e_manifest: Any) -> None:
