@@ -237,11 +237,11 @@ def _drive(container: str, workload: Workload, health_wait: float = 0.0) -> tupl
 
 def _check_networks(manifest: Manifest) -> None:
     """A named network is judged as the engine resolves it, as `saferun run` judges it."""
+    from saferun.app.networks import manifest_networks, names_to_resolve
     from saferun.app.run import check_named_networks
     from saferun.engine.api import EngineSession
 
-    if manifest.network.mode in ("bridge", "host", "none", "default") and \
-            not manifest.network.extra_networks:
+    if not names_to_resolve(manifest_networks(manifest)):
         return
     session = EngineSession()
     try:
