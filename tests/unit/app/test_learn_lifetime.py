@@ -122,3 +122,27 @@ def test_a_shared_pid_namespace_keeps_its_own_and_says_there_is_no_bound(
     warn_unbounded(manifest, said.append)
     warn_unbounded(_manifest(), said.append)
     assert len(said) == 1 and "no lifetime bound" in said[0]
+
+
+def test_a_run_its_bound_ended_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+
+    seen: dict[str, float] = {}
+
+    @contextmanager
+    def fake_started(*_: Any, lifetime_s: float) -> Any:
+        seen["lifetime"] = lifetime_s
+        yield NAME
+
+    running = {NAME: True}
+    monkeypatch.setattr(app_learn, "started", fake_started)
+    monkeypatch.setattr(app_learn, "docker", Engine().docker)
+    monkeypatch.setattr(app_learn, "_drive", lambda *_: (False, "the app exited 137"))
+    monkeypatch.setattr(app_learn, "_state", lambda name: (running.get(name, False), 0))
+    workload = Workload(timeout=5)
+    result = app_learn.run_once(_manifest(), FACTS, workload, record=False)
+    assert seen["lifetime"] == workload.lifetime_s()
+    assert result.detail == "the app exited 137 (its lifetime bound of 45 s ended it)"
+    running[f"{NAME}-life"] = True  # the bound still runs: the app failed on its own
+    assert app_learn.run_once(_manifest(), FACTS, workload, record=False).detail == (
+        "the app exited 137")
