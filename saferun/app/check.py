@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from saferun.app.networks import NetworkLookup
 from saferun.app.planning import checked_plan
 from saferun.errors import ManifestError, ProfileError, RequirementUnmet, SaferunError
 from saferun.inputs.plain_docker import plain_docker_spec
@@ -99,10 +100,31 @@ def _checked_spec(manifest: Any, manifest_dir: str) -> ContainerSpec:
     return replace(spec, seccomp=seen[0], seccomp_sha256=seen[1])
 
 
-def check_manifest(path: Path, *, network: str | None = None) -> TargetReport:
-    """`network`: the network the app is on when not its own (a stack's, under `up`)."""
+def resolve_networks(spec: ContainerSpec, names: list[str],
+                     lookup: NetworkLookup | None) -> tuple[ContainerSpec, tuple[str, ...]]:
+    """The spec on the host network when the engine says one of `names` is it (its ID, an
+    ID prefix), as `saferun run` judges it; with what was found, or that nothing could be."""
+    from dataclasses import replace
+
+    from saferun.app.networks import host_network_notes
+
+    lookup = lookup if lookup is not None else NetworkLookup()
+    found = lookup.resolve(names)
+    if found is None:
+        return spec, (lookup.unresolved_note(names),)
+    notes = tuple(host_network_notes(found))
+    return (replace(spec, network="host") if notes else spec), notes
+
+
+def check_manifest(path: Path, *, network: str | None = None,
+                   lookup: NetworkLookup | None = None) -> TargetReport:
+    """`network`: the network the app is on when not its own (a stack's, under `up`).
+    `lookup` resolves the networks the manifest names (a new one, asking the engine, if
+    None)."""
+    from saferun.app.networks import manifest_networks
     from saferun.inputs.loader import load_manifest
 
+    notes: tuple[str, ...] = ()
     try:
         manifest = load_manifest(path)
         spec = _checked_spec(manifest, str(path.resolve().parent))
@@ -110,19 +132,22 @@ def check_manifest(path: Path, *, network: str | None = None) -> TargetReport:
             from dataclasses import replace
 
             spec = replace(spec, network=network)
+        else:
+            spec, notes = resolve_networks(spec, manifest_networks(manifest), lookup)
     except (ManifestError, RequirementUnmet, ProfileError) as exc:  # this input only:
         return TargetReport(str(path), "manifest", error=exc.render())  # check the rest
     policy = Policy(digest=manifest.policy.digest)
     findings, results, score = judge(spec, policy=policy, reasons=manifest_reasons(manifest))
-    return TargetReport(str(path), "manifest", findings=findings, score=score, results=results)
+    return TargetReport(str(path), "manifest", findings=findings, score=score, results=results,
+                        notes=notes)
 
 
-def _check_path(path: Path) -> list[TargetReport]:
+def _check_path(path: Path, lookup: NetworkLookup | None = None) -> list[TargetReport]:
     """A manifest, or a saferun.stack.toml: each of its services' manifests."""
     from saferun.inputs.stackfile import is_stack_file, load_stack
 
     if not is_stack_file(path):
-        return [check_manifest(path)]
+        return [check_manifest(path, lookup=lookup)]
     try:
         stack = load_stack(str(path))
     except ManifestError as exc:
@@ -133,20 +158,25 @@ def _check_path(path: Path) -> list[TargetReport]:
             for member in stack.services]
 
 
-def check_docker_run(line: str, *, cwd: str | None = None) -> TargetReport:
-    """A pasted `docker run ...` line, judged as plain docker would run it."""
+def check_docker_run(line: str, *, cwd: str | None = None,
+                     lookup: NetworkLookup | None = None) -> TargetReport:
+    """A pasted `docker run ...` line, judged as plain docker would run it (its networks as
+    the engine resolves them, through `lookup` or a new one)."""
+    from saferun.inputs.docker_values import parse_network
     from saferun.inputs.dockerargs import parse_docker_run, split_command_line
 
     shown = " ".join(line.split())
     try:
-        spec = resolve_sources(plain_docker_spec(parse_docker_run(split_command_line(line)),
-                                               cwd=cwd or os.getcwd()))
+        parsed = parse_docker_run(split_command_line(line))
+        spec = resolve_sources(plain_docker_spec(parsed, cwd=cwd or os.getcwd()))
+        names = [parse_network(value)["name"] for value in parsed.values("network")]
     except SaferunError as exc:
         return TargetReport(shown, "docker-run", error=exc.render())
+    spec, notes = resolve_networks(spec, names, lookup)
     findings, results, score = judge(spec)
     return TargetReport(shown, "docker-run", findings=findings, score=score, results=results,
                         notes=("judged as plain `docker run` would start it; `saferun run` "
-                               "with the same flags adds its hardened defaults",))
+                               "with the same flags adds its hardened defaults", *notes))
 
 
 def container_spec(data: dict[str, Any], *, local: bool) -> ContainerSpec:
@@ -167,8 +197,9 @@ def check_container(name: str, session: Any, *, local: bool) -> TargetReport:
 def check_all(manifests: tuple[Path, ...], lines: tuple[str, ...],
               containers: tuple[str, ...]) -> list[TargetReport]:
     """Every input in the order given: manifests, command lines, then containers."""
-    reports = [report for path in manifests for report in _check_path(path)]
-    reports += [check_docker_run(line) for line in lines]
+    lookup = NetworkLookup()  # the engine is asked once, if a network needs it
+    reports = [report for path in manifests for report in _check_path(path, lookup)]
+    reports += [check_docker_run(line, lookup=lookup) for line in lines]
     if containers:
         from saferun.engine.api import EngineSession, local_socket_path
 

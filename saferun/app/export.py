@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from saferun.app.networks import NetworkLookup
 from saferun.errors import ExportError, ManifestError, UsageError
 from saferun.export import ExportInput, ExportResult, KubeKind, Target
 from saferun.export import export as run_export
@@ -36,6 +37,8 @@ class RenderedExport:
     result: ExportResult
     out_dir: Path | None  # None: the main file goes to standard output
     main_name: str | None  # -o FILE's name; None: the renderer's default name
+    warnings: tuple[str, ...] = ()  # e.g. networks no engine resolved
+
 
     @property
     def not_written(self) -> list[str]:
@@ -51,9 +54,12 @@ def render_export(request: ExportRequest) -> RenderedExport:
     out_dir, main_name = output_location(request.output, request.target, len(paths))
     base = out_dir if out_dir is not None else Path.cwd()
     inputs = []
+    lookup = NetworkLookup()  # the engine is asked once, if a network needs it
+    warnings = []
     for path in paths:
         manifest = load_manifest(path)
         _judge_as_run(manifest, str(path.resolve().parent), request.arch)
+        warnings += [f"{path}: {w}" for w in _judge_networks(manifest, lookup)]
         inputs.append(ExportInput(manifest, manifest_dir(path, base, request.target)))
     kube_options = None
     if request.target is Target.KUBERNETES:
@@ -64,7 +70,7 @@ def render_export(request: ExportRequest) -> RenderedExport:
     result = run_export(inputs, request.target, kind=request.kind,
                         kube_version=request.kube_version, arch=request.arch,
                         kube_options=kube_options, compose_v1=request.compose_v1)
-    return RenderedExport(result, out_dir, main_name)
+    return RenderedExport(result, out_dir, main_name, tuple(warnings))
 
 
 def _pinned_images(images: list[str]) -> dict[str, str]:
@@ -99,6 +105,20 @@ def _judge_as_run(manifest: Manifest, directory: str, arch: str) -> None:
 
     judged_plan(manifest, replace(EXPORT_FACTS, architecture=arch),
                 LaunchOptions(manifest_dir=directory))
+
+
+def _judge_networks(manifest: Manifest, lookup: NetworkLookup) -> list[str]:
+    """Refused as `saferun run` refuses it: a network the engine says is its host network
+    (by its ID or an ID prefix). -> the warning when no engine could say."""
+    from saferun.app.networks import manifest_networks
+    from saferun.inputs.dockerrun import check_networks
+
+    names = manifest_networks(manifest)
+    found = lookup.resolve(names)
+    if found is None:
+        return [lookup.unresolved_note(names)]
+    check_networks(manifest, found)
+    return []
 
 
 def output_location(output: str | None, target: Target,

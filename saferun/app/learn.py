@@ -32,6 +32,9 @@ from saferun.model.manifest import Manifest
 MAX_ATTEMPTS = 3
 STOP_TIMEOUT_S = 10
 START_WAIT_S = 10.0
+# Beyond the workload's own timeouts: the docker calls of a run (start, inspect, diff) on a
+# busy engine. A run that needs more is ended by its container's lifetime bound, and fails.
+LIFETIME_MARGIN_S = 30.0
 
 Say = Callable[[str], None]
 
@@ -48,6 +51,18 @@ class Workload:
     # Where the manifest's relative paths (bind sources, env files) lead: its folder, as
     # for `saferun run`.
     manifest_dir: str = "."
+
+    def lifetime_s(self, health_wait: float = 0.0) -> float:
+        """How long a container of this workload may live (its lifetime bound): the longest
+        `_drive` may take by the workload's own timeouts (the start wait, exec and load each
+        up to `timeout`, the duration, the health check's wait; or `docker wait` up to
+        `timeout`), then the stop's grace, plus a margin for the docker calls between."""
+        if self.exec_argv or self.load_argv or self.duration is not None:
+            drive = (START_WAIT_S + self.timeout * (bool(self.exec_argv) + bool(self.load_argv))
+                     + (self.duration or 0.0) + health_wait)
+        else:
+            drive = self.timeout
+        return drive + STOP_TIMEOUT_S + LIFETIME_MARGIN_S
 
     def describe(self) -> str:
         parts = []
@@ -85,41 +100,77 @@ class NotStarted(WorkloadFailed):
     """The container never ran: the daemon refused it (the message is the daemon's)."""
 
 
+def lifetime_bound_applies(manifest: Manifest) -> bool:
+    """False when the manifest shares another pid namespace (`security.pid`): the learning
+    container cannot join its lifetime container's then (see `started`)."""
+    return manifest.security.pid is None
+
+
+def warn_unbounded(manifest: Manifest, say: Say) -> None:
+    """Say so when the learning containers get no lifetime bound (never silently)."""
+    if not lifetime_bound_applies(manifest):
+        say(f'warning: security.pid = "{manifest.security.pid}": the learning containers '
+            "join that pid namespace, so they have no lifetime bound of their own; the "
+            "watchdog still removes them when saferun ends")
+
+
 @contextmanager
 def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None,
-            manifest_dir: str = ".") -> Iterator[str]:
+            manifest_dir: str = ".", *, lifetime_s: float = 600.0) -> Iterator[str]:
     """Plan and start the container detached (profile in a memfd); always removed after.
 
     Relative bind sources resolve against `manifest_dir` and are checked like `saferun
     run` checks them. The container's name is guarded by saferun.engine.reaper: it is
-    removed even when this process is killed.
+    removed even when this process is killed, and it lives at most `lifetime_s` seconds
+    even when its watchdog is killed too: it joins the pid namespace of a lifetime
+    container that ends then (saferun.engine.reaper.lifetime_argv). Docker's `--rm` would
+    remove it at its exit, before the diff and the logs a run reads afterwards.
     """
     from saferun.app.planning import judged_plan
     from saferun.engine.docker_cli import SECCOMP_FD_PATH, error_text, run_docker
-    from saferun.engine.reaper import guarded_name
+    from saferun.engine.reaper import HOST_BUSYBOX, guarded_name, lifetime_argv, lifetime_name
     from saferun.plan.planner import LaunchOptions
     from saferun.render.argv import render_argv
 
-    options = LaunchOptions(detach=True, command=command, manifest_dir=manifest_dir,
-                            name=guarded_name())
+    name = guarded_name()
+    options = LaunchOptions(detach=True, command=command, manifest_dir=manifest_dir, name=name)
     plan = judged_plan(manifest, facts, options)
     _check_networks(manifest)
     seccomp_path = SECCOMP_FD_PATH if plan.seccomp_profile is not None else None
-    argv = render_argv(plan, seccomp_path=seccomp_path)
+    life = lifetime_name(name)
     try:
-        result = run_docker(argv, plan.seccomp_profile, timeout=120)
+        if lifetime_bound_applies(manifest):
+            bound = docker(*lifetime_argv(name, plan.image, lifetime_s, platform=plan.platform),
+                           timeout=120, check=False)
+            if bound.returncode != 0:
+                raise NotStarted(
+                    "the learning container's lifetime bound did not start (it needs a "
+                    f"static busybox at {HOST_BUSYBOX} on the engine's host: apt-get install "
+                    f"busybox-static): {error_text(bound.stderr)}")
+            plan = replace(plan, pid_mode=f"container:{life}")
+        result = run_docker(render_argv(plan, seccomp_path=seccomp_path), plan.seccomp_profile,
+                            timeout=120)
         if result.returncode != 0:
             raise NotStarted(f"the container did not start: {error_text(result.stderr)}")
-        yield options.name or result.stdout.strip().splitlines()[-1]
+        yield name
     finally:
-        # By name: also when `docker run` created the container but failed to start it.
-        docker("rm", "-f", options.name or "", check=False)
+        # By name: also when `docker run` created the container but failed to start it. -v:
+        # the anonymous volumes of the image's VOLUMEs go with it. The app first: removing
+        # the lifetime container kills its processes.
+        docker("rm", "-f", "-v", name, check=False)
+        docker("rm", "-f", "-v", life, check=False)
 
 
 def _state(container: str) -> tuple[bool, int]:
     out = docker("inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", container,
                  check=False).stdout.split()
     return (out[0] == "true", int(out[1])) if len(out) == 2 else (False, -1)
+
+
+def _lifetime_running(container: str) -> bool:
+    from saferun.engine.reaper import lifetime_name
+
+    return _state(lifetime_name(container))[0]
 
 
 def _health(container: str) -> tuple[str, str]:
@@ -186,11 +237,11 @@ def _drive(container: str, workload: Workload, health_wait: float = 0.0) -> tupl
 
 def _check_networks(manifest: Manifest) -> None:
     """A named network is judged as the engine resolves it, as `saferun run` judges it."""
+    from saferun.app.networks import manifest_networks, names_to_resolve
     from saferun.app.run import check_named_networks
     from saferun.engine.api import EngineSession
 
-    if manifest.network.mode in ("bridge", "host", "none", "default") and \
-            not manifest.network.extra_networks:
+    if not names_to_resolve(manifest_networks(manifest)):
         return
     session = EngineSession()
     try:
@@ -211,13 +262,19 @@ def run_once(manifest: Manifest, facts: Any, workload: Workload, *, record: bool
     )
 
     manifest = probing_manifest(manifest)
+    health_wait = health_wait_s(manifest)
+    lifetime = workload.lifetime_s(health_wait)
     recorder = Recorder(rcvbuf) if record else None
     if recorder is not None:
         recorder.start()
     try:
-        with started(manifest, facts, workload.command, workload.manifest_dir) as short_id:
+        with started(manifest, facts, workload.command, workload.manifest_dir,
+                     lifetime_s=lifetime) as short_id:
             full_id = docker("inspect", "--format", "{{.Id}}", short_id).stdout.strip()
-            passed, detail = _drive(short_id, workload, health_wait_s(manifest))
+            passed, detail = _drive(short_id, workload, health_wait)
+            if not passed and lifetime_bound_applies(manifest) and not _lifetime_running(
+                    short_id):
+                detail += f" (its lifetime bound of {lifetime:g} s ended it)"
             # Before and after stopping: files an app removes on exit (pid files) show only
             # while it runs, files it writes on exit only afterwards.
             running_diff = parse_docker_diff(docker("diff", short_id, check=False).stdout)
@@ -312,6 +369,7 @@ def learn_app(manifest: Manifest, workload: Workload, *, runs: int, verify: bool
     from saferun.profiles.seccomp_check import generate_checked
 
     check_runtime(manifest)
+    warn_unbounded(manifest, say)
     from saferun.engine.audit import check_recording_possible
 
     check_recording_possible()

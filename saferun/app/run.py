@@ -232,17 +232,10 @@ def check_shared_containers(manifest: Any, session: Any) -> None:
 def check_named_networks(manifest: Any, session: Any) -> None:
     """Resolve each network the manifest names through the engine (a name, an ID or an ID
     prefix), and judge what it really is: the host's network by its ID is host-network."""
+    from saferun.app.networks import inspect_networks, manifest_networks
     from saferun.inputs.dockerrun import check_networks
 
-    names = {manifest.network.mode, *(n.name for n in manifest.network.extra_networks)}
-    names -= {"bridge", "host", "none", "default"}
-    names = {n for n in names if not n.startswith("container:")}
-    found = {}
-    for name in sorted(names):
-        data = session.network_inspect(name)
-        if data is not None:
-            found[name] = data
-    check_networks(manifest, found)
+    check_networks(manifest, inspect_networks(manifest_networks(manifest), session))
 
 
 def read_label_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

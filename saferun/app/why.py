@@ -77,7 +77,14 @@ def host_ports(bindings: Mapping[str, Any]) -> dict[int, int]:
 
 def replay(manifest: Path, duration: float, say: Callable[[str], None]) -> Replayed:
     """The calls MANIFEST's profile denies in a replay (its ports on random host ports)."""
-    from saferun.app.learn import NotStarted, Workload, check_runtime, host_facts, recorded_run
+    from saferun.app.learn import (
+        NotStarted,
+        Workload,
+        check_runtime,
+        host_facts,
+        recorded_run,
+        warn_unbounded,
+    )
     from saferun.engine.audit import check_recording_possible
     from saferun.inputs.loader import load_manifest
     from saferun.learn.learning import replay_manifest
@@ -85,6 +92,7 @@ def replay(manifest: Path, duration: float, say: Callable[[str], None]) -> Repla
 
     loaded = load_manifest(manifest)
     check_runtime(loaded)
+    warn_unbounded(loaded, say)
     check_recording_possible()
     facts = host_facts()
     workload = Workload(duration=duration, manifest_dir=str(manifest.resolve().parent))

@@ -64,6 +64,8 @@ def export(manifests: tuple[Path, ...], target: str, output: str | None, kind: s
                             kube_version, arch, namespace, pin, profiles or "files", compose_v1)
     with exit_on_error():
         rendered = render_export(request)
+        for warning in rendered.warnings:
+            click.echo(f"saferun: warning: {warning}", err=True)
         for note in rendered.result.notes:
             click.echo(f"saferun: note: {note.render()}", err=True)
         if rendered.out_dir is None:

@@ -139,6 +139,16 @@ class EngineSession:
             raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
         return json.loads(body)
 
+    def reachable(self) -> None:
+        """Raise EngineUnavailable unless the engine answers (`GET /_ping`; through the CLI,
+        whose inspect commands answer an absent engine and an absent object alike, `info`)."""
+        if self._socket is None:
+            self.info()
+            return
+        status, body = self._get("/_ping")
+        if status != 200:
+            raise _unreachable(f"unix://{self._socket}", f"HTTP {status}: {body[:200]!r}")
+
     def info(self) -> dict[str, Any]:
         """`docker info` as JSON."""
         import json

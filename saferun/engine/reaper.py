@@ -15,11 +15,19 @@ Should the watchdog die too (both killed at once: a cgroup or session killed who
 next learner removes the orphans before it starts its own: a learning container whose token
 no live watchdog on this host carries (`sweep_orphans`). Only on a local engine, where every
 learner's watchdog runs on this host.
+
+And so that no container depends on either, each learning container also has a lifetime of
+its own, kept by the engine: it joins the pid namespace of a small lifetime container
+(`lifetime_argv`: the engine host's static busybox sleeping under docker's init, named
+`<name>-life`, removed by the engine when it ends). When that sleep ends, its init exits,
+and the kernel kills every process of the namespace: the learning container's app with it.
+The lifetime container has a cgroup of its own, so none of its calls reach the recording.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import secrets
 import subprocess
@@ -27,6 +35,10 @@ import sys
 from dataclasses import dataclass
 
 NAME_PREFIX = "saferun-learn-"
+LIFETIME_SUFFIX = "-life"
+# On the engine's host (Debian: busybox-static); bound read-only into the lifetime container.
+HOST_BUSYBOX = "/bin/busybox"
+_BUSYBOX_TARGET = "/saferun-lifetime/busybox"
 
 # Run by `python -c`: only the standard library, nothing of saferun (which may be edited or
 # uninstalled while a learner runs).
@@ -39,7 +51,7 @@ found = subprocess.run([docker, "ps", "-aq", "--filter", "name=" + pattern],
                        capture_output=True, text=True, timeout=60)
 ids = found.stdout.split()
 if ids:
-    subprocess.run([docker, "rm", "-f", *ids], capture_output=True, timeout=120)
+    subprocess.run([docker, "rm", "-f", "-v", *ids], capture_output=True, timeout=120)
 """
 
 
@@ -74,7 +86,8 @@ def orphans(names: list[str], live: set[str]) -> list[str]:
     """Learning containers whose learner and watchdog are both gone (pure)."""
     found = []
     for name in names:
-        token, _, number = name.removeprefix(NAME_PREFIX).rpartition("-")
+        token, _, number = name.removeprefix(NAME_PREFIX).removesuffix(
+            LIFETIME_SUFFIX).rpartition("-")
         if name.startswith(NAME_PREFIX) and token and number.isdigit() and token not in live:
             found.append(name)
     return found
@@ -91,7 +104,7 @@ def sweep_orphans(docker: str) -> list[str]:
                             check=False)
     found = orphans(listed.stdout.split(), _live_tokens())
     if found:
-        subprocess.run([docker, "rm", "-f", *found], capture_output=True, timeout=120,
+        subprocess.run([docker, "rm", "-f", "-v", *found], capture_output=True, timeout=120,
                        check=False)
     return found
 
@@ -118,6 +131,33 @@ def guarded_name() -> str:
     if _current is None or _current.process.poll() is not None:
         _current = _spawn(docker_cli())
     return f"{NAME_PREFIX}{_current.token}-{next(_current.counter)}"
+
+
+def lifetime_name(name: str) -> str:
+    """The name of the lifetime container that bounds the learning container `name`."""
+    return name + LIFETIME_SUFFIX
+
+
+def lifetime_argv(name: str, image: str, seconds: float, *, platform: str | None = None
+                  ) -> list[str]:
+    """`docker run` arguments of the lifetime container of learning container `name` (pure).
+
+    It lives `seconds`, then its init exits and the kernel kills the namespace (the learning
+    container joins it with `--pid container:<this>`). The image is the app's own (it is
+    there already; only the bound busybox runs); it runs as nobody with nothing to reach:
+    no network, no capability, a read-only root, no health check. `--rm`: the engine removes
+    it, with any volume the image declares, when the sleep ends.
+    """
+    argv = ["run", "-d", "--rm", "--init", "--name", lifetime_name(name),
+            "--label", f"saferun.learn.lifetime={name}",
+            "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--read-only", "--user", "65534:65534", "--workdir", "/", "--no-healthcheck",
+            "--pids-limit", "8", "--memory", "32m", "--log-driver", "none",
+            "--mount", f"type=bind,source={HOST_BUSYBOX},target={_BUSYBOX_TARGET},readonly",
+            "--entrypoint", _BUSYBOX_TARGET]
+    if platform:
+        argv += ["--platform", platform]
+    return [*argv, image, "sleep", str(math.ceil(seconds))]
 
 
 def watchdog_pid() -> int | None:

@@ -256,6 +256,12 @@ def check_shared_sources(manifest: Any, containers: dict[str, Any]) -> None:
         raise refused(found, hints=RULE_FLAGS)
 
 
+def is_host_network(name: str, data: dict[str, Any] | None) -> bool:
+    """`host`, or a name the engine resolved (`docker network inspect` data) to a network
+    with the host driver: the host network by its ID or an ID prefix."""
+    return name == "host" or (data is not None and data.get("Driver") == "host")
+
+
 def check_networks(manifest: Any, networks: dict[str, dict[str, Any]]) -> None:
     """Refuse a network that is the host's under another name or its ID; pure.
 

@@ -16,6 +16,7 @@ import os
 import shlex
 import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from saferun.app import networks
 from saferun.app.check import check_docker_run, check_manifest
 from saferun.app.export import ExportRequest, render_export
 from saferun.app.init import from_docker_run_line
 from saferun.app.planning import judged_plan
 from saferun.cli import cli
-from saferun.errors import ExportError, Refused, SaferunError
+from saferun.errors import EngineUnavailable, ExportError, Refused, SaferunError
 from saferun.export import Target
 from saferun.inputs.dockerargs import DOCKER_RUN_FLAGS
 from saferun.inputs.loader import load_manifest, parse_manifest
@@ -173,6 +175,18 @@ def _check_apparmor(text: str) -> None:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("hostile")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_engine() -> Iterator[None]:
+    """`run --offline` is compared, so check and export judge offline too: a hostile name
+    such as `a` would otherwise be an ID prefix of some network on the engine at hand."""
+    def absent() -> None:
+        raise EngineUnavailable("no engine in this test")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(networks, "_engine_session", absent)
+        yield
 
 
 def test_every_string_field_is_seen() -> None:

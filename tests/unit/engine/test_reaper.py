@@ -50,7 +50,7 @@ def test_names_share_one_watchdog_that_removes_them_when_released(fake_docker: P
     assert not fake_docker.exists()  # it only waits while we run
     reaper.release()
     assert _wait_for(fake_docker, 2) == [f"ps -aq --filter name={reaper.NAME_PREFIX}{token}-",
-                                         "rm -f c1 c2"]
+                                         "rm -f -v c1 c2"]
 
 
 def test_the_watchdog_acts_when_its_owner_is_killed(fake_docker: Path) -> None:
@@ -64,4 +64,4 @@ def test_the_watchdog_acts_when_its_owner_is_killed(fake_docker: Path) -> None:
     owner.wait()
     lines = _wait_for(fake_docker, 2)
     assert lines[0] == f"ps -aq --filter name={name.rsplit('-', 1)[0]}-"
-    assert lines[1] == "rm -f c1 c2"
+    assert lines[1] == "rm -f -v c1 c2"
