@@ -38,7 +38,9 @@ from saferun.errors import UsageError
 @click.option("--minimize-caps", is_flag=True,
               help="Drop each kept capability the workload passes without (one run each; slow).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True,
-              help="Seconds a workload may take.")
+              help="Seconds a workload may take. Each learning container also ends by "
+              "itself within a bound derived from this (docs/learning.md), even if saferun "
+              "is killed.")
 @click.option("--audit-buffer", type=click.IntRange(min=256), metavar="BYTES",
               help="Force the audit socket's receive buffer of the first attempt "
               "(tests loss handling).")
