@@ -243,11 +243,7 @@ def read_label_files(paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     may not come from a file (they record what saferun decided)."""
     pairs: list[tuple[str, str]] = []
     for path in paths:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ManifestError(f"app.label_files: cannot read {path}: {exc.strerror}") from None
-        for raw in text.splitlines():
+        for raw in _file_lines(path, "app.label_files"):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
@@ -517,15 +513,19 @@ def dry_run_body(plan: RunPlan) -> dict[str, Any]:
     )
 
 
+def _file_lines(path: str, key: str) -> list[str]:
+    """The lines of a file the manifest names under `key` (label or env files)."""
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ManifestError(f"{key}: cannot read {path}: {exc.strerror}") from None
+
+
 def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:
     """docker's env-file format: KEY=VALUE per line, # comments, bare KEY takes our env."""
     lines: list[str] = []
     for path in paths:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ManifestError(f"app.env_files: cannot read {path}: {exc.strerror}") from None
-        for raw in text.splitlines():
+        for raw in _file_lines(path, "app.env_files"):
             line = raw.lstrip()
             if not line or line.startswith("#"):
                 continue

@@ -539,6 +539,15 @@ class PortMapping(StrictModel):
 _HOSTNAME = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$"
 
 
+def _endpoint_address(cls: type, value: str | None) -> str | None:
+    """A network endpoint's ip/ip6 (NetworkSection and each NetworkAttachment)."""
+    return None if value is None else _check_ip(value, "address")
+
+
+def _link_local_addresses(cls: type, value: list[str]) -> list[str]:
+    return [_check_ip(v, "link-local address") for v in value]
+
+
 def _check_ip(value: str, key: str) -> str:
     import ipaddress
 
@@ -564,15 +573,8 @@ class NetworkEndpoint(StrictModel):
     link_local_ips: list[str] = Field(default_factory=list)
     driver_opts: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("ip", "ip6")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        return None if value is None else _check_ip(value, "address")
-
-    @field_validator("link_local_ips")
-    @classmethod
-    def _lls(cls, value: list[str]) -> list[str]:
-        return [_check_ip(v, "link-local address") for v in value]
+    _address = field_validator("ip", "ip6")(_endpoint_address)
+    _lls = field_validator("link_local_ips")(_link_local_addresses)
 
 
 class NetworkSection(StrictModel):
@@ -639,15 +641,8 @@ class NetworkSection(StrictModel):
         "default (rule egress-unrestricted).",
     )
 
-    @field_validator("ip", "ip6")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        return None if value is None else _check_ip(value, "address")
-
-    @field_validator("link_local_ips")
-    @classmethod
-    def _lls(cls, value: list[str]) -> list[str]:
-        return [_check_ip(v, "link-local address") for v in value]
+    _address = field_validator("ip", "ip6")(_endpoint_address)
+    _lls = field_validator("link_local_ips")(_link_local_addresses)
 
     @field_validator("dns")
     @classmethod
