@@ -38,9 +38,22 @@ def start_detached(argv: list[str], seccomp_profile: str | None = None) -> str:
     from saferun.errors import RequirementUnmet
 
     result = run_docker(argv, seccomp_profile, timeout=300)
+    if result.returncode != 0 and _TRANSIENT_START_FAILURE in result.stderr:
+        # The runtime's known race under parallel starts (docker/for-linux#647): the
+        # container was created but its process never ran. Remove it and start it again once.
+        docker("rm", "-f", _container_name(argv), check=False)
+        result = run_docker(argv, seccomp_profile, timeout=300)
     if result.returncode != 0:
         raise RequirementUnmet(f"`docker run` failed: {error_text(result.stderr)}")
     return result.stdout.strip().splitlines()[-1]
+
+
+_TRANSIENT_START_FAILURE = "cannot start a stopped process"
+
+
+def _container_name(argv: list[str]) -> str:
+    """The --name of a rendered `docker run` line (every stack container has one)."""
+    return argv[argv.index("--name") + 1]
 
 
 def start_all(runs: Sequence[tuple[list[str], str | None]]) -> list[str]:
