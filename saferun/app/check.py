@@ -17,6 +17,7 @@ from saferun.app.planning import checked_plan
 from saferun.errors import ManifestError, ProfileError, RequirementUnmet, SaferunError
 from saferun.inputs.plain_docker import plain_docker_spec
 from saferun.model.facts import HostFacts
+from saferun.model.strict import to_document, updated
 from saferun.plan.planner import LaunchOptions
 from saferun.policy.report import (
     BY_ALLOW,
@@ -72,7 +73,7 @@ _SECCOMP_SEEN: dict[str, tuple[str, str | None] | SaferunError] = {}
 def _seccomp_key(manifest: Any) -> str | None:
     if manifest.seccomp.profile not in ("default", "strict"):
         return None  # docker-default / unconfined: nothing is generated
-    return "|".join((manifest.seccomp.model_dump_json(), ",".join(manifest.capabilities.add),
+    return "|".join((repr(to_document(manifest.seccomp)), ",".join(manifest.capabilities.add),
                      manifest.security.runtime))
 
 
@@ -94,8 +95,7 @@ def _checked_spec(manifest: Any, manifest_dir: str) -> ContainerSpec:
         if key is not None:
             _SECCOMP_SEEN[key] = (spec.seccomp, spec.seccomp_sha256)
         return spec
-    builtin = manifest.model_copy(update={"seccomp": manifest.seccomp.model_copy(
-        update={"profile": "docker-default"})})
+    builtin = updated(manifest, seccomp=updated(manifest.seccomp, profile="docker-default"))
     spec = manifest_spec(builtin, manifest_dir)
     return replace(spec, seccomp=seen[0], seccomp_sha256=seen[1])
 

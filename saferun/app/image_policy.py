@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from saferun.errors import ImageRefused, ManifestError, RequirementUnmet
+from saferun.model.strict import updated
 from saferun.policy.image_rules import IMAGE_RULES, ImagePolicy, evaluate_image, registry_allowed
 from saferun.policy.rules import Hit, RuleResult
 from saferun.policy.severity import Severity
@@ -70,7 +71,7 @@ def _merge_scan(a: Any, b: Any) -> Any:
     if "any" not in (a.tool, b.tool) and a.tool != b.tool:
         raise ManifestError(f"[policy] scan.tool: the manifest asks for {a.tool!r} and the team "
                             f"policy for {b.tool!r}", fix="use the same scanner, or \"any\"")
-    return a.model_copy(update={"required": a.required or b.required,
+    return updated(a, **{"required": a.required or b.required,
                                 "tool": a.tool if a.tool != "any" else b.tool,
                                 "fail_on": _lower(a.fail_on, b.fail_on)})
 
@@ -83,7 +84,7 @@ def _merge_signature(a: Any, b: Any) -> Any:
                             f"different method or key ({a.method} vs {b.method}); saferun "
                             "cannot tell which is stricter", fix="configure the signature "
                             "gate in one place (the team policy file)")
-    return a.model_copy(update={"required": a.required or b.required})
+    return updated(a, required=a.required or b.required)
 
 
 def merge_policies(manifest: Any, team: Any | None) -> Any:
@@ -91,14 +92,14 @@ def merge_policies(manifest: Any, team: Any | None) -> Any:
     if team is None:
         return manifest
     mi, ti = manifest.image, team.image
-    image = mi.model_copy(update={
+    image = updated(mi, **{
         "check": max(mi.check, ti.check, key=_CHECK_DEPTH.__getitem__),
         "fail_on": _lower(mi.fail_on, ti.fail_on),
         "absent": sorted(set(mi.absent) | set(ti.absent)),
         "max_size_mb": min(mi.max_size_mb, ti.max_size_mb),
         "max_layers": min(mi.max_layers, ti.max_layers),
     })
-    return manifest.model_copy(update={
+    return updated(manifest, **{
         "digest": "require" if "require" in (manifest.digest, team.digest) else "recommend",
         "registries": _merge_registries(list(manifest.registries), list(team.registries)),
         "scan": _merge_scan(manifest.scan, team.scan),
@@ -134,16 +135,15 @@ def _resolve_key(policy: Any, base: Path) -> Any:
     if sig is None or sig.key is None or "://" in sig.key:
         return policy
     key = str((base / sig.key).resolve()) if not os.path.isabs(sig.key) else sig.key
-    return policy.model_copy(update={"signature": sig.model_copy(update={"key": key})})
+    return updated(policy, signature=updated(sig, key=key))
 
 
 def read_team_policy(path: Path) -> Any:
     """A team policy file: TOML with one [policy] table, validated like a manifest's."""
     import tomllib
 
-    from pydantic import ValidationError
-
     from saferun.model.manifest import PolicySection
+    from saferun.model.strict import ValidationError
 
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -160,7 +160,7 @@ def read_team_policy(path: Path) -> Any:
         raise ManifestError(f"policy file {path}: [policy] ignore is per manifest; a team "
                             "policy can only add constraints")
     try:
-        section = PolicySection.model_validate(data["policy"])
+        section = PolicySection.from_data(data["policy"])
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -1,11 +1,11 @@
 """The plan cache: the fast path of `saferun run` (and of `saferun run --dry-run`).
 
-Validating a manifest needs pydantic (about 150 ms of imports and model building), more
-than half a container start. A `saferun run` whose request, input files, saferun code and
-daemon facts are those of an earlier start produces the same argv, so the rendered result
-is kept and reused. This module imports only the standard library (and, to read a command
-line exactly as the full path does, saferun.inputs.run_flags, which is standard library
-too).
+The full path imports the manifest model, the planner, the policy rules and the seccomp
+generator and compiler, then validates and plans: several times the cost of a hit. A
+`saferun run` whose request, input files, saferun code and daemon facts are those of an
+earlier start produces the same argv, so the rendered result is kept and reused. This
+module imports only the standard library (and, to read a command line exactly as the full
+path does, saferun.inputs.run_flags, which is standard library too).
 
 The key is the *normalised request*: the command line as parsed (`-e A=1` and
 `--env=A=1` are the same), with the container's command words and the values of

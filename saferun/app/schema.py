@@ -11,11 +11,11 @@ from typing import Any
 
 
 def manifest_schema() -> dict[str, Any]:
-    from saferun.model.manifest import Manifest
+    from saferun.model.manifest import manifest_json_schema
     from saferun.model.refusals import ALLOWABLE_IDS
     from saferun.policy.catalogue import rule_kinds
 
-    schema = Manifest.model_json_schema()
+    schema = manifest_json_schema()
     schema["properties"]["allow"]["propertyNames"] = {"enum": sorted(ALLOWABLE_IDS)}
     ignorable = sorted(rule for rule, kind in rule_kinds().items() if kind == "rule")
     policy = schema["$defs"]["PolicySection"]["properties"]

@@ -27,6 +27,7 @@ from saferun.model.stack import (
     sandbox_name,
     service_container_name,
 )
+from saferun.model.strict import updated
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,9 @@ def joined_manifest(manifest: Any, stack: str, service: str) -> Any:
     holds the endpoint settings (and the hostname)."""
     from saferun.render.sandbox import service_network
 
-    return manifest.model_copy(update={
-        "network": service_network(manifest.network, sandbox_name(stack, service)),
-        "app": manifest.app.model_copy(update={"hostname": None}),
-    })
+    return updated(manifest,
+                   network=service_network(manifest.network, sandbox_name(stack, service)),
+                   app=updated(manifest.app, hostname=None))
 
 
 def _check_cannot_touch_rules(member: Any, plan: Any, rules: Any) -> None:

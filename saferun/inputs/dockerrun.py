@@ -184,13 +184,12 @@ def build_manifest(document: dict[str, Any], *, source: str = "command line", te
 
     `text` is the manifest file's TOML, when there is one, so errors can name its lines.
     """
-    from pydantic import ValidationError
-
     from saferun.inputs.loader import format_validation_error, validation_context
     from saferun.model.manifest import Manifest
+    from saferun.model.strict import ValidationError
 
     try:
-        manifest = Manifest.model_validate(
+        manifest = Manifest.from_data(
             document, context=validation_context(document, refusals="defer"))
     except ValidationError as exc:
         raise ManifestError(format_validation_error(exc, text, source)) from None

@@ -1,4 +1,4 @@
-"""Read a manifest file (the I/O edge) and turn pydantic's errors into one readable paragraph.
+"""Read a manifest file (the I/O edge) and turn validation errors into one readable paragraph.
 
 Each problem names the file, the line where it can be found, the key path and the value.
 
@@ -296,13 +296,12 @@ def validation_context(document: Any, **extra: Any) -> dict[str, Any]:
 
 def validate_document(resolved: ResolvedDocument, source: str) -> Any:
     """The one model over a resolved document; errors name the file that holds the key."""
-    from pydantic import ValidationError
-
     from saferun.model.manifest import Manifest
+    from saferun.model.strict import ValidationError
 
     try:
-        return Manifest.model_validate(resolved.document,
-                                       context=validation_context(resolved.document))
+        return Manifest.from_data(resolved.document,
+                                  context=validation_context(resolved.document))
     except ValidationError as exc:
         raise ManifestError(format_validation_error(exc, resolved.text, source,
                                                     also=resolved.sources)) from None
@@ -319,7 +318,7 @@ def format_validation_error(exc: Any, text: str, source: str,
     """One paragraph; `also` are the (file, text) of extended files, searched for a key's
     line when the manifest itself does not set it."""
     problems = []
-    for error in exc.errors(include_url=False):
+    for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         key = ".".join(loc) if loc else "(manifest)"
         where = source
@@ -331,7 +330,7 @@ def format_validation_error(exc: Any, text: str, source: str,
         else:
             line = locate_key(text, loc)
             where = f"{source}:{line}" if line else source
-        message = _describe(error)
+        message = str(error["msg"])
         if error["type"] == "missing":
             problems.append(f"{where}: {key} is required")
         elif error["type"] == "extra_forbidden":
@@ -359,17 +358,6 @@ def _locate_set_key(text: str, loc: list[str]) -> int | None:
         else:
             return None
     return locate_key(text, loc) if loc else None
-
-
-def _describe(error: dict[str, Any]) -> str:
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-    if error["type"].endswith("_type"):
-        expected = error["type"].removesuffix("_type").replace("_", " ")
-        message = f"wrong type ({type(error.get('input')).__name__}), expected {expected}"
-    return message
 
 
 def _show(value: Any) -> str:

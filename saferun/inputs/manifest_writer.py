@@ -23,6 +23,7 @@ from tomlkit.items import Table
 from saferun.model.encoding import comment_text
 from saferun.model.manifest import USER_PATTERN, Manifest
 from saferun.model.normalise import is_root_user
+from saferun.model.strict import to_document
 
 HEADER = (
     "saferun manifest: `saferun run` (or `saferun run -f saferun.toml`) starts this app with "
@@ -174,7 +175,7 @@ def render_manifest(manifest: Manifest, *, origin: str, session: Sequence[str] =
     `origin` says where it came from (a docker run line or an image); `session` lists the
     per-start flags that do not belong in a manifest (-d, --rm, -it, --name).
     """
-    data = manifest.model_dump(mode="json", exclude_defaults=True)
+    data = to_document(manifest, exclude_defaults=True)
     data.pop("version", None)
     if manifest_dir is not None:
         data = relative_sources(data, manifest_dir)

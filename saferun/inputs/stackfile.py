@@ -64,13 +64,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _stack_from_document(document: dict[str, Any], path: Path) -> LoadedStack:
-    from pydantic import ValidationError
-
     from saferun.inputs.loader import format_validation_error
     from saferun.model.stack import StackFile, start_order
+    from saferun.model.strict import ValidationError
 
     try:
-        stack = StackFile.model_validate(document)
+        stack = StackFile.from_data(document)
     except ValidationError as exc:
         raise ManifestError(format_validation_error(exc, path.read_text(encoding="utf-8"),
                                                     str(path))) from None

@@ -27,9 +27,8 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def read_user_config(path: Path) -> UserConfig:
     """The validated config; the defaults when the file does not exist."""
-    from pydantic import ValidationError
-
     from saferun.inputs.loader import format_validation_error
+    from saferun.model.strict import ValidationError, updated
     from saferun.model.user_config import UserConfig
 
     try:
@@ -44,7 +43,7 @@ def read_user_config(path: Path) -> UserConfig:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ManifestError(f"{path}: invalid TOML: {exc}") from None
     try:
-        config = UserConfig.model_validate(document)
+        config = UserConfig.from_data(document)
     except ValidationError as exc:
         message = format_validation_error(exc, text, str(path))
         raise ManifestError(message.replace("invalid manifest", "invalid user config", 1),
@@ -53,5 +52,5 @@ def read_user_config(path: Path) -> UserConfig:
         policy = Path(config.policy).expanduser()
         if not policy.is_absolute():
             policy = path.parent / policy
-        config = config.model_copy(update={"policy": str(policy)})
+        config = updated(config, policy=str(policy))
     return config

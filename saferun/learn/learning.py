@@ -18,6 +18,7 @@ from typing import Any
 
 from saferun.inputs.loader import validation_context
 from saferun.model.manifest import Manifest
+from saferun.model.strict import to_document
 from saferun.model.units import parse_duration
 
 LEARN_REASON = "saferun learn: a learning run observes writes to propose tmpfs entries"
@@ -32,10 +33,10 @@ ENGINE_MANAGED = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/etc/mtab"
 
 def _rebuild(manifest: Manifest, changes: Mapping[str, Mapping[str, Any]]) -> Manifest:
     """A copy with whole sections updated, validated again like a manifest from a file."""
-    document = manifest.model_dump(mode="python", exclude_none=True)
+    document = to_document(manifest, exclude_none=True)
     for section, values in changes.items():
         document.setdefault(section, {}).update(values)
-    return Manifest.model_validate(document, context=validation_context(document))
+    return Manifest.from_data(document, context=validation_context(document))
 
 
 def _base_profile(manifest: Manifest) -> str:
@@ -78,7 +79,7 @@ def enforcing_manifest(
     }
     added = [{"target": path} for path in tmpfs]
     if added:
-        existing = [t.model_dump() for t in manifest.filesystem.tmpfs]
+        existing = [to_document(t) for t in manifest.filesystem.tmpfs]
         changes["filesystem"] = {"tmpfs": [*existing, *added]}
     if capabilities is not None:
         changes["capabilities"] = {"add": sorted(set(capabilities))}
@@ -103,7 +104,7 @@ def replay_manifest(manifest: Manifest) -> Manifest:
     diagnosing = diagnosing_manifest(manifest)
     if not any(p.host for p in diagnosing.network.ports):
         return diagnosing
-    ports = [p.model_dump(exclude={"host"}) for p in diagnosing.network.ports]
+    ports = [to_document(p, exclude=frozenset({"host"})) for p in diagnosing.network.ports]
     return _rebuild(diagnosing, {"network": {"ports": ports}})
 
 

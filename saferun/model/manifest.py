@@ -10,9 +10,9 @@ with a written reason.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+import msgspec
 
 from saferun.model.capabilities import CAPABILITY_BITS, normalize_capability
 from saferun.model.normalise import is_all_addresses, is_root_user
@@ -26,6 +26,7 @@ from saferun.model.refusals import (
     host_path_rule,
     image_tag_problem,
 )
+from saferun.model.strict import StrictModel, check, context
 from saferun.model.units import parse_cpus, parse_duration, parse_size
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -66,78 +67,62 @@ ExceptionKey = Literal[
 ]
 
 
-class StrictModel(BaseModel):
-    """Frozen, no unknown keys, no silent type coercion."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class AppSection(StrictModel):
+class AppSection(StrictModel, frozen=True, kw_only=True):
     """What runs: image, command and its environment."""
 
-    name: Annotated[
-        str, Field(pattern=NAME_PATTERN, description="App name; default container name.")
-    ]
-    image: Annotated[
-        str, Field(pattern=IMAGE_PATTERN, description="Image reference (tag or digest).")
-    ]
-    command: list[str] | None = Field(None, description="Command (arguments after the image).")
-    entrypoint: list[str] | None = Field(None, description="Replaces the image's ENTRYPOINT.")
-    workdir: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)] | None = None
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
-    env_files: list[str] = Field(
-        default_factory=list,
-        description="Env files (docker's KEY=VALUE format), relative to the manifest.",
-    )
-    labels: dict[str, str] = Field(default_factory=dict)
-    user: Annotated[str, Field(pattern=USER_PATTERN)] = Field(
-        "65534:65534",
-        description="uid[:gid] or a user name (resolved in the image, as docker does). Root "
-        "(0 or root) needs [allow] run-as-root.",
-    )
-    group_add: list[Annotated[str, Field(pattern=rf"^{_ID_OR_NAME}$")]] = Field(
-        default_factory=list,
-        description="Supplementary groups, numeric or named (docker --group-add).",
-    )
-    domainname: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,253}$")] | None = (
-        Field(None, description="NIS domain name (docker --domainname).")
-    )
-    label_files: list[str] = Field(
-        default_factory=list,
-        description="Label files (docker --label-file: KEY=VALUE lines), relative to the manifest.",
-    )
-    annotations: dict[str, str] = Field(
-        default_factory=dict,
-        description="OCI annotations passed to the runtime (docker --annotation; API 1.43+).",
-    )
-    hostname: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")] | None = None
-    init: bool = Field(False, description="Run docker's init (tini) as PID 1 to reap zombies.")
+    name: Annotated[str, check(
+        pattern=NAME_PATTERN,
+        description="App name; default container name.")]
+    image: Annotated[str, check(
+        pattern=IMAGE_PATTERN,
+        description="Image reference (tag or digest).")]
+    command: Annotated[list[str] | None, check(
+        description="Command (arguments after the image).")] = None
+    entrypoint: Annotated[list[str] | None, check(
+        description="Replaces the image's ENTRYPOINT.")] = None
+    workdir: Annotated[str, check(pattern=CONTAINER_PATH_PATTERN)] | None = None
+    env: Annotated[dict[str, str], check(description="Environment variables.")] = {}
+    env_files: Annotated[list[str], check(
+        description="Env files (docker's KEY=VALUE format), relative to the manifest.")] = []
+    labels: dict[str, str] = {}
+    user: Annotated[Annotated[str, check(pattern=USER_PATTERN)], check(
+        description="uid[:gid] or a user name (resolved in the image, as docker does). Root (0 or "
+        "root) needs [allow] run-as-root.")] = "65534:65534"
+    group_add: Annotated[list[Annotated[str, check(pattern=rf"^{_ID_OR_NAME}$")]], check(
+        description="Supplementary groups, numeric or named (docker --group-add).")] = []
+    domainname: Annotated[
+        Annotated[str, check(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,253}$")] | None, check(
+        description="NIS domain name (docker --domainname).")] = None
+    label_files: Annotated[list[str], check(
+        description="Label files (docker --label-file: KEY=VALUE lines), relative to the "
+        "manifest.")] = []
+    annotations: Annotated[dict[str, str], check(
+        description="OCI annotations passed to the runtime (docker --annotation; API 1.43+).")] = {}
+    hostname: Annotated[str, check(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")] | None = None
+    init: Annotated[bool, check(
+        description="Run docker's init (tini) as PID 1 to reap zombies.")] = False
     pull: Literal["missing", "never", "always"] = "missing"
-    env_from_host: list[Annotated[str, Field(pattern=ENV_NAME_PATTERN)]] = Field(
-        default_factory=list,
-        description="Variables passed from saferun's own environment at start (docker's -e NAME).",
-    )
-    platform: Annotated[str, Field(pattern=r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")] | None = (
-        Field(None, description="Image platform, e.g. linux/amd64.")
-    )
+    env_from_host: Annotated[list[Annotated[str, check(pattern=ENV_NAME_PATTERN)]], check(
+        description="Variables passed from saferun's own environment at start (docker's -e "
+        "NAME).")] = []
+    platform: Annotated[
+        Annotated[str, check(pattern=r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")] | None, check(
+        description="Image platform, e.g. linux/amd64.")] = None
     stop_signal: (
-        Annotated[str, Field(pattern=r"^(?:SIG[A-Z0-9+-]+|[A-Z0-9+-]+|[0-9]{1,2})$")] | None
+        Annotated[str, check(pattern=r"^(?:SIG[A-Z0-9+-]+|[A-Z0-9+-]+|[0-9]{1,2})$")] | None
     ) = None
-    stop_timeout: Annotated[int, Field(ge=0, le=86400)] | None = Field(
-        None, description="Seconds to wait after the stop signal before SIGKILL."
-    )
+    stop_timeout: Annotated[Annotated[int, check(ge=0, le=86400)] | None, check(
+        description="Seconds to wait after the stop signal before SIGKILL.")] = None
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _env_names(value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if not re.fullmatch(ENV_NAME_PATTERN, key):
                 raise ValueError(f"invalid environment variable name {key!r}")
         return value
 
-    @field_validator("labels")
-    @classmethod
-    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _label_keys(value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if not re.fullmatch(LABEL_KEY_PATTERN, key):
                 raise ValueError(f"invalid label key {key!r}")
@@ -145,33 +130,33 @@ class AppSection(StrictModel):
                 raise ValueError(f"label key '{key}' is reserved for saferun")
         return value
 
-    @field_validator("annotations")
-    @classmethod
-    def _annotation_keys(cls, value: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _annotation_keys(value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if not re.fullmatch(LABEL_KEY_PATTERN, key):
                 raise ValueError(f"invalid annotation key {key!r}")
         return value
 
-    @field_validator("env_files", "label_files")
-    @classmethod
-    def _env_file_paths(cls, value: list[str]) -> list[str]:
+    @staticmethod
+    def _env_file_paths(value: list[str]) -> list[str]:
         for path in value:
             if not path or not path.isprintable():
                 raise ValueError(f"invalid env file path {path!r}")
         return value
 
+    __field_checks__ = (("env", _env_names), ("labels", _label_keys),
+                        ("annotations", _annotation_keys), ("env_files", _env_file_paths),
+                        ("label_files", _env_file_paths))
 
-class CapabilitiesSection(StrictModel):
+
+class CapabilitiesSection(StrictModel, frozen=True, kw_only=True):
     """Capabilities: every capability is dropped; `add` is the allowlist."""
 
-    add: list[str] = Field(
-        default_factory=list, description="Capabilities to keep, e.g. NET_BIND_SERVICE."
-    )
+    add: Annotated[list[str], check(
+        description="Capabilities to keep, e.g. NET_BIND_SERVICE.")] = []
 
-    @field_validator("add")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
+    @staticmethod
+    def _known(value: list[str]) -> list[str]:
         # "ALL" expands to every capability, so the profiles and the argv see real names;
         # the manifest then refuses it by rule (cap-add-all) unless allowed.
         names: set[str] = set()
@@ -182,25 +167,26 @@ class CapabilitiesSection(StrictModel):
                 names.add(normalize_capability(name))
         return sorted(names)
 
+    __field_checks__ = (("add", _known),)
 
-class TmpfsMount(StrictModel):
+
+class TmpfsMount(StrictModel, frozen=True, kw_only=True):
     """A tmpfs: writable scratch space under a read-only root."""
 
-    target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
-    size: str | int = Field("64m", description="Size limit, e.g. 64m.")
-    mode: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "1777"
-    exec: bool = Field(False, description="Allow executing files (noexec by default).")
-    suid: bool = Field(False, description="Honour setuid bits (nosuid by default).")
-    dev: bool = Field(False, description="Allow device files (nodev by default).")
-    uid: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
-        None, description="Owner of the tmpfs root (default root): the app's uid lets a "
-        "non-root app write it with a mode such as 0755.")
-    gid: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
-        None, description="Group of the tmpfs root (default root).")
+    target: Annotated[str, check(pattern=CONTAINER_PATH_PATTERN)]
+    size: Annotated[str | int, check(description="Size limit, e.g. 64m.")] = "64m"
+    mode: Annotated[str, check(pattern=r"^[0-7]{3,4}$")] = "1777"
+    exec: Annotated[bool, check(description="Allow executing files (noexec by default).")] = False
+    suid: Annotated[bool, check(description="Honour setuid bits (nosuid by default).")] = False
+    dev: Annotated[bool, check(description="Allow device files (nodev by default).")] = False
+    uid: Annotated[Annotated[int, check(ge=0, le=2**31 - 1)] | None, check(
+        description="Owner of the tmpfs root (default root): the app's uid lets a non-root app "
+        "write it with a mode such as 0755.")] = None
+    gid: Annotated[Annotated[int, check(ge=0, le=2**31 - 1)] | None, check(
+        description="Group of the tmpfs root (default root).")] = None
 
-    @field_validator("size")
-    @classmethod
-    def _size(cls, value: str | int) -> str | int:
+    @staticmethod
+    def _size(value: str | int) -> str | int:
         if parse_size(value) <= 0:
             raise ValueError("tmpfs size must be greater than 0")
         return value
@@ -209,40 +195,35 @@ class TmpfsMount(StrictModel):
     def size_bytes(self) -> int:
         return parse_size(self.size)
 
+    __field_checks__ = (("size", _size),)
 
-class BindOrVolumeMount(StrictModel):
+
+class BindOrVolumeMount(StrictModel, frozen=True, kw_only=True):
     """A bind mount of a host path, or a volume (named, or anonymous without a source).
     Read-only unless `read_only = false`."""
 
     type: Literal["bind", "volume"]
-    source: Annotated[str, Field(max_length=4096)] = Field(
-        "", description="Host path (bind) or volume name; empty: an anonymous volume."
-    )
-    target: Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]
+    source: Annotated[Annotated[str, check(max_length=4096)], check(
+        description="Host path (bind) or volume name; empty: an anonymous volume.")] = ""
+    target: Annotated[str, check(pattern=CONTAINER_PATH_PATTERN)]
     read_only: bool = True
-    propagation: Literal["rprivate", "private", "rslave", "slave", "rshared", "shared"] | None = (
-        Field(None, description="Bind propagation; shared/rshared need [allow] shared-propagation.")
-    )
-    relabel: Literal["z", "Z"] | None = Field(
-        None, description="SELinux relabelling: z shared between containers, Z private."
-    )
-    nocopy: bool = Field(
-        False, description="Volumes: do not copy the image's files into a new volume."
-    )
-    create_source: bool = Field(
-        False,
+    propagation: Annotated[
+        Literal["rprivate", "private", "rslave", "slave", "rshared", "shared"] | None, check(
+        description="Bind propagation; shared/rshared need [allow] shared-propagation.")] = None
+    relabel: Annotated[Literal["z", "Z"] | None, check(
+        description="SELinux relabelling: z shared between containers, Z private.")] = None
+    nocopy: Annotated[bool, check(
+        description="Volumes: do not copy the image's files into a new volume.")] = False
+    create_source: Annotated[bool, check(
         description="Binds: create a missing host directory, as `docker run -v` does (docker "
-        "sends -v binds as Binds; --mount refuses a missing source).",
-    )
+        "sends -v binds as Binds; --mount refuses a missing source).")] = False
 
-    @model_validator(mode="after")
     def _relabel_source(self) -> BindOrVolumeMount:
         # A relabelled mount is rendered in docker's -v syntax, where ':' separates fields.
         if self.relabel and ":" in self.source:
             raise ValueError(f"source {self.source!r} contains ':', which cannot be relabelled")
         return self
 
-    @model_validator(mode="after")
     def _source_shape(self) -> BindOrVolumeMount:
         if self.type == "bind" and not self.source:
             raise ValueError("a bind mount needs a source")
@@ -259,24 +240,25 @@ class BindOrVolumeMount(StrictModel):
         return self
 
 
-class FilesystemSection(StrictModel):
-    read_only: bool = Field(
-        True, description="Read-only root filesystem. false needs exceptions.writable_root."
-    )
-    tmpfs: list[TmpfsMount] = Field(
-        default_factory=lambda: [TmpfsMount(target="/tmp")],
-        description="tmpfs mounts; default: /tmp, 64m, noexec,nosuid,nodev.",
-    )
-    mounts: list[BindOrVolumeMount] = Field(default_factory=list)
-    volumes_from: list[
-        Annotated[str, Field(pattern=rf"^{CONTAINER_REF_PATTERN}(?::(?:ro|rw))?$")]
-    ] = Field(
-        default_factory=list,
-        description="Containers whose mounts are shared (docker --volumes-from NAME[:ro|rw]); "
-        "saferun run judges their sources by the mount rules before starting.",
-    )
+    def _check(self) -> None:
+        self._relabel_source()
+        self._source_shape()
 
-    @model_validator(mode="after")
+
+class FilesystemSection(StrictModel, frozen=True, kw_only=True):
+    read_only: Annotated[bool, check(
+        description="Read-only root filesystem. false needs exceptions.writable_root.")] = True
+    tmpfs: Annotated[list[TmpfsMount], check(
+        description="tmpfs mounts; default: /tmp, 64m, noexec,nosuid,nodev.")] = msgspec.field(
+            default_factory=lambda: [TmpfsMount(target="/tmp")])
+    mounts: list[BindOrVolumeMount] = []
+    volumes_from: Annotated[
+        list[
+        Annotated[str, check(pattern=rf"^{CONTAINER_REF_PATTERN}(?::(?:ro|rw))?$")]
+    ], check(
+        description="Containers whose mounts are shared (docker --volumes-from NAME[:ro|rw]); "
+        "saferun run judges their sources by the mount rules before starting.")] = []
+
     def _unique_targets(self) -> FilesystemSection:
         all_targets = [m.target for m in self.tmpfs] + [m.target for m in self.mounts]
         targets = [t.rstrip("/") or "/" for t in all_targets]
@@ -289,178 +271,156 @@ class FilesystemSection(StrictModel):
         return self
 
 
-class Ulimit(StrictModel):
-    soft: Annotated[int, Field(ge=0)]
-    hard: Annotated[int, Field(ge=0)]
+    def _check(self) -> None:
+        self._unique_targets()
 
-    @model_validator(mode="after")
+
+class Ulimit(StrictModel, frozen=True, kw_only=True):
+    soft: Annotated[int, check(ge=0)]
+    hard: Annotated[int, check(ge=0)]
+
     def _order(self) -> Ulimit:
         if self.soft > self.hard:
             raise ValueError(f"soft limit {self.soft} is above hard limit {self.hard}")
         return self
 
 
-class AnyUlimit(StrictModel):
+    def _check(self) -> None:
+        self._order()
+
+
+class AnyUlimit(StrictModel, frozen=True, kw_only=True):
     """A ulimit as docker takes it: -1 means unlimited."""
 
-    soft: Annotated[int, Field(ge=-1)]
-    hard: Annotated[int, Field(ge=-1)]
+    soft: Annotated[int, check(ge=-1)]
+    hard: Annotated[int, check(ge=-1)]
 
-    @model_validator(mode="after")
     def _order(self) -> AnyUlimit:
         if self.hard != -1 and (self.soft == -1 or self.soft > self.hard):
             raise ValueError(f"soft limit {self.soft} is above hard limit {self.hard}")
         return self
 
 
-class ResourcesSection(StrictModel):
+    def _check(self) -> None:
+        self._order()
+
+
+class ResourcesSection(StrictModel, frozen=True, kw_only=True):
     """Limits. Memory without swap, a PID cap and a descriptor cap by default."""
 
-    shm_size: str | int | None = Field(
-        None, description="Size of /dev/shm, e.g. 256m (docker's default 64m)."
-    )
-    storage_size: str | int | None = Field(
-        None,
-        description=(
-            "Writable-layer quota (docker --storage-opt size=...); needs a storage driver "
-            "that supports it, otherwise docker refuses to start."
-        ),
-    )
+    shm_size: Annotated[str | int | None, check(
+        description="Size of /dev/shm, e.g. 256m (docker's default 64m).")] = None
+    storage_size: Annotated[str | int | None, check(
+        description="Writable-layer quota (docker --storage-opt size=...); needs a storage driver "
+        "that supports it, otherwise docker refuses to start.")] = None
 
-    @field_validator("storage_size")
-    @classmethod
-    def _storage(cls, value: str | int | None) -> str | int | None:
+    @staticmethod
+    def _storage(value: str | int | None) -> str | int | None:
         if value is not None and parse_size(value) <= 0:
             raise ValueError("storage_size must be greater than 0")
         return value
 
-    @field_validator("shm_size")
-    @classmethod
-    def _shm(cls, value: str | int | None) -> str | int | None:
+    @staticmethod
+    def _shm(value: str | int | None) -> str | int | None:
         if value is not None and parse_size(value) <= 0:
             raise ValueError("shm_size must be greater than 0")
         return value
 
-    memory: str | int = Field(
-        "512m",
-        description="Memory limit, e.g. 512m (at least 6m); when unset and memory_reservation "
-        "is larger, the reservation.",
-    )
-    memory_swap: str | int | None = Field(
-        None,
+    memory: Annotated[str | int, check(
+        description="Memory limit, e.g. 512m (at least 6m); when unset and memory_reservation is "
+        "larger, the reservation.")] = "512m"
+    memory_swap: Annotated[str | int | None, check(
         description="Memory+swap limit; default equals memory, i.e. no swap. -1: unlimited swap "
-        "(docker's meaning).",
-    )
-    cpus: float | int | str = Field(1.0, description="CPU quota, e.g. 0.5.")
-    pids: Annotated[int, Field(ge=1, le=4_194_304)] = Field(
-        256, description="Max processes/threads."
-    )
-    nofile: Ulimit | Annotated[int, Field(ge=1)] = Field(
-        default_factory=lambda: Ulimit(soft=1024, hard=4096),
-        description="Open files (int or {soft, hard}).",
-    )
-    nproc: Ulimit | Annotated[int, Field(ge=1)] | None = Field(
-        None,
-        description=(
-            "RLIMIT_NPROC; counts every process of the uid on the host unless userns is on."
-        ),
-    )
+        "(docker's meaning).")] = None
+    cpus: Annotated[float | int | str, check(description="CPU quota, e.g. 0.5.")] = 1.0
+    pids: Annotated[Annotated[int, check(ge=1, le=4_194_304)], check(
+        description="Max processes/threads.")] = 256
+    nofile: Annotated[Ulimit | Annotated[int, check(ge=1)], check(
+        description="Open files (int or {soft, hard}).")] = msgspec.field(
+            default_factory=lambda: Ulimit(soft=1024, hard=4096))
+    nproc: Annotated[Ulimit | Annotated[int, check(ge=1)] | None, check(
+        description="RLIMIT_NPROC; counts every process of the uid on the host unless userns is "
+        "on.")] = None
 
-    ulimits: dict[
+    ulimits: Annotated[
+        dict[
         Literal["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
                 "rss", "rtprio", "rttime", "sigpending", "stack"],
         AnyUlimit,
-    ] = Field(
-        default_factory=dict,
+    ], check(
         description="Other ulimits by name (docker --ulimit NAME=SOFT[:HARD]; -1 = unlimited, "
-        "which warns by rule ulimit-override).",
-    )
-    cpu_shares: Annotated[int, Field(ge=0, le=262144)] | None = Field(
-        None, description="Relative CPU weight (docker --cpu-shares; 1024 = normal)."
-    )
-    cpu_period: Annotated[int, Field(ge=1000, le=1_000_000)] | None = Field(
-        None, description="CFS period in microseconds (docker --cpu-period)."
-    )
-    cpu_quota: Annotated[int, Field(ge=-1)] | None = Field(
-        None, description="CFS quota in microseconds per period (docker --cpu-quota)."
-    )
-    cpu_rt_period: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="Realtime period in microseconds (docker --cpu-rt-period)."
-    )
-    cpu_rt_runtime: Annotated[int, Field(ge=-1)] | None = Field(
-        None, description="Realtime runtime in microseconds (docker --cpu-rt-runtime)."
-    )
-    cpuset_cpus: Annotated[str, Field(pattern=CPUSET_PATTERN)] | None = Field(
-        None, description="CPUs the container may use, e.g. 0-2,4 (docker --cpuset-cpus)."
-    )
-    cpuset_mems: Annotated[str, Field(pattern=CPUSET_PATTERN)] | None = Field(
-        None, description="Memory nodes the container may use (docker --cpuset-mems)."
-    )
-    blkio_weight: Annotated[int, Field(ge=0, le=1000)] | None = Field(
-        None, description="Block IO weight, 10 to 1000 (docker --blkio-weight)."
-    )
-    blkio_weight_device: list[Annotated[str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]] = (
-        Field(default_factory=list, description="DEVICE:WEIGHT (docker --blkio-weight-device).")
-    )
-    device_read_bps: list[Annotated[str, Field(pattern=THROTTLE_PATTERN)]] = Field(
-        default_factory=list, description="DEVICE:RATE, e.g. /dev/sda:1mb (--device-read-bps)."
-    )
-    device_write_bps: list[Annotated[str, Field(pattern=THROTTLE_PATTERN)]] = Field(
-        default_factory=list, description="DEVICE:RATE (docker --device-write-bps)."
-    )
-    device_read_iops: list[Annotated[str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]] = (
-        Field(default_factory=list, description="DEVICE:IOPS (docker --device-read-iops).")
-    )
-    device_write_iops: list[Annotated[str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]] = (
-        Field(default_factory=list, description="DEVICE:IOPS (docker --device-write-iops).")
-    )
-    memory_reservation: str | int | None = Field(
-        None, description="Soft memory limit, at most memory (docker --memory-reservation)."
-    )
-    memory_swappiness: Annotated[int, Field(ge=-1, le=100)] | None = Field(
-        None, description="0 to 100 (docker --memory-swappiness)."
-    )
-    oom_kill_disable: bool = Field(
-        False,
+        "which warns by rule ulimit-override).")] = {}
+    cpu_shares: Annotated[Annotated[int, check(ge=0, le=262144)] | None, check(
+        description="Relative CPU weight (docker --cpu-shares; 1024 = normal).")] = None
+    cpu_period: Annotated[Annotated[int, check(ge=1000, le=1_000_000)] | None, check(
+        description="CFS period in microseconds (docker --cpu-period).")] = None
+    cpu_quota: Annotated[Annotated[int, check(ge=-1)] | None, check(
+        description="CFS quota in microseconds per period (docker --cpu-quota).")] = None
+    cpu_rt_period: Annotated[Annotated[int, check(ge=1)] | None, check(
+        description="Realtime period in microseconds (docker --cpu-rt-period).")] = None
+    cpu_rt_runtime: Annotated[Annotated[int, check(ge=-1)] | None, check(
+        description="Realtime runtime in microseconds (docker --cpu-rt-runtime).")] = None
+    cpuset_cpus: Annotated[Annotated[str, check(pattern=CPUSET_PATTERN)] | None, check(
+        description="CPUs the container may use, e.g. 0-2,4 (docker --cpuset-cpus).")] = None
+    cpuset_mems: Annotated[Annotated[str, check(pattern=CPUSET_PATTERN)] | None, check(
+        description="Memory nodes the container may use (docker --cpuset-mems).")] = None
+    blkio_weight: Annotated[Annotated[int, check(ge=0, le=1000)] | None, check(
+        description="Block IO weight, 10 to 1000 (docker --blkio-weight).")] = None
+    blkio_weight_device: Annotated[
+        list[Annotated[str, check(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], check(
+        description="DEVICE:WEIGHT (docker --blkio-weight-device).")] = []
+    device_read_bps: Annotated[list[Annotated[str, check(pattern=THROTTLE_PATTERN)]], check(
+        description="DEVICE:RATE, e.g. /dev/sda:1mb (--device-read-bps).")] = []
+    device_write_bps: Annotated[list[Annotated[str, check(pattern=THROTTLE_PATTERN)]], check(
+        description="DEVICE:RATE (docker --device-write-bps).")] = []
+    device_read_iops: Annotated[
+        list[Annotated[str, check(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], check(
+        description="DEVICE:IOPS (docker --device-read-iops).")] = []
+    device_write_iops: Annotated[
+        list[Annotated[str, check(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], check(
+        description="DEVICE:IOPS (docker --device-write-iops).")] = []
+    memory_reservation: Annotated[str | int | None, check(
+        description="Soft memory limit, at most memory (docker --memory-reservation).")] = None
+    memory_swappiness: Annotated[Annotated[int, check(ge=-1, le=100)] | None, check(
+        description="0 to 100 (docker --memory-swappiness).")] = None
+    oom_kill_disable: Annotated[bool, check(
         description="Keep the OOM killer away (docker --oom-kill-disable); only with a memory "
-        "limit, which saferun always sets.",
-    )
-    oom_score_adj: Annotated[int, Field(ge=-1000, le=1000)] | None = Field(
-        None,
+        "limit, which saferun always sets.")] = False
+    oom_score_adj: Annotated[Annotated[int, check(ge=-1000, le=1000)] | None, check(
         description="OOM score adjustment (docker --oom-score-adj); below 0 needs [allow] "
-        "oom-protected.",
-    )
-    cgroup_parent: Annotated[str, Field(pattern=r"^[A-Za-z0-9_./:@-]{1,255}$")] | None = Field(
-        None, description="Parent cgroup (docker --cgroup-parent); warns by rule cgroup-parent."
-    )
+        "oom-protected.")] = None
+    cgroup_parent: Annotated[
+        Annotated[str, check(pattern=r"^[A-Za-z0-9_./:@-]{1,255}$")] | None, check(
+        description="Parent cgroup (docker --cgroup-parent); warns by rule cgroup-parent.")] = None
 
-    @field_validator("memory_reservation")
-    @classmethod
-    def _reservation(cls, value: str | int | None) -> str | int | None:
+    @staticmethod
+    def _reservation(value: str | int | None) -> str | int | None:
         if value is not None and parse_size(value) <= 0:
             raise ValueError("memory_reservation must be greater than 0")
         return value
 
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, value: str | int) -> str | int:
+    @staticmethod
+    def _memory(value: str | int) -> str | int:
         if parse_size(value) < 6 * 1024 * 1024:
             raise ValueError(f"memory '{value}' is below docker's minimum of 6m")
         return value
 
-    @field_validator("memory_swap")
-    @classmethod
-    def _swap(cls, value: str | int | None) -> str | int | None:
+    @staticmethod
+    def _swap(value: str | int | None) -> str | int | None:
         if value is not None and str(value).strip() != "-1":
             parse_size(value)
         return value
 
-    @model_validator(mode="before")
     @classmethod
-    def _memory_covers_reservation(cls, data: object) -> object:
+    def _before(cls, data: dict[str, Any]) -> dict[str, Any]:
+        # A given cpus conflicts with a CFS period or quota; the default 1.0 does not.
+        if "cpus" in data and (data.get("cpu_quota") is not None
+                               or data.get("cpu_period") is not None):
+            raise ValueError("Conflicting options: CPU Quota/Period and cpus cannot both be "
+                             "set (docker's daemon refuses NanoCPUs with a CFS period or quota)")
         # `docker run --memory-reservation 1G` alone is valid; saferun's default limit must
         # not make it invalid, so an unset memory grows to the reservation.
-        if isinstance(data, dict) and "memory" not in data and data.get("memory_reservation"):
+        if "memory" not in data and data.get("memory_reservation"):
             try:
                 wanted = parse_size(data["memory_reservation"])
             except (ValueError, TypeError):
@@ -469,21 +429,15 @@ class ResourcesSection(StrictModel):
                 return {**data, "memory": data["memory_reservation"]}
         return data
 
-    @field_validator("cpus")
-    @classmethod
-    def _cpus(cls, value: float | int | str) -> float | int | str:
+    @staticmethod
+    def _cpus(value: float | int | str) -> float | int | str:
         parse_cpus(value)
         return value
 
-    @model_validator(mode="after")
     def _swap_not_below_memory(self) -> ResourcesSection:
         if (self.memory_swap is not None and str(self.memory_swap).strip() != "-1"
                 and parse_size(self.memory_swap) < parse_size(self.memory)):
             raise ValueError("memory_swap must be at least memory (it counts memory plus swap)")
-        if "cpus" in self.model_fields_set and (self.cpu_quota is not None
-                                                or self.cpu_period is not None):
-            raise ValueError("Conflicting options: CPU Quota/Period and cpus cannot both be "
-                             "set (docker's daemon refuses NanoCPUs with a CFS period or quota)")
         if (self.memory_reservation is not None
                 and parse_size(self.memory_reservation) > parse_size(self.memory)):
             raise ValueError("memory_reservation must not be above memory (docker: 'Minimum "
@@ -515,18 +469,24 @@ class ResourcesSection(StrictModel):
             return self.cpu_period * parse_cpus(self.cpus) // 10**9
         return self.cpu_quota
 
+    __field_checks__ = (("storage_size", _storage), ("shm_size", _shm),
+                        ("memory_reservation", _reservation), ("memory", _memory),
+                        ("memory_swap", _swap), ("cpus", _cpus))
 
-class PortMapping(StrictModel):
-    container: Annotated[int, Field(ge=1, le=65535)]
-    host: Annotated[int, Field(ge=0, le=65535)] | None = Field(
-        None, description="Host port; 0/omitted = random."
-    )
-    host_ip: str = Field("127.0.0.1", description="Host address to bind; loopback by default.")
+    def _check(self) -> None:
+        self._swap_not_below_memory()
+
+
+class PortMapping(StrictModel, frozen=True, kw_only=True):
+    container: Annotated[int, check(ge=1, le=65535)]
+    host: Annotated[Annotated[int, check(ge=0, le=65535)] | None, check(
+        description="Host port; 0/omitted = random.")] = None
+    host_ip: Annotated[str, check(
+        description="Host address to bind; loopback by default.")] = "127.0.0.1"
     protocol: Literal["tcp", "udp", "sctp"] = "tcp"
 
-    @field_validator("host_ip")
-    @classmethod
-    def _ip(cls, value: str) -> str:
+    @staticmethod
+    def _ip(value: str) -> str:
         import ipaddress
 
         try:
@@ -535,16 +495,18 @@ class PortMapping(StrictModel):
             raise ValueError(f"host_ip '{value}' is not an IP address") from None
         return value
 
+    __field_checks__ = (("host_ip", _ip),)
+
 
 _HOSTNAME = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?$"
 
 
-def _endpoint_address(cls: type, value: str | None) -> str | None:
+def _endpoint_address(value: str | None) -> str | None:
     """A network endpoint's ip/ip6 (NetworkSection and each NetworkAttachment)."""
     return None if value is None else _check_ip(value, "address")
 
 
-def _link_local_addresses(cls: type, value: list[str]) -> list[str]:
+def _link_local_addresses(value: list[str]) -> list[str]:
     return [_check_ip(v, "link-local address") for v in value]
 
 
@@ -562,96 +524,74 @@ MAC_PATTERN = r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$"
 LINK_PATTERN = rf"^{CONTAINER_REF_PATTERN}(?::[a-zA-Z0-9][a-zA-Z0-9_.-]*)?$"
 
 
-class NetworkEndpoint(StrictModel):
+class NetworkEndpoint(StrictModel, frozen=True, kw_only=True):
     """One more network to connect at create (docker's `--network name=NET,alias=...`)."""
 
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
-    aliases: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(default_factory=list)
+    name: Annotated[str, check(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
+    aliases: list[Annotated[str, check(pattern=_HOSTNAME)]] = []
     ip: str | None = None
     ip6: str | None = None
-    mac_address: Annotated[str, Field(pattern=MAC_PATTERN)] | None = None
-    link_local_ips: list[str] = Field(default_factory=list)
-    driver_opts: dict[str, str] = Field(default_factory=dict)
+    mac_address: Annotated[str, check(pattern=MAC_PATTERN)] | None = None
+    link_local_ips: list[str] = []
+    driver_opts: dict[str, str] = {}
 
-    _address = field_validator("ip", "ip6")(_endpoint_address)
-    _lls = field_validator("link_local_ips")(_link_local_addresses)
+    __field_checks__ = (("ip", _endpoint_address), ("ip6", _endpoint_address),
+                        ("link_local_ips", _link_local_addresses))
 
 
-class NetworkSection(StrictModel):
-    mode: Annotated[str, Field(pattern=rf"^(?:container:)?{CONTAINER_REF_PATTERN}$")] = Field(
-        "bridge",
-        description=(
-            "bridge, none, a user-defined network name, or container:NAME (share that "
-            "container's network, judged before start). host needs [allow] host-network."
-        ),
-    )
-    publish_all: bool = Field(
-        False,
+class NetworkSection(StrictModel, frozen=True, kw_only=True):
+    mode: Annotated[
+        Annotated[str, check(pattern=rf"^(?:container:)?{CONTAINER_REF_PATTERN}$")], check(
+        description="bridge, none, a user-defined network name, or container:NAME (share that "
+        "container's network, judged before start). host needs [allow] host-network.")] = "bridge"
+    publish_all: Annotated[bool, check(
         description="Publish every exposed port on every interface (docker -P); warns by rule "
-        "port-host-ip.",
-    )
-    ip: str | None = Field(None, description="Static IPv4 address on mode's network (--ip).")
-    ip6: str | None = Field(None, description="Static IPv6 address on mode's network (--ip6).")
-    mac_address: Annotated[str, Field(pattern=MAC_PATTERN)] | None = Field(
-        None, description="MAC address on mode's network (--mac-address; API 1.44+ with docker 28)."
-    )
-    link_local_ips: list[str] = Field(
-        default_factory=list, description="Link-local addresses (docker --link-local-ip)."
-    )
-    links: list[Annotated[str, Field(pattern=LINK_PATTERN)]] = Field(
-        default_factory=list, description="Legacy links NAME[:ALIAS] (docker --link)."
-    )
-    driver_opts: dict[str, str] = Field(
-        default_factory=dict, description="Driver options of mode's network endpoint."
-    )
-    extra_networks: list[NetworkEndpoint] = Field(
-        default_factory=list,
-        description="More networks to connect at create (several --network); needs a daemon "
-        "with API 1.44+ (Engine 25), as docker run does.",
-    )
-    ports: list[PortMapping] = Field(default_factory=list)
-    expose: list[
-        Annotated[str, Field(pattern=r"^[0-9]{1,5}(?:-[0-9]{1,5})?(?:/(?:tcp|udp|sctp))?$")]
-    ] = Field(
-        default_factory=list, description="Ports to expose without publishing (docker --expose)."
-    )
-    aliases: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(
-        default_factory=list, description="Network-scoped aliases (user-defined networks)."
-    )
-    extra_hosts: list[str] = Field(
-        default_factory=list, description="'name:ip' lines for /etc/hosts."
-    )
-    dns: list[str] = Field(default_factory=list, description="DNS server addresses.")
-    dns_search: list[Annotated[str, Field(pattern=_HOSTNAME)]] = Field(default_factory=list)
-    dns_options: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]+(?::[0-9]+)?$")]] = Field(
-        default_factory=list
-    )
-    ingress: list[str] | None = Field(
-        None,
-        description="Who may connect to this app: service names of the same stack or CIDRs, "
-        "each optionally with :PORT[/udp] (e.g. [\"web\", \"10.0.0.0/8:443\"]). Enforced by "
-        "the kernel under `saferun up` (docs/networks.md); [] lets only published ports in. "
-        "Unset: docker's open default (rule ingress-unrestricted).",
-    )
-    egress: list[str] | Literal["none"] | None = Field(
-        None,
+        "port-host-ip.")] = False
+    ip: Annotated[str | None, check(
+        description="Static IPv4 address on mode's network (--ip).")] = None
+    ip6: Annotated[str | None, check(
+        description="Static IPv6 address on mode's network (--ip6).")] = None
+    mac_address: Annotated[Annotated[str, check(pattern=MAC_PATTERN)] | None, check(
+        description="MAC address on mode's network (--mac-address; API 1.44+ with docker "
+        "28).")] = None
+    link_local_ips: Annotated[list[str], check(
+        description="Link-local addresses (docker --link-local-ip).")] = []
+    links: Annotated[list[Annotated[str, check(pattern=LINK_PATTERN)]], check(
+        description="Legacy links NAME[:ALIAS] (docker --link).")] = []
+    driver_opts: Annotated[dict[str, str], check(
+        description="Driver options of mode's network endpoint.")] = {}
+    extra_networks: Annotated[list[NetworkEndpoint], check(
+        description="More networks to connect at create (several --network); needs a daemon with "
+        "API 1.44+ (Engine 25), as docker run does.")] = []
+    ports: list[PortMapping] = []
+    expose: Annotated[
+        list[
+        Annotated[str, check(pattern=r"^[0-9]{1,5}(?:-[0-9]{1,5})?(?:/(?:tcp|udp|sctp))?$")]
+    ], check(
+        description="Ports to expose without publishing (docker --expose).")] = []
+    aliases: Annotated[list[Annotated[str, check(pattern=_HOSTNAME)]], check(
+        description="Network-scoped aliases (user-defined networks).")] = []
+    extra_hosts: Annotated[list[str], check(description="'name:ip' lines for /etc/hosts.")] = []
+    dns: Annotated[list[str], check(description="DNS server addresses.")] = []
+    dns_search: list[Annotated[str, check(pattern=_HOSTNAME)]] = []
+    dns_options: list[Annotated[str, check(pattern=r"^[a-z0-9_-]+(?::[0-9]+)?$")]] = []
+    ingress: Annotated[list[str] | None, check(
+        description="Who may connect to this app: service names of the same stack or CIDRs, each "
+        "optionally with :PORT[/udp] (e.g. [\"web\", \"10.0.0.0/8:443\"]). Enforced by "
+        "the kernel under `saferun up` (docs/networks.md); [] lets only published "
+        "ports in. Unset: docker's open default (rule ingress-unrestricted).")] = None
+    egress: Annotated[list[str] | Literal["none"] | None, check(
         description="What this app may connect to: service names or CIDRs with optional "
         ":PORT[/udp] (e.g. [\"db:5432\", \"10.20.0.0/16:443\"]), or \"none\". DNS to the "
-        "stack's resolver stays open. Enforced under `saferun up`. Unset: docker's open "
-        "default (rule egress-unrestricted).",
-    )
+        "stack's resolver stays open. Enforced under `saferun up`. Unset: docker's "
+        "open default (rule egress-unrestricted).")] = None
 
-    _address = field_validator("ip", "ip6")(_endpoint_address)
-    _lls = field_validator("link_local_ips")(_link_local_addresses)
-
-    @field_validator("dns")
-    @classmethod
-    def _dns(cls, value: list[str]) -> list[str]:
+    @staticmethod
+    def _dns(value: list[str]) -> list[str]:
         return [_check_ip(v, "dns server") for v in value]
 
-    @field_validator("ingress", "egress")
-    @classmethod
-    def _peers(cls, value: list[str] | str | None) -> list[str] | str | None:
+    @staticmethod
+    def _peers(value: list[str] | str | None) -> list[str] | str | None:
         from saferun.model.netpolicy import parse_peers
 
         if isinstance(value, list):
@@ -663,9 +603,8 @@ class NetworkSection(StrictModel):
         """Whether this app declares ingress or egress rules (they need `saferun up`)."""
         return self.ingress is not None or self.egress is not None
 
-    @field_validator("extra_hosts")
-    @classmethod
-    def _hosts(cls, value: list[str]) -> list[str]:
+    @staticmethod
+    def _hosts(value: list[str]) -> list[str]:
         for entry in value:
             name, sep, address = entry.partition(":")
             if not sep or not re.fullmatch(_HOSTNAME, name):
@@ -674,7 +613,6 @@ class NetworkSection(StrictModel):
                 _check_ip(address, f"extra host '{name}' address")
         return value
 
-    @model_validator(mode="after")
     def _ports_need_network(self) -> NetworkSection:
         if self.mode == "none" and self.ports:
             raise ValueError("ports cannot be published with network mode 'none'")
@@ -691,54 +629,54 @@ class NetworkSection(StrictModel):
                              "non-user-defined network-modes")
         return self
 
+    __field_checks__ = (("ip", _endpoint_address), ("ip6", _endpoint_address),
+                        ("link_local_ips", _link_local_addresses), ("dns", _dns),
+                        ("ingress", _peers), ("egress", _peers), ("extra_hosts", _hosts))
 
-class RestartSection(StrictModel):
+    def _check(self) -> None:
+        self._ports_need_network()
+
+
+class RestartSection(StrictModel, frozen=True, kw_only=True):
     policy: Literal["no", "on-failure", "unless-stopped", "always"] = "no"
-    max_retries: Annotated[int, Field(ge=1, le=1000)] = Field(
-        5, description="Retries for on-failure (default 5; above 5 warns by rule "
-        "restart-retries)."
-    )
+    max_retries: Annotated[Annotated[int, check(ge=1, le=1000)], check(
+        description="Retries for on-failure (default 5; above 5 warns by rule "
+        "restart-retries).")] = 5
 
 
-class HealthcheckSection(StrictModel):
+class HealthcheckSection(StrictModel, frozen=True, kw_only=True):
     """docker's --health-* options. Unset timings are the daemon's defaults (30s interval,
     30s timeout, 3 retries, as `docker run --health-cmd` sends 0 for them)."""
 
-    command: list[str] | str | None = Field(
-        None,
-        description="Rendered as docker's CMD-SHELL (`--health-cmd`), which docker runs "
-        "with /bin/sh -c inside the container (the image needs /bin/sh): a list's words are "
-        'shell-quoted, e.g. ["wget", "-q", "-O-", "http://127.0.0.1/"]; a string is given to '
-        "the shell as written; unset: the image's HEALTHCHECK, with the timings given here.",
-    )
-    disable: bool = Field(
-        False, description="Turn off the image's health check (docker --no-healthcheck)."
-    )
-    interval: str | None = Field(None, description="Default: the daemon's (30s).")
-    timeout: str | None = Field(None, description="Default: the daemon's (30s).")
-    retries: Annotated[int, Field(ge=0, le=100)] | None = Field(
-        None, description="Default: the daemon's (3)."
-    )
-    start_period: str | None = Field(None, description="Default: the daemon's (0s).")
-    start_interval: str | None = Field(
-        None, description="Checks during start_period (docker --health-start-interval; API 1.44+)."
-    )
+    command: Annotated[list[str] | str | None, check(
+        description="Rendered as docker's CMD-SHELL (`--health-cmd`), which docker runs with "
+        "/bin/sh -c inside the container (the image needs /bin/sh): a list's words "
+        "are shell-quoted, e.g. [\"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"]; a string "
+        "is given to the shell as written; unset: the image's HEALTHCHECK, with the "
+        "timings given here.")] = None
+    disable: Annotated[bool, check(
+        description="Turn off the image's health check (docker --no-healthcheck).")] = False
+    interval: Annotated[str | None, check(description="Default: the daemon's (30s).")] = None
+    timeout: Annotated[str | None, check(description="Default: the daemon's (30s).")] = None
+    retries: Annotated[Annotated[int, check(ge=0, le=100)] | None, check(
+        description="Default: the daemon's (3).")] = None
+    start_period: Annotated[str | None, check(description="Default: the daemon's (0s).")] = None
+    start_interval: Annotated[str | None, check(
+        description="Checks during start_period (docker --health-start-interval; API "
+        "1.44+).")] = None
 
-    @field_validator("interval", "timeout", "start_period", "start_interval")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
+    @staticmethod
+    def _duration(value: str | None) -> str | None:
         if value is not None:
             parse_duration(value)
         return value
 
-    @field_validator("command")
-    @classmethod
-    def _non_empty(cls, value: list[str] | str | None) -> list[str] | str | None:
+    @staticmethod
+    def _non_empty(value: list[str] | str | None) -> list[str] | str | None:
         if value is not None and not value:
             raise ValueError("health check command cannot be empty")
         return value
 
-    @model_validator(mode="after")
     def _disable_alone(self) -> HealthcheckSection:
         given = [self.command, self.interval, self.timeout, self.retries, self.start_period,
                  self.start_interval]
@@ -746,84 +684,86 @@ class HealthcheckSection(StrictModel):
             raise ValueError("--no-healthcheck conflicts with --health-* options")
         return self
 
+    __field_checks__ = (("interval", _duration), ("timeout", _duration),
+                        ("start_period", _duration), ("start_interval", _duration),
+                        ("command", _non_empty))
 
-class LoggingSection(StrictModel):
-    driver: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "json-file"
-    options: dict[str, str] = Field(
-        default_factory=dict,
-        description="Driver options; json-file/local get max-size 10m, max-file 3 unless set.",
-    )
+    def _check(self) -> None:
+        self._disable_alone()
 
-    @field_validator("options")
-    @classmethod
-    def _keys(cls, value: dict[str, str]) -> dict[str, str]:
+
+class LoggingSection(StrictModel, frozen=True, kw_only=True):
+    driver: Annotated[str, check(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "json-file"
+    options: Annotated[dict[str, str], check(
+        description="Driver options; json-file/local get max-size 10m, max-file 3 unless "
+        "set.")] = {}
+
+    @staticmethod
+    def _keys(value: dict[str, str]) -> dict[str, str]:
         for key in value:
             if not re.fullmatch(r"^[a-z0-9][a-z0-9_.-]*$", key):
                 raise ValueError(f"invalid logging option name {key!r}")
         return value
 
+    __field_checks__ = (("options", _keys),)
 
-class SecuritySection(StrictModel):
-    no_new_privileges: Literal[True] = Field(True, description="Always on; false is not accepted.")
-    userns: Literal["required", "preferred", "off"] = Field(
-        "preferred", description="User-namespace remapping: required refuses to start without it."
-    )
+
+class SecuritySection(StrictModel, frozen=True, kw_only=True):
+    no_new_privileges: Annotated[bool, check(
+        extra_json_schema={"const": True},
+        description="Always on; false is not accepted.")] = True
+    userns: Annotated[Literal["required", "preferred", "off"], check(
+        description="User-namespace remapping: required refuses to start without "
+        "it.")] = "preferred"
     runtime: Literal["runc", "gvisor", "kata"] = "runc"
     # Each of these weakens isolation and needs an [allow] entry named by its rule id.
-    privileged: bool = Field(False, description="docker's --privileged. Needs [allow] privileged.")
-    pid: Annotated[str, Field(pattern=rf"^(?:host|container:{CONTAINER_REF_PATTERN})$")] | None = (
-        Field(None, description="'host' needs [allow] host-pid; container:NAME shares that "
-              "container's PID namespace (judged before start).")
-    )
+    privileged: Annotated[bool, check(
+        description="docker's --privileged. Needs [allow] privileged.")] = False
+    pid: Annotated[
+        Annotated[str, check(pattern=rf"^(?:host|container:{CONTAINER_REF_PATTERN})$")] | None,
+        check(
+        description="'host' needs [allow] host-pid; container:NAME shares that "
+        "container's PID namespace (judged before start).")] = None
     ipc: Annotated[
-        str, Field(pattern=rf"^(?:private|shareable|none|host|container:{CONTAINER_REF_PATTERN})$")
-    ] | None = Field(
-        None, description="IPC namespace; 'host' needs [allow] host-ipc; container:NAME shares "
-        "that container's (judged before start)."
-    )
-    uts: Literal["host"] | None = Field(None, description="'host' needs [allow] host-uts.")
-    userns_mode: Literal["host"] | None = Field(
-        None, description="'host' needs [allow] host-userns."
-    )
-    cgroupns: Literal["private", "host"] = Field(
-        "private", description="Cgroup namespace; 'host' needs [allow] host-cgroupns."
-    )
-    systempaths: Literal["unconfined"] | None = Field(
-        None, description="'unconfined' needs [allow] systempaths-unconfined."
-    )
-    label: Literal["disable"] | None = Field(
-        None, description="SELinux; 'disable' needs [allow] label-disable."
-    )
-    devices: list[
         Annotated[
-            str, Field(pattern=r"^/dev/[A-Za-z0-9_.+/-]+(?::/[A-Za-z0-9_.+/-]+)?(?::[rwm]{1,3})?$")
-        ]
-    ] = Field(
-        default_factory=list,
-        description="Host devices (docker --device syntax). Need [allow] device.",
-    )
-    device_cgroup_rules: list[
-        Annotated[str, Field(pattern=r"^[abc] (?:\*|[0-9]+):(?:\*|[0-9]+) [rwm]{1,3}$")]
-    ] = Field(
-        default_factory=list,
-        description="Device cgroup rules, e.g. 'c 189:* rmw'. Need [allow] device.",
-    )
-    gpus: (
+        str, check(pattern=rf"^(?:private|shareable|none|host|container:{CONTAINER_REF_PATTERN})$")
+    ] | None, check(
+        description="IPC namespace; 'host' needs [allow] host-ipc; container:NAME shares that "
+        "container's (judged before start).")] = None
+    uts: Annotated[Literal["host"] | None, check(
+        description="'host' needs [allow] host-uts.")] = None
+    userns_mode: Annotated[Literal["host"] | None, check(
+        description="'host' needs [allow] host-userns.")] = None
+    cgroupns: Annotated[Literal["private", "host"], check(
+        description="Cgroup namespace; 'host' needs [allow] host-cgroupns.")] = "private"
+    systempaths: Annotated[Literal["unconfined"] | None, check(
+        description="'unconfined' needs [allow] systempaths-unconfined.")] = None
+    label: Annotated[Literal["disable"] | None, check(
+        description="SELinux; 'disable' needs [allow] label-disable.")] = None
+    devices: Annotated[
+        list[
         Annotated[
-            str, Field(pattern=r"^(?:all|[0-9]+|count=(?:all|[0-9]+)|device=[A-Za-z0-9:,-]+)$")
+            str, check(pattern=r"^/dev/[A-Za-z0-9_.+/-]+(?::/[A-Za-z0-9_.+/-]+)?(?::[rwm]{1,3})?$")
         ]
-        | None
-    ) = Field(None, description="GPUs (docker --gpus syntax). Needs [allow] gpus.")
-    sysctls: dict[str, str] = Field(
-        default_factory=dict,
-        description=(
-            "Namespaced sysctls; outside Kubernetes' safe set they need [allow] unsafe-sysctl."
-        ),
-    )
+    ], check(
+        description="Host devices (docker --device syntax). Need [allow] device.")] = []
+    device_cgroup_rules: Annotated[
+        list[
+        Annotated[str, check(pattern=r"^[abc] (?:\*|[0-9]+):(?:\*|[0-9]+) [rwm]{1,3}$")]
+    ], check(
+        description="Device cgroup rules, e.g. 'c 189:* rmw'. Need [allow] device.")] = []
+    gpus: Annotated[
+        Annotated[
+            str, check(pattern=r"^(?:all|[0-9]+|count=(?:all|[0-9]+)|device=[A-Za-z0-9:,-]+)$")
+        ]
+        | None, check(
+        description="GPUs (docker --gpus syntax). Needs [allow] gpus.")] = None
+    sysctls: Annotated[dict[str, str], check(
+        description="Namespaced sysctls; outside Kubernetes' safe set they need [allow] "
+        "unsafe-sysctl.")] = {}
 
-    @field_validator("sysctls")
-    @classmethod
-    def _sysctl_names(cls, value: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _sysctl_names(value: dict[str, str]) -> dict[str, str]:
         for key, setting in value.items():
             if not re.fullmatch(r"^[a-z0-9_]+(?:[./][A-Za-z0-9_-]+)+$", key):
                 raise ValueError(f"invalid sysctl name {key!r}")
@@ -831,52 +771,40 @@ class SecuritySection(StrictModel):
                 raise ValueError(f"sysctl {key} value {setting!r} contains unexpected characters")
         return value
 
+    @staticmethod
+    def _always_on(value: bool) -> bool:
+        if value is not True:
+            raise ValueError("no_new_privileges is always on; false is not accepted")
+        return value
 
-class SeccompSection(StrictModel):
+    __field_checks__ = (("no_new_privileges", _always_on), ("sysctls", _sysctl_names))
+
+
+class SeccompSection(StrictModel, frozen=True, kw_only=True):
     """Seccomp profile generated for the app."""
 
-    profile: Literal["default", "strict", "docker-default", "unconfined"] = Field(
-        "default",
-        description=(
-            "saferun's default or strict base, Docker's built-in default, or "
-            "unconfined (needs an exception)."
-        ),
-    )
-    mode: Literal["allowlist", "denylist", "log"] = Field(
-        "allowlist",
-        description=(
-            "allowlist: deny all but listed; denylist: allow all but dangerous "
-            "groups; log: deny nothing, log (needs [allow] seccomp-unconfined)."
-        ),
-    )
-    allow: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(
-        default_factory=list, description="Syscalls or @groups to allow."
-    )
-    deny: list[Annotated[str, Field(pattern=r"^@?[a-z0-9_-]+$")]] = Field(
-        default_factory=list, description="Syscalls or @groups to deny."
-    )
+    profile: Annotated[Literal["default", "strict", "docker-default", "unconfined"], check(
+        description="saferun's default or strict base, Docker's built-in default, or unconfined "
+        "(needs an exception).")] = "default"
+    mode: Annotated[Literal["allowlist", "denylist", "log"], check(
+        description="allowlist: deny all but listed; denylist: allow all but dangerous groups; "
+        "log: deny nothing, log (needs [allow] seccomp-unconfined).")] = "allowlist"
+    allow: Annotated[list[Annotated[str, check(pattern=r"^@?[a-z0-9_-]+$")]], check(
+        description="Syscalls or @groups to allow.")] = []
+    deny: Annotated[list[Annotated[str, check(pattern=r"^@?[a-z0-9_-]+$")]], check(
+        description="Syscalls or @groups to deny.")] = []
     errno: Literal["EPERM", "ENOSYS"] = "EPERM"
-    architectures: list[Literal["x86_64", "x86", "x32", "aarch64", "arm"]] = Field(
-        default_factory=list,
-        description="Target architectures; default: the daemon's native arch and its neighbours.",
-    )
-    learned: list[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] | None = Field(
-        None,
-        description=(
-            "Syscalls measured by `saferun learn`; when set, they replace the base "
-            "profile's allow list."
-        ),
-    )
-    report: Literal["none", "kill"] = Field(
-        "none",
-        description=(
-            "kill: the dangerous calls the profile denies by name (its deny groups and "
-            "[seccomp] deny) kill the caller, which the kernel logs for `saferun watch`; "
-            "none: they return errno, which Docker 20.10 cannot make the kernel log."
-        ),
-    )
+    architectures: Annotated[list[Literal["x86_64", "x86", "x32", "aarch64", "arm"]], check(
+        description="Target architectures; default: the daemon's native arch and its "
+        "neighbours.")] = []
+    learned: Annotated[list[Annotated[str, check(pattern=r"^[a-z0-9_]+$")]] | None, check(
+        description="Syscalls measured by `saferun learn`; when set, they replace the base "
+        "profile's allow list.")] = None
+    report: Annotated[Literal["none", "kill"], check(
+        description="kill: the dangerous calls the profile denies by name (its deny groups and "
+        "[seccomp] deny) kill the caller, which the kernel logs for `saferun watch`; "
+        "none: they return errno, which Docker 20.10 cannot make the kernel log.")] = "none"
 
-    @model_validator(mode="after")
     def _learned_needs_allowlist(self) -> SeccompSection:
         # A measured list only means something where the profile allows by list.
         if self.learned is not None and (
@@ -888,20 +816,23 @@ class SeccompSection(StrictModel):
         return self
 
 
-class AppArmorSection(StrictModel):
-    mode: Literal["generate", "profile", "off"] = "generate"
-    profile: Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")] | None = Field(
-        None, description="Existing profile name when mode = 'profile'."
-    )
-    enforcement: Literal["required", "preferred"] = Field(
-        "preferred", description="required refuses to start on a host without AppArmor."
-    )
-    network: list[Literal["tcp", "udp", "icmp"]] = Field(default_factory=lambda: ["tcp", "udp"])  # type: ignore[arg-type]
-    executables: list[Annotated[str, Field(pattern=CONTAINER_PATH_PATTERN)]] | None = Field(
-        None, description="If set, only these binaries may be executed."
-    )
+    def _check(self) -> None:
+        self._learned_needs_allowlist()
 
-    @model_validator(mode="after")
+
+class AppArmorSection(StrictModel, frozen=True, kw_only=True):
+    mode: Literal["generate", "profile", "off"] = "generate"
+    profile: Annotated[
+        Annotated[str, check(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")] | None, check(
+        description="Existing profile name when mode = 'profile'.")] = None
+    enforcement: Annotated[Literal["required", "preferred"], check(
+        description="required refuses to start on a host without AppArmor.")] = "preferred"
+    network: list[Literal["tcp", "udp", "icmp"]] = msgspec.field(
+        default_factory=lambda: ["tcp", "udp"])
+    executables: Annotated[
+        list[Annotated[str, check(pattern=CONTAINER_PATH_PATTERN)]] | None, check(
+        description="If set, only these binaries may be executed.")] = None
+
     def _profile_name(self) -> AppArmorSection:
         if self.mode == "profile" and not self.profile:
             raise ValueError("apparmor.mode = 'profile' needs apparmor.profile")
@@ -920,6 +851,10 @@ class AppArmorSection(StrictModel):
         return self
 
 
+    def _check(self) -> None:
+        self._profile_name()
+
+
 SeverityName = Literal["low", "medium", "high", "critical"]
 # A registry host[:port] with an optional path prefix (`ghcr.io/acme`), lower case.
 REGISTRY_PATTERN = (
@@ -929,46 +864,36 @@ REGISTRY_PATTERN = (
 TOOL_CATEGORY = Literal["shell", "package-manager", "compiler"]
 
 
-class ScanPolicy(StrictModel):
+class ScanPolicy(StrictModel, frozen=True, kw_only=True):
     """Vulnerability scan before saferun run (docs/images.md#scanner-gate)."""
 
-    required: bool = Field(
-        True,
-        description="Refuse to run when no scanner can run (not "
-        "installed, or its database cannot be updated); false: warn.",
-    )
-    tool: Literal["trivy", "grype", "any"] = Field(
-        "any", description="Scanner to run; any: Trivy if installed, else Grype."
-    )
-    fail_on: SeverityName = Field(
-        "high", description="Refuse on vulnerabilities of this severity or higher."
-    )
+    required: Annotated[bool, check(
+        description="Refuse to run when no scanner can run (not installed, or its database cannot "
+        "be updated); false: warn.")] = True
+    tool: Annotated[Literal["trivy", "grype", "any"], check(
+        description="Scanner to run; any: Trivy if installed, else Grype.")] = "any"
+    fail_on: Annotated[SeverityName, check(
+        description="Refuse on vulnerabilities of this severity or higher.")] = "high"
 
 
-class SignaturePolicy(StrictModel):
+class SignaturePolicy(StrictModel, frozen=True, kw_only=True):
     """Image signature verification before saferun run (docs/images.md#signature-gate)."""
 
-    required: bool = Field(
-        True,
-        description="Refuse when the signature cannot be verified or "
-        "the tool is missing; false: verify when possible, warn otherwise.",
-    )
-    method: Literal["content-trust", "cosign"] = Field(
-        "cosign",
-        description="content-trust: docker run with DOCKER_CONTENT_TRUST=1; "
-        "cosign: `cosign verify` with key, or identity and issuer.",
-    )
-    key: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None = Field(
-        None, description="cosign public key: a file (relative to the manifest) or a KMS URI."
-    )
-    identity: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f\s]{1,1024}$")] | None = Field(
-        None, description="cosign keyless: the certificate identity (e.g. a workflow URL)."
-    )
-    issuer: Annotated[str, Field(pattern=r"^https://[^\x00-\x1f\x7f\s]{1,1024}$")] | None = Field(
-        None, description="cosign keyless: the OIDC issuer of the identity."
-    )
+    required: Annotated[bool, check(
+        description="Refuse when the signature cannot be verified or the tool is missing; false: "
+        "verify when possible, warn otherwise.")] = True
+    method: Annotated[Literal["content-trust", "cosign"], check(
+        description="content-trust: docker run with DOCKER_CONTENT_TRUST=1; cosign: `cosign "
+        "verify` with key, or identity and issuer.")] = "cosign"
+    key: Annotated[Annotated[str, check(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None, check(
+        description="cosign public key: a file (relative to the manifest) or a KMS URI.")] = None
+    identity: Annotated[
+        Annotated[str, check(pattern=r"^[^\x00-\x1f\x7f\s]{1,1024}$")] | None, check(
+        description="cosign keyless: the certificate identity (e.g. a workflow URL).")] = None
+    issuer: Annotated[
+        Annotated[str, check(pattern=r"^https://[^\x00-\x1f\x7f\s]{1,1024}$")] | None, check(
+        description="cosign keyless: the OIDC issuer of the identity.")] = None
 
-    @model_validator(mode="after")
     def _method_settings(self) -> SignaturePolicy:
         if self.method == "cosign":
             if self.key is None and not (self.identity and self.issuer):
@@ -985,79 +910,69 @@ class SignaturePolicy(StrictModel):
         return self
 
 
-class ImageCheckPolicy(StrictModel):
+    def _check(self) -> None:
+        self._method_settings()
+
+
+class ImageCheckPolicy(StrictModel, frozen=True, kw_only=True):
     """What saferun run and saferun image check judge of the image itself (docs/images.md)."""
 
-    check: Literal["reference", "config", "full"] = Field(
-        "reference",
-        description="What saferun run judges before launch: reference (registry, "
-        "tag, digest: no engine call), config (+ the image's USER, ENV, labels, history), full "
-        "(+ streams its filesystem: slow on large images).",
-    )
-    fail_on: SeverityName = Field(
-        "high",
-        description="saferun run refuses image findings of "
-        "this severity or higher (check = config or full).",
-    )
-    absent: list[TOOL_CATEGORY] = Field(
-        default_factory=list,
-        description="What the app needs none of, so the image must not "
-        "contain it: shell, package-manager, compiler.",
-    )
-    max_size_mb: int = Field(
-        1024, ge=1, le=1 << 20, description="Image size above which rule image-size reports."
-    )
-    max_layers: int = Field(
-        50, ge=1, le=127, description="Layer count above which rule image-layers reports."
-    )
+    check: Annotated[Literal["reference", "config", "full"], check(
+        description="What saferun run judges before launch: reference (registry, tag, digest: no "
+        "engine call), config (+ the image's USER, ENV, labels, history), full (+ "
+        "streams its filesystem: slow on large images).")] = "reference"
+    fail_on: Annotated[SeverityName, check(
+        description="saferun run refuses image findings of this severity or higher (check = "
+        "config or full).")] = "high"
+    absent: Annotated[list[TOOL_CATEGORY], check(
+        description="What the app needs none of, so the image must not contain it: shell, "
+        "package-manager, compiler.")] = []
+    max_size_mb: Annotated[int, check(
+        ge=1, le=1 << 20,
+        description="Image size above which rule image-size reports.")] = 1024
+    max_layers: Annotated[int, check(
+        ge=1, le=127,
+        description="Layer count above which rule image-layers reports.")] = 50
 
 
-class PolicySection(StrictModel):
+class PolicySection(StrictModel, frozen=True, kw_only=True):
     """Policy checks (saferun check/score/verify): suppressions and image pinning."""
 
-    ignore: dict[str, str] = Field(
-        default_factory=dict,
+    ignore: Annotated[dict[str, str], check(
         description="Policy rules ignored for this app (rule id -> written reason, kept in the "
-        "output). Refusal rules are allowed in [allow] instead. Ids: docs/policy.md.",
-    )
-    refuse: list[str] = Field(
-        default_factory=list,
+        "output). Refusal rules are allowed in [allow] instead. Ids: docs/policy.md.")] = {}
+    refuse: Annotated[list[str], check(
         description="Warnings saferun run turns into refusals (e.g. restart-always, "
-        "image-tag-latest); usually set in the team policy file. Ids: docs/drop-in.md.",
-    )
+        "image-tag-latest); usually set in the team policy file. Ids: "
+        "docs/drop-in.md.")] = []
 
-    @field_validator("refuse")
-    @classmethod
-    def _refusable(cls, value: list[str]) -> list[str]:
+    @staticmethod
+    def _refusable(value: list[str]) -> list[str]:
         for rule in value:
             if rule not in WARNING_IDS:
                 raise ValueError(f"[policy] refuse: '{rule}' is not a warning saferun run "
                                  f"makes (known: {', '.join(WARNING_IDS)})")
         return value
-    digest: Literal["recommend", "require"] = Field(
-        "recommend", description="Image digest pinning: require makes saferun run refuse a tag."
-    )
-    registries: list[Annotated[str, Field(pattern=REGISTRY_PATTERN)]] = Field(
-        default_factory=list,
-        description="Registries (host[:port], optionally with a path "
-        "prefix) images may come from; an image from elsewhere is refused. Empty: any. "
-        "Images without a registry part are on docker.io.",
-    )
-    scan: ScanPolicy | None = Field(None, description="Vulnerability scan gate (Trivy/Grype).")
-    signature: SignaturePolicy | None = Field(
-        None, description="Signature gate (Docker Content Trust or cosign)."
-    )
-    image: ImageCheckPolicy = Field(
-        default_factory=ImageCheckPolicy, description="Checks of the image itself."
-    )
+    digest: Annotated[Literal["recommend", "require"], check(
+        description="Image digest pinning: require makes saferun run refuse a tag.")] = "recommend"
+    registries: Annotated[list[Annotated[str, check(pattern=REGISTRY_PATTERN)]], check(
+        description="Registries (host[:port], optionally with a path prefix) images may come "
+        "from; an image from elsewhere is refused. Empty: any. Images without a "
+        "registry part are on docker.io.")] = []
+    scan: Annotated[ScanPolicy | None, check(
+        description="Vulnerability scan gate (Trivy/Grype).")] = None
+    signature: Annotated[SignaturePolicy | None, check(
+        description="Signature gate (Docker Content Trust or cosign).")] = None
+    image: Annotated[ImageCheckPolicy, check(
+        description="Checks of the image itself.")] = msgspec.field(
+            default_factory=ImageCheckPolicy)
 
-    @field_validator("ignore")
-    @classmethod
-    def _known_rules(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+    @staticmethod
+    def _known_rules(value: dict[str, str]) -> dict[str, str]:
         # The rule ids come from the policy layer as validation context ({"rule_kinds":
         # saferun.policy.catalogue.rule_kinds()}, passed by saferun.inputs): the model sits
         # below the rules and never imports them. Without it only the reasons are checked.
-        kinds: dict[str, str] | None = (info.context or {}).get("rule_kinds")
+        kinds: dict[str, str] | None = context().get("rule_kinds")
         for key, reason in value.items():
             kind = kinds.get(key) if kinds is not None else "rule"
             if kind is None:
@@ -1079,49 +994,38 @@ class PolicySection(StrictModel):
                 )
         return value
 
+    __field_checks__ = (("refuse", _refusable), ("ignore", _known_rules))
 
-class Manifest(StrictModel):
+
+class Manifest(StrictModel, frozen=True, kw_only=True):
     """A saferun manifest (schema v1)."""
 
-    model_config = ConfigDict(
-        title="saferun manifest",
-        json_schema_extra={"$id": "https://saferun.invalid/schema/v1.json"},
-    )
-
     version: Literal[1] = SCHEMA_VERSION
-    extends: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None = Field(
-        None,
-        description='A preset in profiles/ (e.g. "nginx") or a path to a manifest, '
-        "relative to this one, to start from: tables merge key by key, other values here "
-        "replace the base's. See docs/presets.md.",
-    )
+    extends: Annotated[Annotated[str, check(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None, check(
+        description="A preset in profiles/ (e.g. \"nginx\") or a path to a manifest, relative to "
+        "this one, to start from: tables merge key by key, other values here replace "
+        "the base's. See docs/presets.md.")] = None
     app: AppSection
-    capabilities: CapabilitiesSection = Field(default_factory=CapabilitiesSection)
-    filesystem: FilesystemSection = Field(default_factory=FilesystemSection)
-    resources: ResourcesSection = Field(default_factory=ResourcesSection)
-    network: NetworkSection = Field(default_factory=NetworkSection)
-    restart: RestartSection = Field(default_factory=RestartSection)
+    capabilities: CapabilitiesSection = msgspec.field(default_factory=CapabilitiesSection)
+    filesystem: FilesystemSection = msgspec.field(default_factory=FilesystemSection)
+    resources: ResourcesSection = msgspec.field(default_factory=ResourcesSection)
+    network: NetworkSection = msgspec.field(default_factory=NetworkSection)
+    restart: RestartSection = msgspec.field(default_factory=RestartSection)
     healthcheck: HealthcheckSection | None = None
-    logging: LoggingSection = Field(default_factory=LoggingSection)
-    security: SecuritySection = Field(default_factory=SecuritySection)
-    seccomp: SeccompSection = Field(default_factory=SeccompSection)
-    apparmor: AppArmorSection = Field(default_factory=AppArmorSection)
-    exceptions: dict[ExceptionKey, str] = Field(
-        default_factory=dict,
-        description=(
-            "Deliberate weakenings, each with a written reason (kept as a container label)."
-        ),
-    )
-    policy: PolicySection = Field(default_factory=PolicySection)
-    allow: dict[str, str] = Field(
-        default_factory=dict,
+    logging: LoggingSection = msgspec.field(default_factory=LoggingSection)
+    security: SecuritySection = msgspec.field(default_factory=SecuritySection)
+    seccomp: SeccompSection = msgspec.field(default_factory=SeccompSection)
+    apparmor: AppArmorSection = msgspec.field(default_factory=AppArmorSection)
+    exceptions: Annotated[dict[ExceptionKey, str], check(
+        description="Deliberate weakenings, each with a written reason (kept as a container "
+        "label).")] = {}
+    policy: PolicySection = msgspec.field(default_factory=PolicySection)
+    allow: Annotated[dict[str, str], check(
         description="Refusal rules allowed for this app (rule id -> written reason, kept as a "
-        "container label). Ids are listed in docs/drop-in.md.",
-    )
+        "container label). Ids are listed in docs/drop-in.md.")] = {}
 
-    @field_validator("exceptions")
-    @classmethod
-    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _reasons(value: dict[str, str]) -> dict[str, str]:
         for key, reason in value.items():
             if len(reason.strip()) < REASON_MIN_LENGTH:
                 raise ValueError(
@@ -1130,9 +1034,8 @@ class Manifest(StrictModel):
                 )
         return value
 
-    @field_validator("allow")
-    @classmethod
-    def _allow_rules(cls, value: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _allow_rules(value: dict[str, str]) -> dict[str, str]:
         for key, reason in value.items():
             if key not in ALLOWABLE_IDS:
                 raise ValueError(
@@ -1160,9 +1063,8 @@ class Manifest(StrictModel):
         return [v for v in _warnings(self)
                 if not self.allowed(v.rule) and v.rule not in self.policy.ignore]
 
-    @model_validator(mode="after")
-    def _weakenings_need_reasons(self, info: ValidationInfo) -> Manifest:
-        if info.context and info.context.get("refusals") == "defer":
+    def _weakenings_need_reasons(self) -> Manifest:
+        if context().get("refusals") == "defer":
             return self  # the caller (saferun.inputs.dockerrun) reports violations(), by flag
         checks = [
             (_is_root(self.app.user), "run_as_root", "app.user",
@@ -1201,6 +1103,22 @@ class Manifest(StrictModel):
                 f'(or `saferun run --allow {first}="<reason>"`); see docs/drop-in.md#{first}'
             )
         return self
+
+    __field_checks__ = (("exceptions", _reasons), ("allow", _allow_rules))
+    __prepared_fields__ = (("resources", ResourcesSection),)
+
+    def _check(self) -> None:
+        self._weakenings_need_reasons()
+
+
+SCHEMA_ID = "https://saferun.invalid/schema/v1.json"
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema (`saferun schema`, docs/manifest.md)."""
+    from saferun.model.strict import json_schema
+
+    return json_schema(Manifest, title="saferun manifest", **{"$id": SCHEMA_ID})
 
 
 def _violations(m: Manifest) -> list[Violation]:

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
-
-from saferun.model.manifest import IMAGE_PATTERN, StrictModel
+from saferun.model.manifest import IMAGE_PATTERN
 from saferun.model.netpolicy import SERVICE_PATTERN, check_service_name
+from saferun.model.strict import StrictModel, check
 
 STACK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
 # docker's pause image is not on every host; a busybox-like image with `sleep` holds the
@@ -28,47 +27,39 @@ STACK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
 DEFAULT_SANDBOX_IMAGE = "busybox:1.36"
 
 
-class StackSettings(StrictModel):
-    name: Annotated[str, Field(pattern=STACK_NAME_PATTERN)] = Field(
-        description="The stack's name: its network is saferun-NAME, its containers NAME-SERVICE."
-    )
-    sandbox_image: Annotated[str, Field(pattern=IMAGE_PATTERN)] = Field(
-        DEFAULT_SANDBOX_IMAGE,
-        description="Image of the sandbox container that holds each service's network "
-        "namespace and rules; it only needs a `sleep` on PATH.",
-    )
-    health_timeout: Annotated[int, Field(ge=1, le=3600)] = Field(
-        120, description="Seconds `up` waits for a dependency with a health check to be healthy."
-    )
+class StackSettings(StrictModel, frozen=True, kw_only=True):
+    name: Annotated[Annotated[str, check(pattern=STACK_NAME_PATTERN)], check(
+        description="The stack's name: its network is saferun-NAME, its containers NAME-SERVICE.")]
+    sandbox_image: Annotated[Annotated[str, check(pattern=IMAGE_PATTERN)], check(
+        description="Image of the sandbox container that holds each service's network namespace "
+        "and rules; it only needs a `sleep` on PATH.")] = DEFAULT_SANDBOX_IMAGE
+    health_timeout: Annotated[Annotated[int, check(ge=1, le=3600)], check(
+        description="Seconds `up` waits for a dependency with a health check to be healthy.")] = 120
 
 
-class StackService(StrictModel):
-    manifest: Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] = Field(
-        description="The service's manifest, relative to the stack file."
-    )
-    depends_on: list[Annotated[str, Field(pattern=rf"^{SERVICE_PATTERN}$")]] = Field(
-        default_factory=list, description="Services started (and healthy, if they have a "
-        "health check) before this one."
-    )
+class StackService(StrictModel, frozen=True, kw_only=True):
+    manifest: Annotated[Annotated[str, check(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")], check(
+        description="The service's manifest, relative to the stack file.")]
+    depends_on: Annotated[list[Annotated[str, check(pattern=rf"^{SERVICE_PATTERN}$")]], check(
+        description="Services started (and healthy, if they have a health check) before "
+        "this one.")] = []
 
 
-class StackFile(StrictModel):
+class StackFile(StrictModel, frozen=True, kw_only=True):
     """saferun.stack.toml (schema v1)."""
 
-    version: int = Field(1, ge=1, le=1)
+    version: Annotated[int, check(ge=1, le=1)] = 1
     stack: StackSettings
     services: dict[str, StackService]
 
-    @field_validator("services")
-    @classmethod
-    def _names(cls, value: dict[str, StackService]) -> dict[str, StackService]:
+    @staticmethod
+    def _names(value: dict[str, StackService]) -> dict[str, StackService]:
         if not value:
             raise ValueError("a stack needs at least one service")
         for name in value:
             check_service_name(name, "service")
         return value
 
-    @model_validator(mode="after")
     def _dependencies(self) -> StackFile:
         for name, service in self.services.items():
             for dep in service.depends_on:
@@ -77,6 +68,11 @@ class StackFile(StrictModel):
                                      "a service of the stack")
         start_order({n: tuple(s.depends_on) for n, s in self.services.items()})
         return self
+
+    __field_checks__ = (("services", _names),)
+
+    def _check(self) -> None:
+        self._dependencies()
 
 
 def start_order(depends: dict[str, tuple[str, ...]]) -> tuple[str, ...]:

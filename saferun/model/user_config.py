@@ -7,11 +7,10 @@ and colour. An app's weakenings never go here: they stay in its manifest, review
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
-
-from saferun.model.manifest import REASON_MIN_LENGTH, StrictModel
+from saferun.model.manifest import REASON_MIN_LENGTH
+from saferun.model.strict import StrictModel, check
 
 # Warnings about the host (not the app) that `saferun run` repeats on every start, by id:
 # the words each message starts with (saferun.profiles.apparmor, saferun.plan.planner).
@@ -31,24 +30,21 @@ def host_warning_id(message: str) -> str | None:
     return None
 
 
-class UserConfig(StrictModel):
+class UserConfig(StrictModel, frozen=True, kw_only=True):
     """~/.config/saferun/config.toml ($XDG_CONFIG_HOME/saferun/config.toml)."""
 
-    policy: str | None = Field(
-        None, description="Default team policy file ([policy] table), used when --policy and "
-        "$SAFERUN_POLICY are unset. Absolute, or relative to the config file; ~ is expanded.",
-    )
-    acknowledge: dict[HostWarningId, str] = Field(
-        default_factory=dict,
+    policy: Annotated[str | None, check(
+        description="Default team policy file ([policy] table), used when --policy and "
+        "$SAFERUN_POLICY are unset. Absolute, or relative to the config file; ~ is "
+        "expanded.")] = None
+    acknowledge: Annotated[dict[HostWarningId, str], check(
         description="Host warnings read and accepted for this host (warning id -> written "
-        "reason): saferun run no longer repeats them; --dry-run names them as notes. Ids: "
-        "apparmor-absent, swap-accounting-off, userns-unavailable.",
-    )
-    color: bool = Field(True, description="false: no colour, as with NO_COLOR.")
+        "reason): saferun run no longer repeats them; --dry-run names them as notes. "
+        "Ids: apparmor-absent, swap-accounting-off, userns-unavailable.")] = {}
+    color: Annotated[bool, check(description="false: no colour, as with NO_COLOR.")] = True
 
-    @field_validator("acknowledge")
-    @classmethod
-    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _reasons(value: dict[str, str]) -> dict[str, str]:
         for key, reason in value.items():
             if len(reason.strip()) < REASON_MIN_LENGTH:
                 raise ValueError(f"acknowledge {key} needs a written reason of at least "
@@ -59,3 +55,5 @@ class UserConfig(StrictModel):
         """The id under which `message` is acknowledged, or None when it must be shown."""
         warning_id = host_warning_id(message)
         return warning_id if warning_id in self.acknowledge else None
+
+    __field_checks__ = (("acknowledge", _reasons),)

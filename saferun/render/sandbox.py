@@ -18,6 +18,7 @@ from saferun.model.stack import (
     network_name,
     sandbox_name,
 )
+from saferun.model.strict import updated
 
 SLEEP_SECONDS = "2147483647"  # busybox's sleep has no "infinity"
 
@@ -57,7 +58,7 @@ def sandbox_argv(*, stack: str, service: str, image: str, network: Any,
 def service_network(network: Any, sandbox: str) -> Any:
     """The service's own NetworkSection: it joins the sandbox's namespace and gives the
     sandbox everything that belongs to an endpoint (docker refuses those with container:)."""
-    return network.model_copy(update={
+    return updated(network, **{
         "mode": f"container:{sandbox}", "ports": [], "publish_all": False, "expose": [],
         "aliases": [], "extra_hosts": [], "dns": [], "dns_search": [], "dns_options": [],
         "ip": None, "ip6": None, "mac_address": None, "link_local_ips": [], "links": [],

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from saferun.data import data_dir
 from saferun.engine.apparmor_parser import compile_check, parser_available
@@ -25,14 +24,11 @@ from saferun.errors import ProfileError
 from saferun.inputs.loader import load_manifest
 from saferun.model.capabilities import CAPABILITY_BITS
 from saferun.model.manifest import (
-    AppArmorSection,
-    AppSection,
     BindOrVolumeMount,
-    CapabilitiesSection,
-    FilesystemSection,
     Manifest,
     TmpfsMount,
 )
+from saferun.model.strict import ValidationError, updated
 from saferun.profiles.apparmor import (
     NETWORK_RULES,
     decide_apparmor,
@@ -57,7 +53,7 @@ def compiled(m: Manifest) -> str:
 
 def test_the_check_can_fail() -> None:
     """Guards the tests below: a broken profile must not pass as compiled."""
-    good = compiled(Manifest.model_validate({"app": {"name": "a", "image": "busybox"}}))
+    good = compiled(Manifest.from_data({"app": {"name": "a", "image": "busybox"}}))
     with pytest.raises(ProfileError, match="apparmor_parser rejected"):
         compile_check(good.replace("deny mount,", 'deny mount "/x,'))
     with pytest.raises(ProfileError, match="no_such_cap"):
@@ -109,7 +105,7 @@ VARIED: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("name", sorted(VARIED))
 def test_varied_manifests_compile(name: str) -> None:
     document = {"app": {"name": name, "image": "busybox:1.36"}, **VARIED[name]}
-    m = Manifest.model_validate(document)
+    m = Manifest.from_data(document)
     assert_only_expected_rules(compiled(m), m, profile_name_for(m))
     decision = decide_apparmor(m, host_has_apparmor=True)
     if decision.to_load is not None:
@@ -196,7 +192,7 @@ VALUE_RULES = [re.compile(p) for p in (
 
 def template_lines(profile_name: str) -> set[str]:
     """The lines every profile has, whatever the manifest says."""
-    skeleton = Manifest.model_validate({"app": {"name": "a", "image": "b"},
+    skeleton = Manifest.from_data({"app": {"name": "a", "image": "b"},
                                         "filesystem": {"tmpfs": []}, "apparmor": {"network": []}})
     text = render_apparmor(skeleton, profile_name=profile_name)
     return {line.strip() for line in text.splitlines()}
@@ -242,7 +238,7 @@ def test_random_manifest_values_are_rejected_or_compile() -> None:
     @given(manifest_documents())
     def check(document: dict[str, Any]) -> None:
         try:
-            m = Manifest.model_validate(document)
+            m = Manifest.from_data(document)
             text = render_apparmor(m, profile_name=profile_name_for(m))
         except (ValidationError, ProfileError):
             outcomes["rejected"] += 1
@@ -288,25 +284,28 @@ def unvalidated_inputs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+BASE = Manifest.from_data({"app": {"name": "a", "image": "x"}})
+
+
 def test_renderer_alone_rejects_or_compiles_unvalidated_values() -> None:
-    """The manifest model is bypassed (model_construct): `_aa_value` is the only gate."""
+    """The manifest model is bypassed (`updated` does not validate): `_aa_value` is the only
+    gate."""
     outcomes: Counter[str] = Counter()
 
     @settings(SETTINGS, max_examples=600)
     @given(unvalidated_inputs())
     def check(values: dict[str, Any]) -> None:
-        m = Manifest.model_construct(
-            app=AppSection.model_construct(name=values["name"], image="x"),
-            capabilities=CapabilitiesSection.model_construct(add=values["caps"]),
-            filesystem=FilesystemSection.model_construct(
-                read_only=True,
-                tmpfs=[TmpfsMount.model_construct(target=t) for t in values["tmpfs"]],
-                mounts=[BindOrVolumeMount.model_construct(type="volume", source="v", target=t,
-                                                          read_only=False)
+        m = updated(
+            BASE,
+            app=updated(BASE.app, name=values["name"]),
+            capabilities=updated(BASE.capabilities, add=values["caps"]),
+            filesystem=updated(
+                BASE.filesystem,
+                tmpfs=[TmpfsMount(target=t) for t in values["tmpfs"]],
+                mounts=[BindOrVolumeMount(type="volume", source="vol", target=t, read_only=False)
                         for t in values["volumes"]]),
-            apparmor=AppArmorSection.model_construct(
-                mode="generate", profile=None, enforcement="preferred",
-                network=values["network"], executables=values["executables"]),
+            apparmor=updated(BASE.apparmor, network=values["network"],
+                             executables=values["executables"]),
         )
         try:
             text = render_apparmor(m, profile_name=values["profile_name"])

@@ -26,7 +26,6 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
 
 from saferun.app import networks
 from saferun.app.check import check_docker_run, check_manifest
@@ -40,6 +39,7 @@ from saferun.inputs.dockerargs import DOCKER_RUN_FLAGS
 from saferun.inputs.loader import load_manifest, parse_manifest
 from saferun.model.facts import OFFLINE_FACTS
 from saferun.model.manifest import Manifest
+from saferun.model.strict import StrictModel, field_types
 from saferun.plan.planner import LaunchOptions
 from saferun.render.argv import render_argv, shell_quote
 
@@ -63,13 +63,12 @@ ITEM = {("filesystem", "mounts"): {"type": "volume", "source": "hostile-v", "tar
 UNIT_SECTIONS = {"Unit", "Container", "Service", "Install"}
 
 
-def _string_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[
+def _string_fields(model: type[StrictModel], prefix: tuple[str, ...] = ()) -> list[
         tuple[tuple[str, ...], str]]:
     """(path, shape) of every field that holds a string: shape str, list, key or value."""
     found: list[tuple[tuple[str, ...], str]] = []
-    for name, info in model.model_fields.items():
-        path = (*prefix, info.alias or name)
-        found += _shapes(info.annotation, path)
+    for name, annotation in field_types(model).items():
+        found += _shapes(annotation, (*prefix, name))
     return found
 
 
@@ -79,13 +78,13 @@ def _shapes(annotation: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...
         return _shapes(args[0], path)
     if origin in (typing.Union, types.UnionType):
         return [s for a in args for s in _shapes(a, path)][:2]
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if isinstance(annotation, type) and issubclass(annotation, StrictModel):
         return _string_fields(annotation, path)
     if origin is list and args:
         inner = args[0]
         inner = typing.get_args(inner)[0] if typing.get_origin(inner) is typing.Annotated \
             else inner
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
+        if isinstance(inner, type) and issubclass(inner, StrictModel):
             return [((*path, "[0]", *sub), shape) for sub, shape in _string_fields(inner)]
         return [(path, "list")] if _is_str(inner) else []
     if origin is dict:

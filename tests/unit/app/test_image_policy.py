@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from pydantic import ValidationError
 
 from saferun.app.image_policy import (
     effective_policy,
@@ -20,6 +19,7 @@ from saferun.app.image_policy import (
 )
 from saferun.errors import ImageRefused, ManifestError
 from saferun.model.manifest import Manifest, PolicySection
+from saferun.model.strict import ValidationError
 from saferun.policy.catalogue import rule_kinds
 from saferun.policy.image_rules import FileFact, FilesystemSummary, ImageFacts, evaluate_image
 from saferun.policy.output import render
@@ -33,11 +33,11 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "data" / "sarif-schem
 
 def section(**policy: object) -> PolicySection:
     # With the rule catalogue, as saferun.inputs validates every manifest it reads.
-    return PolicySection.model_validate(policy, context={"rule_kinds": rule_kinds()})
+    return PolicySection.from_data(policy, context={"rule_kinds": rule_kinds()})
 
 
 def manifest(image: str = "registry.example:5000/team/app:1", **policy: object) -> Manifest:
-    return Manifest.model_validate({"app": {"name": "app", "image": image}, "policy": policy})
+    return Manifest.from_data({"app": {"name": "app", "image": image}, "policy": policy})
 
 
 def test_policy_section_validates_the_new_keys() -> None:

@@ -27,7 +27,7 @@ MANIFEST = '[app]\nname = "web"\nimage = "nginx:1"\n'
 
 
 def _manifest(**sections: object) -> Manifest:
-    return Manifest.model_validate({"app": {"name": "web", "image": "nginx:1"}, **sections})
+    return Manifest.from_data({"app": {"name": "web", "image": "nginx:1"}, **sections})
 
 
 def _outcome(**changes: Any) -> LearnOutcome:

@@ -31,7 +31,7 @@ NAME = f"{reaper.NAME_PREFIX}cafe01234567-3"
 
 
 def _manifest(**security: str) -> Manifest:
-    return Manifest.model_validate({"app": {"name": "web", "image": "nginx:1"},
+    return Manifest.from_data({"app": {"name": "web", "image": "nginx:1"},
                                     "security": security})
 
 

@@ -176,12 +176,11 @@ def test_the_model_does_not_judge_env_values_or_the_command() -> None:
     # cache's template (which replaces those values without validating) must learn it too.
     from saferun.model.manifest import AppSection
 
-    judged = {name for decorator in AppSection.__pydantic_decorators__.field_validators.values()
-              for name in decorator.info.fields}
+    judged = {name for name, _ in AppSection.__field_checks__}
     assert "command" not in judged
     assert "env" in judged  # _env_names: the names only, and names are in the key
-    assert [d.func.__name__ for d in AppSection.__pydantic_decorators__.field_validators.values()
-            if "env" in d.info.fields] == ["_env_names"]
+    assert [check.__name__ for name, check in AppSection.__field_checks__
+            if name == "env"] == ["_env_names"]
 
 
 # --- bounded, least recently used, concurrent writers ---------------------------------------

@@ -19,7 +19,7 @@ FACTS = HostFacts(security_options=frozenset({"seccomp"}), runtimes=frozenset({"
 
 
 def manifest(seccomp: dict[str, Any]) -> Manifest:
-    return Manifest.model_validate({"app": {"name": "web", "image": "busybox:1"},
+    return Manifest.from_data({"app": {"name": "web", "image": "busybox:1"},
                                     "seccomp": seccomp})
 
 

@@ -53,7 +53,7 @@ def _shown(name: str, value: Any, text: str) -> bool:
 @pytest.mark.parametrize("document", DROPIN_MANIFESTS, ids=["weakening", "network"])
 def test_nothing_is_dropped_silently(document: dict[str, Any], variant: str) -> None:
     """Each set drop-in field is either in the output or named by a note."""
-    manifest = Manifest.model_validate(document)
+    manifest = Manifest.from_data(document)
     target, options = VARIANTS[variant]
     result = export([ExportInput(manifest)], target, **options)
     plan = prepare(ExportInput(manifest)).plan
@@ -91,7 +91,7 @@ def test_go_duration() -> None:
 def test_docker_default_and_unconfined_write_no_profile() -> None:
     for profile, exceptions in (("docker-default", {}),
                                 ("unconfined", {"seccomp_unconfined": REASON})):
-        manifest = Manifest.model_validate({"app": {"name": "a", "image": "busybox:1"},
+        manifest = Manifest.from_data({"app": {"name": "a", "image": "busybox:1"},
                                             "seccomp": {"profile": profile},
                                             "exceptions": exceptions})
         for target in Target:

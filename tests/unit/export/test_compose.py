@@ -17,7 +17,7 @@ from saferun.profiles.apparmor import render_apparmor
 
 def manifest(**sections: Any) -> Manifest:
     app = {"name": "web", "image": "busybox:1", **sections.pop("app", {})}
-    return Manifest.model_validate({"app": app, **sections})
+    return Manifest.from_data({"app": app, **sections})
 
 
 def service(**sections: Any) -> dict[str, Any]:

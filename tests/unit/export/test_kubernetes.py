@@ -28,7 +28,7 @@ def documents(text: str) -> list[dict[str, Any]]:
 
 
 def workload(document: dict[str, Any], **sections: Any) -> dict[str, Any]:
-    manifest = Manifest.model_validate({"app": {"name": "web", "image": "busybox:1"}, **sections})
+    manifest = Manifest.from_data({"app": {"name": "web", "image": "busybox:1"}, **sections})
     result = export([ExportInput(manifest)], Target.KUBERNETES, **document)
     return documents(result.main.content)[-1]
 
@@ -176,7 +176,7 @@ def test_userns_required_sets_host_users_false() -> None:
 @pytest.mark.parametrize(("runtime", "name", "handler"),
                          [("gvisor", "gvisor", "runsc"), ("kata", "kata", "kata")])
 def test_sandboxed_runtime_gets_a_runtime_class(runtime: str, name: str, handler: str) -> None:
-    manifests = [Manifest.model_validate({"app": {"name": n, "image": "busybox:1"},
+    manifests = [Manifest.from_data({"app": {"name": n, "image": "busybox:1"},
                                           "security": {"runtime": runtime}}) for n in ("a", "b")]
     docs = documents(export([ExportInput(m) for m in manifests], Target.KUBERNETES).main.content)
     classes = [d for d in docs if d["kind"] == "RuntimeClass"]
@@ -186,7 +186,7 @@ def test_sandboxed_runtime_gets_a_runtime_class(runtime: str, name: str, handler
 
 
 def test_deployment_shape_and_restart_note() -> None:
-    manifest = Manifest.model_validate({"app": {"name": "web", "image": "busybox:1"}})
+    manifest = Manifest.from_data({"app": {"name": "web", "image": "busybox:1"}})
     result = export([ExportInput(manifest)], Target.KUBERNETES, kind=KubeKind.DEPLOYMENT)
     deployment = documents(result.main.content)[-1]
     assert deployment["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "web"}
@@ -196,7 +196,7 @@ def test_deployment_shape_and_restart_note() -> None:
 
 
 def test_node_level_settings_are_reported() -> None:
-    manifest = Manifest.model_validate({
+    manifest = Manifest.from_data({
         "app": {"name": "web", "image": "busybox:1", "init": True},
         "network": {"ports": [{"container": 80, "host": 8080}]},
         "filesystem": {"mounts": [{"type": "bind", "source": "/srv/site", "target": "/site"}]}})
@@ -217,7 +217,7 @@ def test_names_and_versions() -> None:
     for bad in ("2.0", "1.24", "latest", "1.30; rm"):
         with pytest.raises(ExportError, match="--kube-version"):
             parse_kube_version(bad)
-    clash = [Manifest.model_validate({"app": {"name": n, "image": "busybox:1"}})
+    clash = [Manifest.from_data({"app": {"name": n, "image": "busybox:1"}})
              for n in ("Web", "web")]
     with pytest.raises(ExportError, match="'web'"):
         export([ExportInput(m) for m in clash], Target.KUBERNETES)

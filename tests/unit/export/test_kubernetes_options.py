@@ -28,7 +28,7 @@ DIGEST = "sha256:" + "ab" * 32
 def render(options: KubeOptions | None = None, kind: KubeKind = KubeKind.POD,
            **sections: Any) -> tuple[list[dict[str, Any]], Any]:
     app = {"name": "web", "image": "busybox:1", **sections.pop("app", {})}
-    manifest = Manifest.model_validate({"app": app, **sections})
+    manifest = Manifest.from_data({"app": app, **sections})
     result = export([ExportInput(manifest)], Target.KUBERNETES, kind=kind, kube_options=options)
     return [d for d in yaml.safe_load_all(result.main.content) if d], result
 

@@ -18,7 +18,7 @@ from saferun.model.manifest import Manifest
 
 def _apps() -> list[ExportInput]:
     def app(name: str, **network: Any) -> ExportInput:
-        return ExportInput(Manifest.model_validate(
+        return ExportInput(Manifest.from_data(
             {"app": {"name": name, "image": "busybox:1"}, "network": network}))
 
     return [app("web", egress=["db:5432", "10.20.0.0/16:443"],
@@ -80,7 +80,7 @@ def test_compose_networks_follow_the_rules(tmp_path: Path) -> None:
 
 
 def test_no_rules_stays_open() -> None:
-    plain = [ExportInput(Manifest.model_validate({"app": {"name": "a", "image": "busybox:1"}}))]
+    plain = [ExportInput(Manifest.from_data({"app": {"name": "a", "image": "busybox:1"}}))]
     assert "networks" not in yaml.safe_load(export(plain, Target.COMPOSE).main.content)
     docs = _documents(export(plain, Target.KUBERNETES).main.content)
     policy = next(d for d in docs if d["kind"] == "NetworkPolicy")

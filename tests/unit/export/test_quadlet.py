@@ -84,7 +84,7 @@ def test_every_key_is_documented(case: str) -> None:
 def unit(**sections: Any) -> dict[str, list[str]]:
     app = {"name": "web", "image": "busybox:1", **sections.pop("app", {})}
     result = export(
-        [ExportInput(Manifest.model_validate({"app": app, **sections}))], Target.QUADLET
+        [ExportInput(Manifest.from_data({"app": app, **sections}))], Target.QUADLET
     )
     keys: dict[str, list[str]] = {}
     for _, key, value in parse(result.main.content):

@@ -23,6 +23,7 @@ from saferun.inputs.dockerrun import (
 from saferun.model.facts import HostFacts
 from saferun.model.manifest import Manifest
 from saferun.model.refusals import RULE_IDS
+from saferun.model.strict import to_document
 from saferun.plan.planner import build_plan
 from saferun.render.argv import render_argv
 from saferun.render.engine_api import render_create_body
@@ -55,7 +56,7 @@ def refused(line: str, base: dict[str, Any] | None = None) -> list[str]:
 
 
 def test_bare_command_line_gets_the_manifest_defaults() -> None:
-    assert manifest("busybox:1") == Manifest.model_validate(
+    assert manifest("busybox:1") == Manifest.from_data(
         {"app": {"name": "busybox", "image": "busybox:1"}}
     )
     words = argv("-p 8080:80 nginx:1.27")
@@ -172,7 +173,7 @@ MAPPINGS: list[tuple[str, str, Any]] = [
 
 @pytest.mark.parametrize(("line", "path", "expected"), MAPPINGS)
 def test_flag_maps_onto_the_manifest(line: str, path: str, expected: Any) -> None:
-    value: Any = manifest(line).model_dump(exclude_defaults=True)
+    value: Any = to_document(manifest(line), exclude_defaults=True)
     for key in path.split("."):
         value = value[key]
     assert value == expected

@@ -20,7 +20,7 @@ BRIDGE = {"Name": "hostile-net", "Id": "ab" * 32, "Driver": "bridge"}
 
 
 def _manifest(mode: str, **allow: str) -> Manifest:
-    return Manifest.model_validate({"app": {"name": "hostile-net", "image": "nginx:1.25"},
+    return Manifest.from_data({"app": {"name": "hostile-net", "image": "nginx:1.25"},
                                     "network": {"mode": mode}, "allow": allow})
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from pydantic import ValidationError
 
 from saferun.learn.learning import (
     capability_candidates,
@@ -23,11 +22,12 @@ from saferun.learn.learning import (
     text_diff,
 )
 from saferun.model.manifest import Manifest, SeccompSection
+from saferun.model.strict import ValidationError
 from saferun.profiles.seccomp import generate_seccomp, load_data
 
 
 def _manifest(**sections: object) -> Manifest:
-    return Manifest.model_validate({"app": {"name": "web", "image": "nginx:1"}, **sections})
+    return Manifest.from_data({"app": {"name": "web", "image": "nginx:1"}, **sections})
 
 
 def _allowed(profile: dict[str, object]) -> set[str]:
@@ -93,9 +93,9 @@ def test_capabilities_can_be_set() -> None:
 
 def test_learned_list_needs_an_allowlist() -> None:
     with pytest.raises(ValidationError, match="seccomp.learned needs mode"):
-        SeccompSection.model_validate({"mode": "denylist", "learned": ["read"]})
+        SeccompSection.from_data({"mode": "denylist", "learned": ["read"]})
     with pytest.raises(ValidationError):
-        SeccompSection.model_validate({"learned": ["@basic-io"]})  # names only, no groups
+        SeccompSection.from_data({"learned": ["@basic-io"]})  # names only, no groups
 
 
 def test_merge_runs_is_the_sorted_union() -> None:
@@ -200,7 +200,7 @@ def test_rewrite_keeps_comments_and_switches_to_allowlist() -> None:
     assert parsed["seccomp"]["allow"] == ["@mount"]  # hand-written entries stay
     assert parsed["filesystem"]["tmpfs"] == [{"target": "/tmp"}, {"target": "/run"}]
     assert parsed["capabilities"]["add"] == ["CHOWN"]
-    Manifest.model_validate(parsed)
+    Manifest.from_data(parsed)
     diff = text_diff(MANIFEST, new, "saferun.toml")
     assert '-mode = "log"  # while we learn' in diff and "+learned = [" in diff
 

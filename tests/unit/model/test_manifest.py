@@ -3,9 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from saferun.model.manifest import Manifest
+from saferun.model.strict import ValidationError
 
 
 def make(**sections: Any) -> Manifest:
@@ -15,7 +15,7 @@ def make(**sections: Any) -> Manifest:
             document[key] = {**document[key], **value}
         else:
             document[key] = value
-    return Manifest.model_validate(document)
+    return Manifest.from_data(document)
 
 
 def test_hardened_defaults() -> None:
@@ -132,6 +132,8 @@ def test_reserved_label_prefix() -> None:
 
 
 def test_json_schema_is_strict() -> None:
-    schema = Manifest.model_json_schema()
+    from saferun.model.manifest import manifest_json_schema
+
+    schema = manifest_json_schema()
     assert schema["additionalProperties"] is False
     assert "app" in schema["required"]

@@ -84,14 +84,14 @@ def test_resolved_paths_are_judged_not_the_written_ones() -> None:
 def test_manifest_allow_table_and_legacy_exceptions_are_one_permission() -> None:
     base = {"app": {"name": "a", "image": "busybox:1", "user": "0"}}
     reason = "the entrypoint chowns files, SEC-11"
-    assert Manifest.model_validate({**base, "allow": {"run-as-root": reason}}).allowed(
+    assert Manifest.from_data({**base, "allow": {"run-as-root": reason}}).allowed(
         "run-as-root"
     )
-    assert Manifest.model_validate({**base, "exceptions": {"run_as_root": reason}}).allowed(
+    assert Manifest.from_data({**base, "exceptions": {"run_as_root": reason}}).allowed(
         "run-as-root"
     )
     with pytest.raises(ValueError, match="unknown rule 'no-such-rule'"):
-        Manifest.model_validate({**base, "allow": {"no-such-rule": reason}})
+        Manifest.from_data({**base, "allow": {"no-such-rule": reason}})
 
 
 @pytest.mark.parametrize(
@@ -114,8 +114,8 @@ def test_a_manifest_is_refused_by_the_same_rules(
 ) -> None:
     document = {"app": {"name": "a", "image": "busybox:1"}, section: values}
     with pytest.raises(ValueError, match=f"rule '{rule}'"):
-        Manifest.model_validate(document)
-    allowed = Manifest.model_validate(
+        Manifest.from_data(document)
+    allowed = Manifest.from_data(
         {**document, "allow": {rule: "reviewed and accepted, SEC-12"}}
     )
     assert allowed.violations() == []

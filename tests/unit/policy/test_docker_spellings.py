@@ -57,7 +57,7 @@ def test_run_and_check_read_the_value_as_docker_does(args: str, rule: str) -> No
 
 def test_a_manifest_host_ip_in_any_spelling_of_every_address_warns() -> None:
     for host_ip in ("0:0:0:0:0:0:0:0", "::ffff:0.0.0.0", "::", "0.0.0.0"):
-        manifest = Manifest.model_validate({
+        manifest = Manifest.from_data({
             "app": {"name": "hostile-ip", "image": "nginx:1.25"},
             "network": {"ports": [{"container": 80, "host_ip": host_ip}]}})
         assert "port-host-ip" in {w.rule for w in manifest.warnings()}, host_ip

@@ -25,7 +25,7 @@ def test_privileged_host_root_and_host_network_scores_10() -> None:
 
 
 def test_hardened_default_for_the_same_image_scores_below_2() -> None:
-    manifest = Manifest.model_validate({"app": {"name": "app", "image": IMAGE}})
+    manifest = Manifest.from_data({"app": {"name": "app", "image": IMAGE}})
     _, _, score = judge(from_plan(build_plan(manifest, IDEAL_FACTS)))
     assert score.value < 2
     assert not score.unconfined_by
@@ -50,7 +50,7 @@ def test_each_table_item_explains() -> None:
 
 
 def test_weights_normalise_like_systemd() -> None:
-    manifest = Manifest.model_validate({"app": {"name": "app", "image": IMAGE}})
+    manifest = Manifest.from_data({"app": {"name": "app", "image": IMAGE}})
     results = evaluate(from_plan(build_plan(manifest, IDEAL_FACTS)))
     score = exposure(results)
     failing = sum(r.rule.weight for r in results if not r.passed)

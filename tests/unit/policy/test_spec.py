@@ -48,7 +48,7 @@ def test_docker_run_line_flags() -> None:
 
 
 def test_manifest_spec_is_the_hardened_plan() -> None:
-    manifest = Manifest.model_validate({"app": {"name": "web", "image": "busybox:1"}})
+    manifest = Manifest.from_data({"app": {"name": "web", "image": "busybox:1"}})
     spec = from_plan(build_plan(manifest, IDEAL_FACTS))
     assert spec.effective_caps == frozenset() and spec.read_only and spec.no_new_privileges
     assert spec.user == "65534:65534" and spec.seccomp == "custom" and spec.seccomp_sha256

@@ -8,17 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from saferun.errors import ProfileError, RequirementUnmet
 from saferun.model.manifest import (
-    AppArmorSection,
-    AppSection,
-    CapabilitiesSection,
-    FilesystemSection,
     Manifest,
     TmpfsMount,
 )
+from saferun.model.strict import ValidationError, updated
 from saferun.profiles.apparmor import (
     ApparmorAction,
     decide_apparmor,
@@ -30,7 +26,7 @@ from saferun.profiles.apparmor import (
 def manifest(**sections: Any) -> Manifest:
     document: dict[str, Any] = {"app": {"name": "web", "image": "nginx:1.25"}}
     document.update(sections)
-    return Manifest.model_validate(document)
+    return Manifest.from_data(document)
 
 
 def render(m: Manifest) -> str:
@@ -46,17 +42,14 @@ def rules(text: str) -> list[str]:
 def unchecked(*, targets: tuple[str, ...] = (), executables: list[str] | None = None,
               caps: tuple[str, ...] = (), network: tuple[str, ...] = (),
               name: str = "web") -> Manifest:
-    """A manifest that skipped pydantic validation, to test the renderer's own defences."""
-    return Manifest.model_construct(
-        app=AppSection.model_construct(name=name, image="x"),
-        capabilities=CapabilitiesSection.model_construct(add=list(caps)),
-        filesystem=FilesystemSection.model_construct(
-            read_only=True, tmpfs=[TmpfsMount.model_construct(target=t) for t in targets], mounts=[]
-        ),
-        apparmor=AppArmorSection.model_construct(
-            mode="generate", profile=None, enforcement="preferred", network=list(network),
-            executables=executables,
-        ),
+    """A manifest that skipped model validation, to test the renderer's own defences."""
+    base = Manifest.from_data({"app": {"name": "web", "image": "x"}})
+    return updated(
+        base,
+        app=updated(base.app, name=name),
+        capabilities=updated(base.capabilities, add=list(caps)),
+        filesystem=updated(base.filesystem, tmpfs=[TmpfsMount(target=t) for t in targets]),
+        apparmor=updated(base.apparmor, network=list(network), executables=executables),
     )
 
 
@@ -312,5 +305,5 @@ def test_docs_example_is_current() -> None:
     toml_text = re.search(r"```toml\n(.*?)```", example, re.S)
     profile_text = re.search(r"```apparmor\n(.*?)```", example, re.S)
     assert toml_text and profile_text
-    m = Manifest.model_validate(tomllib.loads(toml_text.group(1)))
+    m = Manifest.from_data(tomllib.loads(toml_text.group(1)))
     assert render(m) == profile_text.group(1)

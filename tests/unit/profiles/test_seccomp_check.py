@@ -337,7 +337,7 @@ FACTS = HostFacts(security_options=frozenset({"seccomp"}), runtimes=frozenset({"
 
 
 def manifest(seccomp: dict[str, Any], **extra: Any) -> Manifest:
-    return Manifest.model_validate(
+    return Manifest.from_data(
         {"app": {"name": "web", "image": "busybox:1"}, "seccomp": seccomp, **extra}
     )
 

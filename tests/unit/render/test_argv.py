@@ -14,7 +14,7 @@ FACTS = HostFacts(security_options=frozenset({"seccomp", "apparmor"}), runtimes=
 
 def argv(document: dict[str, Any], **options: Any) -> list[str]:
     document = {"app": {"name": "web", "image": "busybox:1", **document.pop("app", {})}, **document}
-    plan = build_plan(Manifest.model_validate(document), FACTS, LaunchOptions(**options))
+    plan = build_plan(Manifest.from_data(document), FACTS, LaunchOptions(**options))
     return render_argv(plan, seccomp_path="/profiles/app.json")
 
 
@@ -91,7 +91,7 @@ def test_seccomp_profile_needs_a_path() -> None:
     import dataclasses
 
     plan = dataclasses.replace(
-        build_plan(Manifest.model_validate({"app": {"name": "a", "image": "b"}}), FACTS),
+        build_plan(Manifest.from_data({"app": {"name": "a", "image": "b"}}), FACTS),
         seccomp_profile="{}",
     )
     with pytest.raises(ValueError):

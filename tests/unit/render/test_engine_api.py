@@ -9,7 +9,7 @@ FACTS = HostFacts(security_options=frozenset({"seccomp", "apparmor"}), runtimes=
 
 
 def test_body_carries_the_same_settings_as_argv() -> None:
-    m = Manifest.model_validate({
+    m = Manifest.from_data({
         "app": {"name": "web", "image": "busybox:1", "command": ["true"], "env": {"A": "1"}},
         "capabilities": {"add": ["CHOWN"]},
         "network": {"ports": [{"container": 80}]},

@@ -5,8 +5,8 @@ from saferun.render.sandbox import sandbox_argv, service_network
 
 
 def test_sandbox_is_hardened_and_owns_the_endpoint() -> None:
-    network = NetworkSection(ports=[{"container": 80, "host": 8080}], aliases=["www"],
-                             dns=["192.0.2.53"], egress="none")
+    network = NetworkSection.from_data(dict(ports=[{"container": 80, "host": 8080}],
+                                            aliases=["www"], dns=["192.0.2.53"], egress="none"))
     argv = sandbox_argv(stack="shop", service="web", image="busybox:1.36", network=network,
                         hostname=None, labels={"io.saferun.network-egress": "none"})
     joined = " ".join(argv)
@@ -20,7 +20,8 @@ def test_sandbox_is_hardened_and_owns_the_endpoint() -> None:
 
 
 def test_service_joins_the_sandbox() -> None:
-    network = NetworkSection(ports=[{"container": 80}], aliases=["www"], egress=["db"])
+    network = NetworkSection.from_data(dict(ports=[{"container": 80}], aliases=["www"],
+                                            egress=["db"]))
     joined = service_network(network, "shop-web-sandbox")
     assert joined.mode == "container:shop-web-sandbox"
     assert joined.ports == [] and joined.aliases == []
