@@ -7,8 +7,6 @@ parse as docker parses them. Weakening a protection needs an entry in `[exceptio
 with a written reason.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal
 
@@ -26,7 +24,7 @@ from saferun.model.refusals import (
     host_path_rule,
     image_tag_problem,
 )
-from saferun.model.strict import StrictModel, check, context
+from saferun.model.strict import StrictModel, context, meta
 from saferun.model.units import parse_cpus, parse_duration, parse_size
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -70,48 +68,48 @@ ExceptionKey = Literal[
 class AppSection(StrictModel, frozen=True, kw_only=True):
     """What runs: image, command and its environment."""
 
-    name: Annotated[str, check(
+    name: Annotated[str, meta(
         pattern=NAME_PATTERN,
         description="App name; default container name.")]
-    image: Annotated[str, check(
+    image: Annotated[str, meta(
         pattern=IMAGE_PATTERN,
         description="Image reference (tag or digest).")]
-    command: Annotated[list[str] | None, check(
+    command: Annotated[list[str] | None, meta(
         description="Command (arguments after the image).")] = None
-    entrypoint: Annotated[list[str] | None, check(
+    entrypoint: Annotated[list[str] | None, meta(
         description="Replaces the image's ENTRYPOINT.")] = None
-    workdir: Annotated[str, check(pattern=CONTAINER_PATH_PATTERN)] | None = None
-    env: Annotated[dict[str, str], check(description="Environment variables.")] = {}
-    env_files: Annotated[list[str], check(
+    workdir: Annotated[str, meta(pattern=CONTAINER_PATH_PATTERN)] | None = None
+    env: Annotated[dict[str, str], meta(description="Environment variables.")] = {}
+    env_files: Annotated[list[str], meta(
         description="Env files (docker's KEY=VALUE format), relative to the manifest.")] = []
     labels: dict[str, str] = {}
-    user: Annotated[Annotated[str, check(pattern=USER_PATTERN)], check(
+    user: Annotated[Annotated[str, meta(pattern=USER_PATTERN)], meta(
         description="uid[:gid] or a user name (resolved in the image, as docker does). Root (0 or "
         "root) needs [allow] run-as-root.")] = "65534:65534"
-    group_add: Annotated[list[Annotated[str, check(pattern=rf"^{_ID_OR_NAME}$")]], check(
+    group_add: Annotated[list[Annotated[str, meta(pattern=rf"^{_ID_OR_NAME}$")]], meta(
         description="Supplementary groups, numeric or named (docker --group-add).")] = []
     domainname: Annotated[
-        Annotated[str, check(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,253}$")] | None, check(
+        Annotated[str, meta(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,253}$")] | None, meta(
         description="NIS domain name (docker --domainname).")] = None
-    label_files: Annotated[list[str], check(
+    label_files: Annotated[list[str], meta(
         description="Label files (docker --label-file: KEY=VALUE lines), relative to the "
         "manifest.")] = []
-    annotations: Annotated[dict[str, str], check(
+    annotations: Annotated[dict[str, str], meta(
         description="OCI annotations passed to the runtime (docker --annotation; API 1.43+).")] = {}
-    hostname: Annotated[str, check(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")] | None = None
-    init: Annotated[bool, check(
+    hostname: Annotated[str, meta(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}$")] | None = None
+    init: Annotated[bool, meta(
         description="Run docker's init (tini) as PID 1 to reap zombies.")] = False
     pull: Literal["missing", "never", "always"] = "missing"
-    env_from_host: Annotated[list[Annotated[str, check(pattern=ENV_NAME_PATTERN)]], check(
+    env_from_host: Annotated[list[Annotated[str, meta(pattern=ENV_NAME_PATTERN)]], meta(
         description="Variables passed from saferun's own environment at start (docker's -e "
         "NAME).")] = []
     platform: Annotated[
-        Annotated[str, check(pattern=r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")] | None, check(
+        Annotated[str, meta(pattern=r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")] | None, meta(
         description="Image platform, e.g. linux/amd64.")] = None
     stop_signal: (
-        Annotated[str, check(pattern=r"^(?:SIG[A-Z0-9+-]+|[A-Z0-9+-]+|[0-9]{1,2})$")] | None
+        Annotated[str, meta(pattern=r"^(?:SIG[A-Z0-9+-]+|[A-Z0-9+-]+|[0-9]{1,2})$")] | None
     ) = None
-    stop_timeout: Annotated[Annotated[int, check(ge=0, le=86400)] | None, check(
+    stop_timeout: Annotated[Annotated[int, meta(ge=0, le=86400)] | None, meta(
         description="Seconds to wait after the stop signal before SIGKILL.")] = None
 
     @staticmethod
@@ -152,7 +150,7 @@ class AppSection(StrictModel, frozen=True, kw_only=True):
 class CapabilitiesSection(StrictModel, frozen=True, kw_only=True):
     """Capabilities: every capability is dropped; `add` is the allowlist."""
 
-    add: Annotated[list[str], check(
+    add: Annotated[list[str], meta(
         description="Capabilities to keep, e.g. NET_BIND_SERVICE.")] = []
 
     @staticmethod
@@ -173,16 +171,16 @@ class CapabilitiesSection(StrictModel, frozen=True, kw_only=True):
 class TmpfsMount(StrictModel, frozen=True, kw_only=True):
     """A tmpfs: writable scratch space under a read-only root."""
 
-    target: Annotated[str, check(pattern=CONTAINER_PATH_PATTERN)]
-    size: Annotated[str | int, check(description="Size limit, e.g. 64m.")] = "64m"
-    mode: Annotated[str, check(pattern=r"^[0-7]{3,4}$")] = "1777"
-    exec: Annotated[bool, check(description="Allow executing files (noexec by default).")] = False
-    suid: Annotated[bool, check(description="Honour setuid bits (nosuid by default).")] = False
-    dev: Annotated[bool, check(description="Allow device files (nodev by default).")] = False
-    uid: Annotated[Annotated[int, check(ge=0, le=2**31 - 1)] | None, check(
+    target: Annotated[str, meta(pattern=CONTAINER_PATH_PATTERN)]
+    size: Annotated[str | int, meta(description="Size limit, e.g. 64m.")] = "64m"
+    mode: Annotated[str, meta(pattern=r"^[0-7]{3,4}$")] = "1777"
+    exec: Annotated[bool, meta(description="Allow executing files (noexec by default).")] = False
+    suid: Annotated[bool, meta(description="Honour setuid bits (nosuid by default).")] = False
+    dev: Annotated[bool, meta(description="Allow device files (nodev by default).")] = False
+    uid: Annotated[Annotated[int, meta(ge=0, le=2**31 - 1)] | None, meta(
         description="Owner of the tmpfs root (default root): the app's uid lets a non-root app "
         "write it with a mode such as 0755.")] = None
-    gid: Annotated[Annotated[int, check(ge=0, le=2**31 - 1)] | None, check(
+    gid: Annotated[Annotated[int, meta(ge=0, le=2**31 - 1)] | None, meta(
         description="Group of the tmpfs root (default root).")] = None
 
     @staticmethod
@@ -203,28 +201,27 @@ class BindOrVolumeMount(StrictModel, frozen=True, kw_only=True):
     Read-only unless `read_only = false`."""
 
     type: Literal["bind", "volume"]
-    source: Annotated[Annotated[str, check(max_length=4096)], check(
+    source: Annotated[Annotated[str, meta(max_length=4096)], meta(
         description="Host path (bind) or volume name; empty: an anonymous volume.")] = ""
-    target: Annotated[str, check(pattern=CONTAINER_PATH_PATTERN)]
+    target: Annotated[str, meta(pattern=CONTAINER_PATH_PATTERN)]
     read_only: bool = True
     propagation: Annotated[
-        Literal["rprivate", "private", "rslave", "slave", "rshared", "shared"] | None, check(
+        Literal["rprivate", "private", "rslave", "slave", "rshared", "shared"] | None, meta(
         description="Bind propagation; shared/rshared need [allow] shared-propagation.")] = None
-    relabel: Annotated[Literal["z", "Z"] | None, check(
+    relabel: Annotated[Literal["z", "Z"] | None, meta(
         description="SELinux relabelling: z shared between containers, Z private.")] = None
-    nocopy: Annotated[bool, check(
+    nocopy: Annotated[bool, meta(
         description="Volumes: do not copy the image's files into a new volume.")] = False
-    create_source: Annotated[bool, check(
+    create_source: Annotated[bool, meta(
         description="Binds: create a missing host directory, as `docker run -v` does (docker "
         "sends -v binds as Binds; --mount refuses a missing source).")] = False
 
-    def _relabel_source(self) -> BindOrVolumeMount:
+    def _relabel_source(self) -> None:
         # A relabelled mount is rendered in docker's -v syntax, where ':' separates fields.
         if self.relabel and ":" in self.source:
             raise ValueError(f"source {self.source!r} contains ':', which cannot be relabelled")
-        return self
 
-    def _source_shape(self) -> BindOrVolumeMount:
+    def _source_shape(self) -> None:
         if self.type == "bind" and not self.source:
             raise ValueError("a bind mount needs a source")
         if self.nocopy and self.type != "volume":
@@ -237,7 +234,6 @@ class BindOrVolumeMount(StrictModel, frozen=True, kw_only=True):
         if self.type == "bind" and ("," in self.source or not self.source.isprintable()):
             raise ValueError(f"bind source {self.source!r} contains a comma, a control character "
                              "or a line separator")
-        return self
 
 
     def _check(self) -> None:
@@ -246,20 +242,20 @@ class BindOrVolumeMount(StrictModel, frozen=True, kw_only=True):
 
 
 class FilesystemSection(StrictModel, frozen=True, kw_only=True):
-    read_only: Annotated[bool, check(
+    read_only: Annotated[bool, meta(
         description="Read-only root filesystem. false needs exceptions.writable_root.")] = True
-    tmpfs: Annotated[list[TmpfsMount], check(
+    tmpfs: Annotated[list[TmpfsMount], meta(
         description="tmpfs mounts; default: /tmp, 64m, noexec,nosuid,nodev.")] = msgspec.field(
             default_factory=lambda: [TmpfsMount(target="/tmp")])
     mounts: list[BindOrVolumeMount] = []
     volumes_from: Annotated[
         list[
-        Annotated[str, check(pattern=rf"^{CONTAINER_REF_PATTERN}(?::(?:ro|rw))?$")]
-    ], check(
+        Annotated[str, meta(pattern=rf"^{CONTAINER_REF_PATTERN}(?::(?:ro|rw))?$")]
+    ], meta(
         description="Containers whose mounts are shared (docker --volumes-from NAME[:ro|rw]); "
         "saferun run judges their sources by the mount rules before starting.")] = []
 
-    def _unique_targets(self) -> FilesystemSection:
+    def _unique_targets(self) -> None:
         all_targets = [m.target for m in self.tmpfs] + [m.target for m in self.mounts]
         targets = [t.rstrip("/") or "/" for t in all_targets]
         for target in targets:
@@ -268,7 +264,6 @@ class FilesystemSection(StrictModel, frozen=True, kw_only=True):
         dupes = sorted({t for t in targets if targets.count(t) > 1})
         if dupes:
             raise ValueError(f"mount target '{dupes[0]}' is used twice")
-        return self
 
 
     def _check(self) -> None:
@@ -276,13 +271,12 @@ class FilesystemSection(StrictModel, frozen=True, kw_only=True):
 
 
 class Ulimit(StrictModel, frozen=True, kw_only=True):
-    soft: Annotated[int, check(ge=0)]
-    hard: Annotated[int, check(ge=0)]
+    soft: Annotated[int, meta(ge=0)]
+    hard: Annotated[int, meta(ge=0)]
 
-    def _order(self) -> Ulimit:
+    def _order(self) -> None:
         if self.soft > self.hard:
             raise ValueError(f"soft limit {self.soft} is above hard limit {self.hard}")
-        return self
 
 
     def _check(self) -> None:
@@ -292,13 +286,12 @@ class Ulimit(StrictModel, frozen=True, kw_only=True):
 class AnyUlimit(StrictModel, frozen=True, kw_only=True):
     """A ulimit as docker takes it: -1 means unlimited."""
 
-    soft: Annotated[int, check(ge=-1)]
-    hard: Annotated[int, check(ge=-1)]
+    soft: Annotated[int, meta(ge=-1)]
+    hard: Annotated[int, meta(ge=-1)]
 
-    def _order(self) -> AnyUlimit:
+    def _order(self) -> None:
         if self.hard != -1 and (self.soft == -1 or self.soft > self.hard):
             raise ValueError(f"soft limit {self.soft} is above hard limit {self.hard}")
-        return self
 
 
     def _check(self) -> None:
@@ -308,9 +301,9 @@ class AnyUlimit(StrictModel, frozen=True, kw_only=True):
 class ResourcesSection(StrictModel, frozen=True, kw_only=True):
     """Limits. Memory without swap, a PID cap and a descriptor cap by default."""
 
-    shm_size: Annotated[str | int | None, check(
+    shm_size: Annotated[str | int | None, meta(
         description="Size of /dev/shm, e.g. 256m (docker's default 64m).")] = None
-    storage_size: Annotated[str | int | None, check(
+    storage_size: Annotated[str | int | None, meta(
         description="Writable-layer quota (docker --storage-opt size=...); needs a storage driver "
         "that supports it, otherwise docker refuses to start.")] = None
 
@@ -326,19 +319,19 @@ class ResourcesSection(StrictModel, frozen=True, kw_only=True):
             raise ValueError("shm_size must be greater than 0")
         return value
 
-    memory: Annotated[str | int, check(
+    memory: Annotated[str | int, meta(
         description="Memory limit, e.g. 512m (at least 6m); when unset and memory_reservation is "
         "larger, the reservation.")] = "512m"
-    memory_swap: Annotated[str | int | None, check(
+    memory_swap: Annotated[str | int | None, meta(
         description="Memory+swap limit; default equals memory, i.e. no swap. -1: unlimited swap "
         "(docker's meaning).")] = None
-    cpus: Annotated[float | int | str, check(description="CPU quota, e.g. 0.5.")] = 1.0
-    pids: Annotated[Annotated[int, check(ge=1, le=4_194_304)], check(
+    cpus: Annotated[float | int | str, meta(description="CPU quota, e.g. 0.5.")] = 1.0
+    pids: Annotated[Annotated[int, meta(ge=1, le=4_194_304)], meta(
         description="Max processes/threads.")] = 256
-    nofile: Annotated[Ulimit | Annotated[int, check(ge=1)], check(
+    nofile: Annotated[Ulimit | Annotated[int, meta(ge=1)], meta(
         description="Open files (int or {soft, hard}).")] = msgspec.field(
             default_factory=lambda: Ulimit(soft=1024, hard=4096))
-    nproc: Annotated[Ulimit | Annotated[int, check(ge=1)] | None, check(
+    nproc: Annotated[Ulimit | Annotated[int, meta(ge=1)] | None, meta(
         description="RLIMIT_NPROC; counts every process of the uid on the host unless userns is "
         "on.")] = None
 
@@ -347,50 +340,50 @@ class ResourcesSection(StrictModel, frozen=True, kw_only=True):
         Literal["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
                 "rss", "rtprio", "rttime", "sigpending", "stack"],
         AnyUlimit,
-    ], check(
+    ], meta(
         description="Other ulimits by name (docker --ulimit NAME=SOFT[:HARD]; -1 = unlimited, "
         "which warns by rule ulimit-override).")] = {}
-    cpu_shares: Annotated[Annotated[int, check(ge=0, le=262144)] | None, check(
+    cpu_shares: Annotated[Annotated[int, meta(ge=0, le=262144)] | None, meta(
         description="Relative CPU weight (docker --cpu-shares; 1024 = normal).")] = None
-    cpu_period: Annotated[Annotated[int, check(ge=1000, le=1_000_000)] | None, check(
+    cpu_period: Annotated[Annotated[int, meta(ge=1000, le=1_000_000)] | None, meta(
         description="CFS period in microseconds (docker --cpu-period).")] = None
-    cpu_quota: Annotated[Annotated[int, check(ge=-1)] | None, check(
+    cpu_quota: Annotated[Annotated[int, meta(ge=-1)] | None, meta(
         description="CFS quota in microseconds per period (docker --cpu-quota).")] = None
-    cpu_rt_period: Annotated[Annotated[int, check(ge=1)] | None, check(
+    cpu_rt_period: Annotated[Annotated[int, meta(ge=1)] | None, meta(
         description="Realtime period in microseconds (docker --cpu-rt-period).")] = None
-    cpu_rt_runtime: Annotated[Annotated[int, check(ge=-1)] | None, check(
+    cpu_rt_runtime: Annotated[Annotated[int, meta(ge=-1)] | None, meta(
         description="Realtime runtime in microseconds (docker --cpu-rt-runtime).")] = None
-    cpuset_cpus: Annotated[Annotated[str, check(pattern=CPUSET_PATTERN)] | None, check(
+    cpuset_cpus: Annotated[Annotated[str, meta(pattern=CPUSET_PATTERN)] | None, meta(
         description="CPUs the container may use, e.g. 0-2,4 (docker --cpuset-cpus).")] = None
-    cpuset_mems: Annotated[Annotated[str, check(pattern=CPUSET_PATTERN)] | None, check(
+    cpuset_mems: Annotated[Annotated[str, meta(pattern=CPUSET_PATTERN)] | None, meta(
         description="Memory nodes the container may use (docker --cpuset-mems).")] = None
-    blkio_weight: Annotated[Annotated[int, check(ge=0, le=1000)] | None, check(
+    blkio_weight: Annotated[Annotated[int, meta(ge=0, le=1000)] | None, meta(
         description="Block IO weight, 10 to 1000 (docker --blkio-weight).")] = None
     blkio_weight_device: Annotated[
-        list[Annotated[str, check(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], check(
+        list[Annotated[str, meta(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], meta(
         description="DEVICE:WEIGHT (docker --blkio-weight-device).")] = []
-    device_read_bps: Annotated[list[Annotated[str, check(pattern=THROTTLE_PATTERN)]], check(
+    device_read_bps: Annotated[list[Annotated[str, meta(pattern=THROTTLE_PATTERN)]], meta(
         description="DEVICE:RATE, e.g. /dev/sda:1mb (--device-read-bps).")] = []
-    device_write_bps: Annotated[list[Annotated[str, check(pattern=THROTTLE_PATTERN)]], check(
+    device_write_bps: Annotated[list[Annotated[str, meta(pattern=THROTTLE_PATTERN)]], meta(
         description="DEVICE:RATE (docker --device-write-bps).")] = []
     device_read_iops: Annotated[
-        list[Annotated[str, check(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], check(
+        list[Annotated[str, meta(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], meta(
         description="DEVICE:IOPS (docker --device-read-iops).")] = []
     device_write_iops: Annotated[
-        list[Annotated[str, check(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], check(
+        list[Annotated[str, meta(pattern=r"^/dev/[A-Za-z0-9_.+/-]+:[0-9]+$")]], meta(
         description="DEVICE:IOPS (docker --device-write-iops).")] = []
-    memory_reservation: Annotated[str | int | None, check(
+    memory_reservation: Annotated[str | int | None, meta(
         description="Soft memory limit, at most memory (docker --memory-reservation).")] = None
-    memory_swappiness: Annotated[Annotated[int, check(ge=-1, le=100)] | None, check(
+    memory_swappiness: Annotated[Annotated[int, meta(ge=-1, le=100)] | None, meta(
         description="0 to 100 (docker --memory-swappiness).")] = None
-    oom_kill_disable: Annotated[bool, check(
+    oom_kill_disable: Annotated[bool, meta(
         description="Keep the OOM killer away (docker --oom-kill-disable); only with a memory "
         "limit, which saferun always sets.")] = False
-    oom_score_adj: Annotated[Annotated[int, check(ge=-1000, le=1000)] | None, check(
+    oom_score_adj: Annotated[Annotated[int, meta(ge=-1000, le=1000)] | None, meta(
         description="OOM score adjustment (docker --oom-score-adj); below 0 needs [allow] "
         "oom-protected.")] = None
     cgroup_parent: Annotated[
-        Annotated[str, check(pattern=r"^[A-Za-z0-9_./:@-]{1,255}$")] | None, check(
+        Annotated[str, meta(pattern=r"^[A-Za-z0-9_./:@-]{1,255}$")] | None, meta(
         description="Parent cgroup (docker --cgroup-parent); warns by rule cgroup-parent.")] = None
 
     @staticmethod
@@ -434,7 +427,7 @@ class ResourcesSection(StrictModel, frozen=True, kw_only=True):
         parse_cpus(value)
         return value
 
-    def _swap_not_below_memory(self) -> ResourcesSection:
+    def _swap_not_below_memory(self) -> None:
         if (self.memory_swap is not None and str(self.memory_swap).strip() != "-1"
                 and parse_size(self.memory_swap) < parse_size(self.memory)):
             raise ValueError("memory_swap must be at least memory (it counts memory plus swap)")
@@ -442,7 +435,6 @@ class ResourcesSection(StrictModel, frozen=True, kw_only=True):
                 and parse_size(self.memory_reservation) > parse_size(self.memory)):
             raise ValueError("memory_reservation must not be above memory (docker: 'Minimum "
                              "memory limit can not be less than memory reservation limit')")
-        return self
 
     @property
     def memory_bytes(self) -> int:
@@ -478,10 +470,10 @@ class ResourcesSection(StrictModel, frozen=True, kw_only=True):
 
 
 class PortMapping(StrictModel, frozen=True, kw_only=True):
-    container: Annotated[int, check(ge=1, le=65535)]
-    host: Annotated[Annotated[int, check(ge=0, le=65535)] | None, check(
+    container: Annotated[int, meta(ge=1, le=65535)]
+    host: Annotated[Annotated[int, meta(ge=0, le=65535)] | None, meta(
         description="Host port; 0/omitted = random.")] = None
-    host_ip: Annotated[str, check(
+    host_ip: Annotated[str, meta(
         description="Host address to bind; loopback by default.")] = "127.0.0.1"
     protocol: Literal["tcp", "udp", "sctp"] = "tcp"
 
@@ -527,11 +519,11 @@ LINK_PATTERN = rf"^{CONTAINER_REF_PATTERN}(?::[a-zA-Z0-9][a-zA-Z0-9_.-]*)?$"
 class NetworkEndpoint(StrictModel, frozen=True, kw_only=True):
     """One more network to connect at create (docker's `--network name=NET,alias=...`)."""
 
-    name: Annotated[str, check(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
-    aliases: list[Annotated[str, check(pattern=_HOSTNAME)]] = []
+    name: Annotated[str, meta(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
+    aliases: list[Annotated[str, meta(pattern=_HOSTNAME)]] = []
     ip: str | None = None
     ip6: str | None = None
-    mac_address: Annotated[str, check(pattern=MAC_PATTERN)] | None = None
+    mac_address: Annotated[str, meta(pattern=MAC_PATTERN)] | None = None
     link_local_ips: list[str] = []
     driver_opts: dict[str, str] = {}
 
@@ -541,46 +533,46 @@ class NetworkEndpoint(StrictModel, frozen=True, kw_only=True):
 
 class NetworkSection(StrictModel, frozen=True, kw_only=True):
     mode: Annotated[
-        Annotated[str, check(pattern=rf"^(?:container:)?{CONTAINER_REF_PATTERN}$")], check(
+        Annotated[str, meta(pattern=rf"^(?:container:)?{CONTAINER_REF_PATTERN}$")], meta(
         description="bridge, none, a user-defined network name, or container:NAME (share that "
         "container's network, judged before start). host needs [allow] host-network.")] = "bridge"
-    publish_all: Annotated[bool, check(
+    publish_all: Annotated[bool, meta(
         description="Publish every exposed port on every interface (docker -P); warns by rule "
         "port-host-ip.")] = False
-    ip: Annotated[str | None, check(
+    ip: Annotated[str | None, meta(
         description="Static IPv4 address on mode's network (--ip).")] = None
-    ip6: Annotated[str | None, check(
+    ip6: Annotated[str | None, meta(
         description="Static IPv6 address on mode's network (--ip6).")] = None
-    mac_address: Annotated[Annotated[str, check(pattern=MAC_PATTERN)] | None, check(
+    mac_address: Annotated[Annotated[str, meta(pattern=MAC_PATTERN)] | None, meta(
         description="MAC address on mode's network (--mac-address; API 1.44+ with docker "
         "28).")] = None
-    link_local_ips: Annotated[list[str], check(
+    link_local_ips: Annotated[list[str], meta(
         description="Link-local addresses (docker --link-local-ip).")] = []
-    links: Annotated[list[Annotated[str, check(pattern=LINK_PATTERN)]], check(
+    links: Annotated[list[Annotated[str, meta(pattern=LINK_PATTERN)]], meta(
         description="Legacy links NAME[:ALIAS] (docker --link).")] = []
-    driver_opts: Annotated[dict[str, str], check(
+    driver_opts: Annotated[dict[str, str], meta(
         description="Driver options of mode's network endpoint.")] = {}
-    extra_networks: Annotated[list[NetworkEndpoint], check(
+    extra_networks: Annotated[list[NetworkEndpoint], meta(
         description="More networks to connect at create (several --network); needs a daemon with "
         "API 1.44+ (Engine 25), as docker run does.")] = []
     ports: list[PortMapping] = []
     expose: Annotated[
         list[
-        Annotated[str, check(pattern=r"^[0-9]{1,5}(?:-[0-9]{1,5})?(?:/(?:tcp|udp|sctp))?$")]
-    ], check(
+        Annotated[str, meta(pattern=r"^[0-9]{1,5}(?:-[0-9]{1,5})?(?:/(?:tcp|udp|sctp))?$")]
+    ], meta(
         description="Ports to expose without publishing (docker --expose).")] = []
-    aliases: Annotated[list[Annotated[str, check(pattern=_HOSTNAME)]], check(
+    aliases: Annotated[list[Annotated[str, meta(pattern=_HOSTNAME)]], meta(
         description="Network-scoped aliases (user-defined networks).")] = []
-    extra_hosts: Annotated[list[str], check(description="'name:ip' lines for /etc/hosts.")] = []
-    dns: Annotated[list[str], check(description="DNS server addresses.")] = []
-    dns_search: list[Annotated[str, check(pattern=_HOSTNAME)]] = []
-    dns_options: list[Annotated[str, check(pattern=r"^[a-z0-9_-]+(?::[0-9]+)?$")]] = []
-    ingress: Annotated[list[str] | None, check(
+    extra_hosts: Annotated[list[str], meta(description="'name:ip' lines for /etc/hosts.")] = []
+    dns: Annotated[list[str], meta(description="DNS server addresses.")] = []
+    dns_search: list[Annotated[str, meta(pattern=_HOSTNAME)]] = []
+    dns_options: list[Annotated[str, meta(pattern=r"^[a-z0-9_-]+(?::[0-9]+)?$")]] = []
+    ingress: Annotated[list[str] | None, meta(
         description="Who may connect to this app: service names of the same stack or CIDRs, each "
         "optionally with :PORT[/udp] (e.g. [\"web\", \"10.0.0.0/8:443\"]). Enforced by "
         "the kernel under `saferun up` (docs/networks.md); [] lets only published "
         "ports in. Unset: docker's open default (rule ingress-unrestricted).")] = None
-    egress: Annotated[list[str] | Literal["none"] | None, check(
+    egress: Annotated[list[str] | Literal["none"] | None, meta(
         description="What this app may connect to: service names or CIDRs with optional "
         ":PORT[/udp] (e.g. [\"db:5432\", \"10.20.0.0/16:443\"]), or \"none\". DNS to the "
         "stack's resolver stays open. Enforced under `saferun up`. Unset: docker's "
@@ -613,7 +605,7 @@ class NetworkSection(StrictModel, frozen=True, kw_only=True):
                 _check_ip(address, f"extra host '{name}' address")
         return value
 
-    def _ports_need_network(self) -> NetworkSection:
+    def _ports_need_network(self) -> None:
         if self.mode == "none" and self.ports:
             raise ValueError("ports cannot be published with network mode 'none'")
         if self.mode.startswith("container:") and (self.ports or self.publish_all):
@@ -627,7 +619,6 @@ class NetworkSection(StrictModel, frozen=True, kw_only=True):
         if self.extra_networks and (builtin or self.mode.startswith("container:")):
             raise ValueError("conflicting options: cannot attach both user-defined and "
                              "non-user-defined network-modes")
-        return self
 
     __field_checks__ = (("ip", _endpoint_address), ("ip6", _endpoint_address),
                         ("link_local_ips", _link_local_addresses), ("dns", _dns),
@@ -639,7 +630,7 @@ class NetworkSection(StrictModel, frozen=True, kw_only=True):
 
 class RestartSection(StrictModel, frozen=True, kw_only=True):
     policy: Literal["no", "on-failure", "unless-stopped", "always"] = "no"
-    max_retries: Annotated[Annotated[int, check(ge=1, le=1000)], check(
+    max_retries: Annotated[Annotated[int, meta(ge=1, le=1000)], meta(
         description="Retries for on-failure (default 5; above 5 warns by rule "
         "restart-retries).")] = 5
 
@@ -648,20 +639,20 @@ class HealthcheckSection(StrictModel, frozen=True, kw_only=True):
     """docker's --health-* options. Unset timings are the daemon's defaults (30s interval,
     30s timeout, 3 retries, as `docker run --health-cmd` sends 0 for them)."""
 
-    command: Annotated[list[str] | str | None, check(
+    command: Annotated[list[str] | str | None, meta(
         description="Rendered as docker's CMD-SHELL (`--health-cmd`), which docker runs with "
         "/bin/sh -c inside the container (the image needs /bin/sh): a list's words "
         "are shell-quoted, e.g. [\"wget\", \"-q\", \"-O-\", \"http://127.0.0.1/\"]; a string "
         "is given to the shell as written; unset: the image's HEALTHCHECK, with the "
         "timings given here.")] = None
-    disable: Annotated[bool, check(
+    disable: Annotated[bool, meta(
         description="Turn off the image's health check (docker --no-healthcheck).")] = False
-    interval: Annotated[str | None, check(description="Default: the daemon's (30s).")] = None
-    timeout: Annotated[str | None, check(description="Default: the daemon's (30s).")] = None
-    retries: Annotated[Annotated[int, check(ge=0, le=100)] | None, check(
+    interval: Annotated[str | None, meta(description="Default: the daemon's (30s).")] = None
+    timeout: Annotated[str | None, meta(description="Default: the daemon's (30s).")] = None
+    retries: Annotated[Annotated[int, meta(ge=0, le=100)] | None, meta(
         description="Default: the daemon's (3).")] = None
-    start_period: Annotated[str | None, check(description="Default: the daemon's (0s).")] = None
-    start_interval: Annotated[str | None, check(
+    start_period: Annotated[str | None, meta(description="Default: the daemon's (0s).")] = None
+    start_interval: Annotated[str | None, meta(
         description="Checks during start_period (docker --health-start-interval; API "
         "1.44+).")] = None
 
@@ -677,12 +668,11 @@ class HealthcheckSection(StrictModel, frozen=True, kw_only=True):
             raise ValueError("health check command cannot be empty")
         return value
 
-    def _disable_alone(self) -> HealthcheckSection:
+    def _disable_alone(self) -> None:
         given = [self.command, self.interval, self.timeout, self.retries, self.start_period,
                  self.start_interval]
         if self.disable and any(v is not None for v in given):
             raise ValueError("--no-healthcheck conflicts with --health-* options")
-        return self
 
     __field_checks__ = (("interval", _duration), ("timeout", _duration),
                         ("start_period", _duration), ("start_interval", _duration),
@@ -693,8 +683,8 @@ class HealthcheckSection(StrictModel, frozen=True, kw_only=True):
 
 
 class LoggingSection(StrictModel, frozen=True, kw_only=True):
-    driver: Annotated[str, check(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "json-file"
-    options: Annotated[dict[str, str], check(
+    driver: Annotated[str, meta(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "json-file"
+    options: Annotated[dict[str, str], meta(
         description="Driver options; json-file/local get max-size 10m, max-file 3 unless "
         "set.")] = {}
 
@@ -709,56 +699,56 @@ class LoggingSection(StrictModel, frozen=True, kw_only=True):
 
 
 class SecuritySection(StrictModel, frozen=True, kw_only=True):
-    no_new_privileges: Annotated[bool, check(
+    no_new_privileges: Annotated[bool, meta(
         extra_json_schema={"const": True},
         description="Always on; false is not accepted.")] = True
-    userns: Annotated[Literal["required", "preferred", "off"], check(
+    userns: Annotated[Literal["required", "preferred", "off"], meta(
         description="User-namespace remapping: required refuses to start without "
         "it.")] = "preferred"
     runtime: Literal["runc", "gvisor", "kata"] = "runc"
     # Each of these weakens isolation and needs an [allow] entry named by its rule id.
-    privileged: Annotated[bool, check(
+    privileged: Annotated[bool, meta(
         description="docker's --privileged. Needs [allow] privileged.")] = False
     pid: Annotated[
-        Annotated[str, check(pattern=rf"^(?:host|container:{CONTAINER_REF_PATTERN})$")] | None,
-        check(
+        Annotated[str, meta(pattern=rf"^(?:host|container:{CONTAINER_REF_PATTERN})$")] | None,
+        meta(
         description="'host' needs [allow] host-pid; container:NAME shares that "
         "container's PID namespace (judged before start).")] = None
     ipc: Annotated[
         Annotated[
-        str, check(pattern=rf"^(?:private|shareable|none|host|container:{CONTAINER_REF_PATTERN})$")
-    ] | None, check(
+        str, meta(pattern=rf"^(?:private|shareable|none|host|container:{CONTAINER_REF_PATTERN})$")
+    ] | None, meta(
         description="IPC namespace; 'host' needs [allow] host-ipc; container:NAME shares that "
         "container's (judged before start).")] = None
-    uts: Annotated[Literal["host"] | None, check(
+    uts: Annotated[Literal["host"] | None, meta(
         description="'host' needs [allow] host-uts.")] = None
-    userns_mode: Annotated[Literal["host"] | None, check(
+    userns_mode: Annotated[Literal["host"] | None, meta(
         description="'host' needs [allow] host-userns.")] = None
-    cgroupns: Annotated[Literal["private", "host"], check(
+    cgroupns: Annotated[Literal["private", "host"], meta(
         description="Cgroup namespace; 'host' needs [allow] host-cgroupns.")] = "private"
-    systempaths: Annotated[Literal["unconfined"] | None, check(
+    systempaths: Annotated[Literal["unconfined"] | None, meta(
         description="'unconfined' needs [allow] systempaths-unconfined.")] = None
-    label: Annotated[Literal["disable"] | None, check(
+    label: Annotated[Literal["disable"] | None, meta(
         description="SELinux; 'disable' needs [allow] label-disable.")] = None
     devices: Annotated[
         list[
         Annotated[
-            str, check(pattern=r"^/dev/[A-Za-z0-9_.+/-]+(?::/[A-Za-z0-9_.+/-]+)?(?::[rwm]{1,3})?$")
+            str, meta(pattern=r"^/dev/[A-Za-z0-9_.+/-]+(?::/[A-Za-z0-9_.+/-]+)?(?::[rwm]{1,3})?$")
         ]
-    ], check(
+    ], meta(
         description="Host devices (docker --device syntax). Need [allow] device.")] = []
     device_cgroup_rules: Annotated[
         list[
-        Annotated[str, check(pattern=r"^[abc] (?:\*|[0-9]+):(?:\*|[0-9]+) [rwm]{1,3}$")]
-    ], check(
+        Annotated[str, meta(pattern=r"^[abc] (?:\*|[0-9]+):(?:\*|[0-9]+) [rwm]{1,3}$")]
+    ], meta(
         description="Device cgroup rules, e.g. 'c 189:* rmw'. Need [allow] device.")] = []
     gpus: Annotated[
         Annotated[
-            str, check(pattern=r"^(?:all|[0-9]+|count=(?:all|[0-9]+)|device=[A-Za-z0-9:,-]+)$")
+            str, meta(pattern=r"^(?:all|[0-9]+|count=(?:all|[0-9]+)|device=[A-Za-z0-9:,-]+)$")
         ]
-        | None, check(
+        | None, meta(
         description="GPUs (docker --gpus syntax). Needs [allow] gpus.")] = None
-    sysctls: Annotated[dict[str, str], check(
+    sysctls: Annotated[dict[str, str], meta(
         description="Namespaced sysctls; outside Kubernetes' safe set they need [allow] "
         "unsafe-sysctl.")] = {}
 
@@ -783,29 +773,29 @@ class SecuritySection(StrictModel, frozen=True, kw_only=True):
 class SeccompSection(StrictModel, frozen=True, kw_only=True):
     """Seccomp profile generated for the app."""
 
-    profile: Annotated[Literal["default", "strict", "docker-default", "unconfined"], check(
+    profile: Annotated[Literal["default", "strict", "docker-default", "unconfined"], meta(
         description="saferun's default or strict base, Docker's built-in default, or unconfined "
         "(needs an exception).")] = "default"
-    mode: Annotated[Literal["allowlist", "denylist", "log"], check(
+    mode: Annotated[Literal["allowlist", "denylist", "log"], meta(
         description="allowlist: deny all but listed; denylist: allow all but dangerous groups; "
         "log: deny nothing, log (needs [allow] seccomp-unconfined).")] = "allowlist"
-    allow: Annotated[list[Annotated[str, check(pattern=r"^@?[a-z0-9_-]+$")]], check(
+    allow: Annotated[list[Annotated[str, meta(pattern=r"^@?[a-z0-9_-]+$")]], meta(
         description="Syscalls or @groups to allow.")] = []
-    deny: Annotated[list[Annotated[str, check(pattern=r"^@?[a-z0-9_-]+$")]], check(
+    deny: Annotated[list[Annotated[str, meta(pattern=r"^@?[a-z0-9_-]+$")]], meta(
         description="Syscalls or @groups to deny.")] = []
     errno: Literal["EPERM", "ENOSYS"] = "EPERM"
-    architectures: Annotated[list[Literal["x86_64", "x86", "x32", "aarch64", "arm"]], check(
+    architectures: Annotated[list[Literal["x86_64", "x86", "x32", "aarch64", "arm"]], meta(
         description="Target architectures; default: the daemon's native arch and its "
         "neighbours.")] = []
-    learned: Annotated[list[Annotated[str, check(pattern=r"^[a-z0-9_]+$")]] | None, check(
+    learned: Annotated[list[Annotated[str, meta(pattern=r"^[a-z0-9_]+$")]] | None, meta(
         description="Syscalls measured by `saferun learn`; when set, they replace the base "
         "profile's allow list.")] = None
-    report: Annotated[Literal["none", "kill"], check(
+    report: Annotated[Literal["none", "kill"], meta(
         description="kill: the dangerous calls the profile denies by name (its deny groups and "
         "[seccomp] deny) kill the caller, which the kernel logs for `saferun watch`; "
         "none: they return errno, which Docker 20.10 cannot make the kernel log.")] = "none"
 
-    def _learned_needs_allowlist(self) -> SeccompSection:
+    def _learned_needs_allowlist(self) -> None:
         # A measured list only means something where the profile allows by list.
         if self.learned is not None and (
             self.mode == "denylist" or self.profile in ("docker-default", "unconfined")
@@ -813,7 +803,6 @@ class SeccompSection(StrictModel, frozen=True, kw_only=True):
             raise ValueError(
                 "seccomp.learned needs mode 'allowlist' or 'log' and profile 'default' or 'strict'"
             )
-        return self
 
 
     def _check(self) -> None:
@@ -823,17 +812,17 @@ class SeccompSection(StrictModel, frozen=True, kw_only=True):
 class AppArmorSection(StrictModel, frozen=True, kw_only=True):
     mode: Literal["generate", "profile", "off"] = "generate"
     profile: Annotated[
-        Annotated[str, check(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")] | None, check(
+        Annotated[str, meta(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")] | None, meta(
         description="Existing profile name when mode = 'profile'.")] = None
-    enforcement: Annotated[Literal["required", "preferred"], check(
+    enforcement: Annotated[Literal["required", "preferred"], meta(
         description="required refuses to start on a host without AppArmor.")] = "preferred"
     network: list[Literal["tcp", "udp", "icmp"]] = msgspec.field(
         default_factory=lambda: ["tcp", "udp"])
     executables: Annotated[
-        list[Annotated[str, check(pattern=CONTAINER_PATH_PATTERN)]] | None, check(
+        list[Annotated[str, meta(pattern=CONTAINER_PATH_PATTERN)]] | None, meta(
         description="If set, only these binaries may be executed.")] = None
 
-    def _profile_name(self) -> AppArmorSection:
+    def _profile_name(self) -> None:
         if self.mode == "profile" and not self.profile:
             raise ValueError("apparmor.mode = 'profile' needs apparmor.profile")
         if self.mode != "profile" and self.profile:
@@ -848,7 +837,6 @@ class AppArmorSection(StrictModel, frozen=True, kw_only=True):
                 "apparmor.executables is empty, so not even the entrypoint could "
                 "run; list the binaries or remove the key"
             )
-        return self
 
 
     def _check(self) -> None:
@@ -867,34 +855,34 @@ TOOL_CATEGORY = Literal["shell", "package-manager", "compiler"]
 class ScanPolicy(StrictModel, frozen=True, kw_only=True):
     """Vulnerability scan before saferun run (docs/images.md#scanner-gate)."""
 
-    required: Annotated[bool, check(
+    required: Annotated[bool, meta(
         description="Refuse to run when no scanner can run (not installed, or its database cannot "
         "be updated); false: warn.")] = True
-    tool: Annotated[Literal["trivy", "grype", "any"], check(
+    tool: Annotated[Literal["trivy", "grype", "any"], meta(
         description="Scanner to run; any: Trivy if installed, else Grype.")] = "any"
-    fail_on: Annotated[SeverityName, check(
+    fail_on: Annotated[SeverityName, meta(
         description="Refuse on vulnerabilities of this severity or higher.")] = "high"
 
 
 class SignaturePolicy(StrictModel, frozen=True, kw_only=True):
     """Image signature verification before saferun run (docs/images.md#signature-gate)."""
 
-    required: Annotated[bool, check(
+    required: Annotated[bool, meta(
         description="Refuse when the signature cannot be verified or the tool is missing; false: "
         "verify when possible, warn otherwise.")] = True
-    method: Annotated[Literal["content-trust", "cosign"], check(
+    method: Annotated[Literal["content-trust", "cosign"], meta(
         description="content-trust: docker run with DOCKER_CONTENT_TRUST=1; cosign: `cosign "
         "verify` with key, or identity and issuer.")] = "cosign"
-    key: Annotated[Annotated[str, check(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None, check(
+    key: Annotated[Annotated[str, meta(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None, meta(
         description="cosign public key: a file (relative to the manifest) or a KMS URI.")] = None
     identity: Annotated[
-        Annotated[str, check(pattern=r"^[^\x00-\x1f\x7f\s]{1,1024}$")] | None, check(
+        Annotated[str, meta(pattern=r"^[^\x00-\x1f\x7f\s]{1,1024}$")] | None, meta(
         description="cosign keyless: the certificate identity (e.g. a workflow URL).")] = None
     issuer: Annotated[
-        Annotated[str, check(pattern=r"^https://[^\x00-\x1f\x7f\s]{1,1024}$")] | None, check(
+        Annotated[str, meta(pattern=r"^https://[^\x00-\x1f\x7f\s]{1,1024}$")] | None, meta(
         description="cosign keyless: the OIDC issuer of the identity.")] = None
 
-    def _method_settings(self) -> SignaturePolicy:
+    def _method_settings(self) -> None:
         if self.method == "cosign":
             if self.key is None and not (self.identity and self.issuer):
                 raise ValueError(
@@ -907,7 +895,6 @@ class SignaturePolicy(StrictModel, frozen=True, kw_only=True):
                 "[policy] signature: key, identity and issuer are for method = "
                 '"cosign"; content-trust uses docker\'s trust settings'
             )
-        return self
 
 
     def _check(self) -> None:
@@ -917,20 +904,20 @@ class SignaturePolicy(StrictModel, frozen=True, kw_only=True):
 class ImageCheckPolicy(StrictModel, frozen=True, kw_only=True):
     """What saferun run and saferun image check judge of the image itself (docs/images.md)."""
 
-    check: Annotated[Literal["reference", "config", "full"], check(
+    check: Annotated[Literal["reference", "config", "full"], meta(
         description="What saferun run judges before launch: reference (registry, tag, digest: no "
         "engine call), config (+ the image's USER, ENV, labels, history), full (+ "
         "streams its filesystem: slow on large images).")] = "reference"
-    fail_on: Annotated[SeverityName, check(
+    fail_on: Annotated[SeverityName, meta(
         description="saferun run refuses image findings of this severity or higher (check = "
         "config or full).")] = "high"
-    absent: Annotated[list[TOOL_CATEGORY], check(
+    absent: Annotated[list[TOOL_CATEGORY], meta(
         description="What the app needs none of, so the image must not contain it: shell, "
         "package-manager, compiler.")] = []
-    max_size_mb: Annotated[int, check(
+    max_size_mb: Annotated[int, meta(
         ge=1, le=1 << 20,
         description="Image size above which rule image-size reports.")] = 1024
-    max_layers: Annotated[int, check(
+    max_layers: Annotated[int, meta(
         ge=1, le=127,
         description="Layer count above which rule image-layers reports.")] = 50
 
@@ -938,10 +925,10 @@ class ImageCheckPolicy(StrictModel, frozen=True, kw_only=True):
 class PolicySection(StrictModel, frozen=True, kw_only=True):
     """Policy checks (saferun check/score/verify): suppressions and image pinning."""
 
-    ignore: Annotated[dict[str, str], check(
+    ignore: Annotated[dict[str, str], meta(
         description="Policy rules ignored for this app (rule id -> written reason, kept in the "
         "output). Refusal rules are allowed in [allow] instead. Ids: docs/policy.md.")] = {}
-    refuse: Annotated[list[str], check(
+    refuse: Annotated[list[str], meta(
         description="Warnings saferun run turns into refusals (e.g. restart-always, "
         "image-tag-latest); usually set in the team policy file. Ids: "
         "docs/drop-in.md.")] = []
@@ -953,17 +940,17 @@ class PolicySection(StrictModel, frozen=True, kw_only=True):
                 raise ValueError(f"[policy] refuse: '{rule}' is not a warning saferun run "
                                  f"makes (known: {', '.join(WARNING_IDS)})")
         return value
-    digest: Annotated[Literal["recommend", "require"], check(
+    digest: Annotated[Literal["recommend", "require"], meta(
         description="Image digest pinning: require makes saferun run refuse a tag.")] = "recommend"
-    registries: Annotated[list[Annotated[str, check(pattern=REGISTRY_PATTERN)]], check(
+    registries: Annotated[list[Annotated[str, meta(pattern=REGISTRY_PATTERN)]], meta(
         description="Registries (host[:port], optionally with a path prefix) images may come "
         "from; an image from elsewhere is refused. Empty: any. Images without a "
         "registry part are on docker.io.")] = []
-    scan: Annotated[ScanPolicy | None, check(
+    scan: Annotated[ScanPolicy | None, meta(
         description="Vulnerability scan gate (Trivy/Grype).")] = None
-    signature: Annotated[SignaturePolicy | None, check(
+    signature: Annotated[SignaturePolicy | None, meta(
         description="Signature gate (Docker Content Trust or cosign).")] = None
-    image: Annotated[ImageCheckPolicy, check(
+    image: Annotated[ImageCheckPolicy, meta(
         description="Checks of the image itself.")] = msgspec.field(
             default_factory=ImageCheckPolicy)
 
@@ -1001,7 +988,7 @@ class Manifest(StrictModel, frozen=True, kw_only=True):
     """A saferun manifest (schema v1)."""
 
     version: Literal[1] = SCHEMA_VERSION
-    extends: Annotated[Annotated[str, check(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None, check(
+    extends: Annotated[Annotated[str, meta(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")] | None, meta(
         description="A preset in profiles/ (e.g. \"nginx\") or a path to a manifest, relative to "
         "this one, to start from: tables merge key by key, other values here replace "
         "the base's. See docs/presets.md.")] = None
@@ -1016,11 +1003,11 @@ class Manifest(StrictModel, frozen=True, kw_only=True):
     security: SecuritySection = msgspec.field(default_factory=SecuritySection)
     seccomp: SeccompSection = msgspec.field(default_factory=SeccompSection)
     apparmor: AppArmorSection = msgspec.field(default_factory=AppArmorSection)
-    exceptions: Annotated[dict[ExceptionKey, str], check(
+    exceptions: Annotated[dict[ExceptionKey, str], meta(
         description="Deliberate weakenings, each with a written reason (kept as a container "
         "label).")] = {}
     policy: PolicySection = msgspec.field(default_factory=PolicySection)
-    allow: Annotated[dict[str, str], check(
+    allow: Annotated[dict[str, str], meta(
         description="Refusal rules allowed for this app (rule id -> written reason, kept as a "
         "container label). Ids are listed in docs/drop-in.md.")] = {}
 
@@ -1063,9 +1050,9 @@ class Manifest(StrictModel, frozen=True, kw_only=True):
         return [v for v in _warnings(self)
                 if not self.allowed(v.rule) and v.rule not in self.policy.ignore]
 
-    def _weakenings_need_reasons(self) -> Manifest:
+    def _weakenings_need_reasons(self) -> None:
         if context().get("refusals") == "defer":
-            return self  # the caller (saferun.inputs.dockerrun) reports violations(), by flag
+            return  # the caller (saferun.inputs.dockerrun) reports violations(), by flag
         checks = [
             (_is_root(self.app.user), "run_as_root", "app.user",
              f"'{self.app.user}' runs the app as root"),
@@ -1102,7 +1089,6 @@ class Manifest(StrictModel, frozen=True, kw_only=True):
                 + f'. Allow deliberately with [allow] {first} = "<reason>" '
                 f'(or `saferun run --allow {first}="<reason>"`); see docs/drop-in.md#{first}'
             )
-        return self
 
     __field_checks__ = (("exceptions", _reasons), ("allow", _allow_rules))
     __prepared_fields__ = (("resources", ResourcesSection),)

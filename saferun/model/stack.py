@@ -13,13 +13,11 @@
     manifest = "db.toml"
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from saferun.model.manifest import IMAGE_PATTERN
 from saferun.model.netpolicy import SERVICE_PATTERN, check_service_name
-from saferun.model.strict import StrictModel, check
+from saferun.model.strict import StrictModel, meta
 
 STACK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
 # docker's pause image is not on every host; a busybox-like image with `sleep` holds the
@@ -28,19 +26,19 @@ DEFAULT_SANDBOX_IMAGE = "busybox:1.36"
 
 
 class StackSettings(StrictModel, frozen=True, kw_only=True):
-    name: Annotated[Annotated[str, check(pattern=STACK_NAME_PATTERN)], check(
+    name: Annotated[Annotated[str, meta(pattern=STACK_NAME_PATTERN)], meta(
         description="The stack's name: its network is saferun-NAME, its containers NAME-SERVICE.")]
-    sandbox_image: Annotated[Annotated[str, check(pattern=IMAGE_PATTERN)], check(
+    sandbox_image: Annotated[Annotated[str, meta(pattern=IMAGE_PATTERN)], meta(
         description="Image of the sandbox container that holds each service's network namespace "
         "and rules; it only needs a `sleep` on PATH.")] = DEFAULT_SANDBOX_IMAGE
-    health_timeout: Annotated[Annotated[int, check(ge=1, le=3600)], check(
+    health_timeout: Annotated[Annotated[int, meta(ge=1, le=3600)], meta(
         description="Seconds `up` waits for a dependency with a health check to be healthy.")] = 120
 
 
 class StackService(StrictModel, frozen=True, kw_only=True):
-    manifest: Annotated[Annotated[str, check(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")], check(
+    manifest: Annotated[Annotated[str, meta(pattern=r"^[^\x00-\x1f\x7f]{1,4096}$")], meta(
         description="The service's manifest, relative to the stack file.")]
-    depends_on: Annotated[list[Annotated[str, check(pattern=rf"^{SERVICE_PATTERN}$")]], check(
+    depends_on: Annotated[list[Annotated[str, meta(pattern=rf"^{SERVICE_PATTERN}$")]], meta(
         description="Services started (and healthy, if they have a health check) before "
         "this one.")] = []
 
@@ -48,7 +46,7 @@ class StackService(StrictModel, frozen=True, kw_only=True):
 class StackFile(StrictModel, frozen=True, kw_only=True):
     """saferun.stack.toml (schema v1)."""
 
-    version: Annotated[int, check(ge=1, le=1)] = 1
+    version: Annotated[int, meta(ge=1, le=1)] = 1
     stack: StackSettings
     services: dict[str, StackService]
 
@@ -60,14 +58,13 @@ class StackFile(StrictModel, frozen=True, kw_only=True):
             check_service_name(name, "service")
         return value
 
-    def _dependencies(self) -> StackFile:
+    def _dependencies(self) -> None:
         for name, service in self.services.items():
             for dep in service.depends_on:
                 if dep not in self.services:
                     raise ValueError(f"services.{name}.depends_on names '{dep}', which is not "
                                      "a service of the stack")
         start_order({n: tuple(s.depends_on) for n, s in self.services.items()})
-        return self
 
     __field_checks__ = (("services", _names),)
 

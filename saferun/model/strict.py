@@ -44,7 +44,7 @@ def context() -> Mapping[str, Any]:
     return _CONTEXT.get()
 
 
-def check(**constraints: Any) -> msgspec.Meta:
+def meta(**constraints: Any) -> msgspec.Meta:
     """msgspec.Meta whose pattern matches the whole string: msgspec searches with Python's
     `re`, where `$` also matches before a final newline ("name\\n"), so a closing `$`
     becomes `\\Z`. The JSON Schema shows `$` again (saferun.app.schema)."""
@@ -196,7 +196,7 @@ def field_types(model: type[StrictModel]) -> dict[str, Any]:
 def json_schema(model: type[StrictModel], **top: Any) -> dict[str, Any]:
     """The model's JSON Schema (draft 2020-12) with the model itself at the top level, its
     tables in $defs, `top` (e.g. title, $id) added, and patterns as written (`$`, not the
-    `\\Z` that `check` matches with)."""
+    `\\Z` that `meta` matches with)."""
     generated = msgspec.json.schema(model)
     defs = generated.get("$defs", {})
     root = defs.pop(model.__name__)

@@ -5,12 +5,10 @@ file, the host warnings this person has read and accepted for this host (with a 
 and colour. An app's weakenings never go here: they stay in its manifest, reviewed with it.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from saferun.model.manifest import REASON_MIN_LENGTH
-from saferun.model.strict import StrictModel, check
+from saferun.model.strict import StrictModel, meta
 
 # Warnings about the host (not the app) that `saferun run` repeats on every start, by id:
 # the words each message starts with (saferun.profiles.apparmor, saferun.plan.planner).
@@ -33,15 +31,15 @@ def host_warning_id(message: str) -> str | None:
 class UserConfig(StrictModel, frozen=True, kw_only=True):
     """~/.config/saferun/config.toml ($XDG_CONFIG_HOME/saferun/config.toml)."""
 
-    policy: Annotated[str | None, check(
+    policy: Annotated[str | None, meta(
         description="Default team policy file ([policy] table), used when --policy and "
         "$SAFERUN_POLICY are unset. Absolute, or relative to the config file; ~ is "
         "expanded.")] = None
-    acknowledge: Annotated[dict[HostWarningId, str], check(
+    acknowledge: Annotated[dict[HostWarningId, str], meta(
         description="Host warnings read and accepted for this host (warning id -> written "
         "reason): saferun run no longer repeats them; --dry-run names them as notes. "
         "Ids: apparmor-absent, swap-accounting-off, userns-unavailable.")] = {}
-    color: Annotated[bool, check(description="false: no colour, as with NO_COLOR.")] = True
+    color: Annotated[bool, meta(description="false: no colour, as with NO_COLOR.")] = True
 
     @staticmethod
     def _reasons(value: dict[str, str]) -> dict[str, str]:

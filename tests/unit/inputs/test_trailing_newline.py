@@ -1,7 +1,7 @@
 """Issue 19, case 9: a trailing newline is not a valid name (`$` matches before one).
 
 Names, keys and paths are matched whole (re.fullmatch, or a model pattern whose closing `$`
-saferun.model.strict.check turns into \\Z), and the error names the key and shows the value
+saferun.model.strict.meta turns into \\Z), and the error names the key and shows the value
 escaped, in one paragraph.
 """
 
