@@ -254,7 +254,7 @@ class PendingPolicy:
 def start_for_run(image: str, manifest: Any, manifest_dir: str,
                   team_path: Path | None) -> PendingPolicy:
     """Merge the policies and make the pure reference checks: tag, digest, registry."""
-    from saferun.policy.rules import check_image_policy
+    from saferun.policy.digest import check_image_policy
 
     policy, team_file = effective_policy(manifest, manifest_dir, team_path)
     check_image_policy(image, policy.ignore, policy.digest)  # the team may require digests

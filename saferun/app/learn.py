@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from saferun.engine.docker_cli import docker
 from saferun.errors import RecordingIncomplete, UsageError, WorkloadFailed
 from saferun.learn.learning import LossSigns
@@ -147,7 +149,7 @@ def started(manifest: Manifest, facts: Any, command: tuple[str, ...] | None,
                     "the learning container's lifetime bound did not start (it needs a "
                     f"static busybox at {HOST_BUSYBOX} on the engine's host: apt-get install "
                     f"busybox-static): {error_text(bound.stderr)}")
-            plan = replace(plan, pid_mode=f"container:{life}")
+            plan = msgspec.structs.replace(plan, pid_mode=f"container:{life}")
         result = run_docker(render_argv(plan, seccomp_path=seccomp_path), plan.seccomp_profile,
                             timeout=120)
         if result.returncode != 0:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
+
+import msgspec
+from msgspec.structs import replace
 
 from saferun.app.planning import check_mount_sources, checked_plan
 from saferun.errors import ManifestError, SaferunError
@@ -16,8 +19,7 @@ from saferun.model.facts import OFFLINE_FACTS, HostFacts
 from saferun.plan.planner import LaunchOptions, RunPlan
 
 
-@dataclass(frozen=True)
-class RunRequest:
+class RunRequest(msgspec.Struct, frozen=True):
     """What the command line asked for."""
 
     target: str | None  # manifest path, or an image reference (drop-in use)
@@ -31,8 +33,7 @@ class RunRequest:
     dry_run: bool = False  # --dry-run: decide and print, change nothing on the host
 
 
-@dataclass(frozen=True)
-class PreparedRun:
+class PreparedRun(msgspec.Struct, frozen=True):
     plan: RunPlan
     facts: HostFacts
     image_present: bool | None
@@ -47,8 +48,7 @@ class PreparedRun:
     image: tuple[str, str] | None = None
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(msgspec.Struct, frozen=True):
     """The manifest a start uses, and where it came from."""
 
     manifest: Any
@@ -90,7 +90,7 @@ def _looks_like_image(target: str) -> bool:
 def prepare(request: RunRequest) -> PreparedRun:
     from saferun.engine.api import EngineSession
     from saferun.engine.host import probe_host_facts
-    from saferun.policy.rules import check_image_policy
+    from saferun.policy.digest import check_image_policy
 
     session = None if request.offline else EngineSession()
     if request.dropin is not None:
@@ -295,10 +295,11 @@ def _request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
         command = dropin.options.command
         if command and command[0] == "--":  # `saferun run MANIFEST -- CMD`
             command = command[1:] or None
-        dropin = replace(dropin, image=None, options=replace(dropin.options, command=command))
+        dropin = dataclasses.replace(dropin, image=None,
+                                     options=replace(dropin.options, command=command))
         return RunRequest(parsed.image, dropin.options, offline, dropin, True)
     # A bare image: without --name docker picks a random name, and so does saferun.
-    dropin = replace(dropin, options=replace(dropin.options, use_app_name=False))
+    dropin = dataclasses.replace(dropin, options=replace(dropin.options, use_app_name=False))
     return RunRequest(parsed.image, dropin.options, offline, dropin, False,
                       use_preset=not parsed.flag("no-preset"))
 

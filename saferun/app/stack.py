@@ -13,9 +13,11 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from saferun.errors import ManifestError, RequirementUnmet, SaferunError
 from saferun.model.stack import (
@@ -80,7 +82,7 @@ def _plan_service(stack: Any, member: Any, facts: Any, session: Any,
         pin_floating_image,
     )
     from saferun.plan.planner import LaunchOptions
-    from saferun.policy.rules import check_image_policy
+    from saferun.policy.digest import check_image_policy
 
     manifest = member.manifest
     manifest_dir = str(member.manifest_path.resolve().parent)
@@ -99,7 +101,7 @@ def _plan_service(stack: Any, member: Any, facts: Any, session: Any,
     labels.update({STACK_LABEL: stack.name, ROLE_LABEL: "service", SERVICE_LABEL: member.name,
                    INGRESS_LABEL: _policy_text(manifest.network.ingress),
                    EGRESS_LABEL: _policy_text(manifest.network.egress)})
-    plan = replace(plan, labels=tuple(sorted(labels.items())))
+    plan = msgspec.structs.replace(plan, labels=tuple(sorted(labels.items())))
     rules = _service_rules(manifest.network)
     _check_cannot_touch_rules(member, plan, rules)
     for message in plan.warnings:

@@ -382,11 +382,13 @@ def plan_notes(app: Prepared) -> list[Unsupported]:
 
 
 def _show(value: object) -> str:
-    import dataclasses
+    import msgspec
 
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return ", ".join(f"{k}={_show(v)}" for k, v in dataclasses.asdict(value).items()
+    if isinstance(value, msgspec.Struct):  # a part of the plan, e.g. an EndpointPlan
+        return ", ".join(f"{k}={_show(v)}" for k, v in msgspec.structs.asdict(value).items()
                          if v not in (None, (), [], "", False))
+    if isinstance(value, tuple) and any(isinstance(v, msgspec.Struct) for v in value):
+        return "; ".join(_show(v) for v in value)
     if isinstance(value, tuple):
         return ", ".join("=".join(v) if isinstance(v, tuple) else str(v) for v in value)
     return str(value)

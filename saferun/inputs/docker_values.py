@@ -12,8 +12,9 @@ and go-connections nat.ParsePortSpec (`-p`).
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from saferun.errors import DockerArgsError
 
@@ -22,8 +23,7 @@ CONSISTENCY = frozenset({"consistent", "cached", "delegated"})
 _VOLUME_MODES = frozenset({"ro", "rw", "readonly", "z", "Z", "nocopy"}) | PROPAGATION | CONSISTENCY
 
 
-@dataclass(frozen=True)
-class Publish:
+class Publish(msgspec.Struct, frozen=True):
     """One `-p` value. Ranges are expanded; no host ports means a random high port."""
 
     host_ip: str  # "" = not given (docker binds every interface)
@@ -32,8 +32,7 @@ class Publish:
     protocol: str
 
 
-@dataclass(frozen=True)
-class MountValue:
+class MountValue(msgspec.Struct, frozen=True):
     """One `-v` or `--mount` value. `kind` is bind, volume, tmpfs or anonymous (a volume
     without a name); `options` keeps every other key, in docker's spelling, in order."""
 

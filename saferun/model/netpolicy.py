@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 SERVICE_PATTERN = r"[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?"
 _SERVICE = re.compile(rf"^{SERVICE_PATTERN}$")
@@ -24,8 +25,7 @@ _ENTRY = re.compile(
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True)
-class Peer:
+class Peer(msgspec.Struct, frozen=True):
     """One ingress or egress entry: a service of the stack or an address range."""
 
     service: str | None  # a service name of the same stack

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 from saferun.errors import Refused
 
 CIS = "CIS Docker Benchmark v1.6.0"
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(msgspec.Struct, frozen=True):
     id: str
     title: str
     cis: str | None  # section of the CIS Docker Benchmark (v1.6.0), when one covers it
@@ -115,8 +115,7 @@ REFUSALS: tuple[Refusal, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class PolicyWarning:
+class PolicyWarning(msgspec.Struct, frozen=True):
     """A request saferun honours with docker's semantics but warns about, because a CIS
     rule recommends otherwise. A team policy file turns it into a refusal (`[policy]
     refuse = [ID]`); an `[allow]` entry (or `--allow ID=REASON`) with a reason silences it
@@ -206,8 +205,7 @@ READONLY_SAFE_HOST_PATHS: tuple[str, ...] = ("/etc/localtime", "/etc/timezone",
                                              "/usr/share/zoneinfo")
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(msgspec.Struct, frozen=True):
     """One refused request: which rule, where it came from, what was asked."""
 
     rule: str

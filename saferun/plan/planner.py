@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from saferun import __version__
 from saferun.errors import RequirementUnmet
@@ -27,8 +28,7 @@ DEFAULT_LOG_OPTIONS = {"max-size": "10m", "max-file": "3"}
 ROTATING_LOG_DRIVERS = frozenset({"json-file", "local"})
 
 
-@dataclass(frozen=True)
-class LaunchOptions:
+class LaunchOptions(msgspec.Struct, frozen=True):
     """How this one start differs from the manifest: docker run's session flags."""
 
     detach: bool = False
@@ -48,16 +48,14 @@ class LaunchOptions:
     client_flags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class TmpfsPlan:
+class TmpfsPlan(msgspec.Struct, frozen=True):
     target: str
     options: (
         str  # docker's --tmpfs option string, e.g. "rw,noexec,nosuid,nodev,size=67108864,mode=1777"
     )
 
 
-@dataclass(frozen=True)
-class MountPlan:
+class MountPlan(msgspec.Struct, frozen=True):
     kind: str  # bind | volume
     source: str
     target: str
@@ -68,16 +66,14 @@ class MountPlan:
     create_source: bool = False  # binds from -v: docker creates a missing host directory
 
 
-@dataclass(frozen=True)
-class PortPlan:
+class PortPlan(msgspec.Struct, frozen=True):
     host_ip: str
     host_port: int | None
     container_port: int
     protocol: str
 
 
-@dataclass(frozen=True)
-class HealthcheckPlan:
+class HealthcheckPlan(msgspec.Struct, frozen=True):
     """docker's health options as the CLI sends them: 0 = the daemon's default."""
 
     shell_command: str | None  # None: keep the image's test (only timings given)
@@ -91,8 +87,7 @@ class HealthcheckPlan:
     given: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class EndpointPlan:
+class EndpointPlan(msgspec.Struct, frozen=True):
     """One network to connect at create, with its endpoint settings."""
 
     network: str
@@ -105,15 +100,13 @@ class EndpointPlan:
     links: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class UlimitPlan:
+class UlimitPlan(msgspec.Struct, frozen=True):
     name: str
     soft: int
     hard: int
 
 
-@dataclass(frozen=True)
-class RunPlan:
+class RunPlan(msgspec.Struct, frozen=True):
     """Every setting of one container start. Renderers turn it into argv or an API body."""
 
     image: str
@@ -153,7 +146,7 @@ class RunPlan:
     interactive: bool
     tty: bool
     cap_drop: tuple[str, ...] = ("ALL",)
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # facts for --dry-run, e.g. the host uid of container root
     # Drop-in `docker run` settings (saferun.inputs.dockerrun); each weakening one needs an [allow].
     client_flags: tuple[str, ...] = ()

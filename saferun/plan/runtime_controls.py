@@ -14,8 +14,9 @@ runtime arguments) arrive in HostFacts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 from saferun.errors import RequirementUnmet
 from saferun.model.facts import HostFacts
@@ -30,8 +31,7 @@ class Support(StrEnum):
     IGNORED = "ignored"
 
 
-@dataclass(frozen=True)
-class ControlSupport:
+class ControlSupport(msgspec.Struct, frozen=True):
     support: Support
     note: str
     source: str
@@ -40,8 +40,7 @@ class ControlSupport:
     warn: bool = True
 
 
-@dataclass(frozen=True)
-class Control:
+class Control(msgspec.Struct, frozen=True):
     id: str
     title: str
 
@@ -172,8 +171,7 @@ def row_for(registered_name: str) -> str | None:
     return _ROW_BY_RUNTIME_NAME.get(registered_name)
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(msgspec.Struct, frozen=True):
     """A control the manifest asks for, and whether it is `required`."""
 
     control: str

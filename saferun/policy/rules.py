@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
 from saferun.model.normalise import is_all_addresses, is_root_user
 from saferun.model.refusals import RULES as REFUSALS
 from saferun.model.refusals import SOCKET_NAMES, WARNINGS, host_path_rule, image_tag_problem
+from saferun.policy.digest import check_image_policy, image_parts
 from saferun.policy.severity import Severity
 from saferun.policy.spec import ContainerSpec
 
@@ -302,31 +303,8 @@ def _sysctls(spec: ContainerSpec, policy: Policy) -> list[Hit]:
     return [Hit(f"sysctl {k}={v}") for k, v in spec.sysctls if k not in SAFE_SYSCTLS]
 
 
-def image_parts(image: str) -> tuple[str, str | None, str | None]:
-    """`registry:5000/team/app:1.2@sha256:...` -> (name, tag, digest)."""
-    name, _, digest = image.partition("@")
-    last = name.rsplit("/", 1)[-1]
-    tag = None
-    if ":" in last:
-        name, tag = name.rsplit(":", 1)
-    return name, tag, digest or None
-
-
-__all__ = ["image_tag_problem"]  # re-exported: the check lives in saferun.model.refusals
-
-
-def check_image_policy(image: str, ignored: Mapping[str, str], digest: str = "recommend") -> None:
-    """`saferun run`'s digest policy: refuse a tag when the policy requires digests. A
-    floating tag (no tag, `latest`) is a warning (rule image-tag-latest, see
-    saferun.model.manifest.Manifest.warnings), which `[policy] refuse` can make a refusal."""
-    from saferun.errors import ManifestError
-
-    if digest == "require" and image_parts(image)[2] is None and "image-digest" not in ignored:
-        raise ManifestError(
-            f"app.image: '{image}' is not pinned by digest and [policy] digest = \"require\"; "
-            "refused by rule 'image-digest'",
-            fix="run `saferun pin MANIFEST` to pin the digest from the local engine "
-            "(docs/policy.md#image-digest)")
+__all__ = ["check_image_policy", "image_parts", "image_tag_problem"]  # re-exported: the
+# checks live in saferun.policy.digest and saferun.model.refusals
 
 
 def _image_tag(spec: ContainerSpec, policy: Policy) -> list[Hit]:

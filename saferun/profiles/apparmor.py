@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from typing import Literal
+
+import msgspec
 
 from saferun.data import data_dir
 from saferun.errors import ProfileError, RequirementUnmet
@@ -225,8 +226,7 @@ class ApparmorAction(StrEnum):
     SKIP = "skip"  # the host has no AppArmor and enforcement is "preferred": warn
 
 
-@dataclass(frozen=True)
-class ApparmorDecision:
+class ApparmorDecision(msgspec.Struct, frozen=True):
     """The outcome for one run: what to load, which security option, what to tell the user."""
 
     action: ApparmorAction

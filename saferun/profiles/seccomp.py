@@ -21,9 +21,10 @@ import difflib
 import json
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+
+import msgspec
 
 from saferun.data import data_dir
 from saferun.errors import ProfileError
@@ -77,16 +78,14 @@ OPS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(msgspec.Struct, frozen=True):
     name: str
     purpose: str
     safe: bool
     entries: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(msgspec.Struct, frozen=True):
     index: int
     op: str
     value: int
@@ -104,8 +103,7 @@ class Condition:
 Alternatives = tuple[tuple[Condition, ...], ...]
 
 
-@dataclass(frozen=True)
-class Guard:
+class Guard(msgspec.Struct, frozen=True):
     name: str
     purpose: str
     lifted_by: frozenset[str]
@@ -115,31 +113,28 @@ class Guard:
     errno: str | None
 
 
-@dataclass(frozen=True)
-class BaseProfile:
+class BaseProfile(msgspec.Struct, frozen=True):
     name: str
     purpose: str
     allow: tuple[str, ...]
     deny: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class RuntimeNeeds:
+class RuntimeNeeds(msgspec.Struct, frozen=True):
     name: str
     purpose: str
     syscalls: tuple[str, ...]
     arches: Mapping[str, tuple[str, ...]]
 
 
-@dataclass(frozen=True)
-class SeccompData:
+class SeccompData(msgspec.Struct, frozen=True):
     groups: Mapping[str, Group]
     profiles: Mapping[str, BaseProfile]
     guards: Mapping[str, Guard]
     capabilities: Mapping[str, tuple[str, ...]]
     runtimes: Mapping[str, RuntimeNeeds]
     # call -> the calls libc or a runtime makes instead when it is refused (fallbacks.toml)
-    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    fallbacks: Mapping[str, tuple[str, ...]] = {}
 
 
 def _read_toml(name: str) -> dict[str, Any]:
@@ -262,8 +257,7 @@ def target_architectures(section: SeccompSection, native_arch: str) -> tuple[str
     return (native, *sorted(a for a in arches if a != native))
 
 
-@dataclass(frozen=True)
-class _Sources:
+class _Sources(msgspec.Struct, frozen=True):
     """Every input of the resolution, expanded to {syscall: provenance label}."""
 
     base_allow: dict[str, str]

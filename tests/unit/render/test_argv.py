@@ -88,9 +88,9 @@ def test_session_flags() -> None:
 
 
 def test_seccomp_profile_needs_a_path() -> None:
-    import dataclasses
+    import msgspec
 
-    plan = dataclasses.replace(
+    plan = msgspec.structs.replace(
         build_plan(Manifest.from_data({"app": {"name": "a", "image": "b"}}), FACTS),
         seccomp_profile="{}",
     )
