@@ -179,9 +179,14 @@ def is_stack_file(path: Path) -> bool:
         return True
     if path.suffix != ".toml" or not path.is_file():
         return False
-    from saferun.inputs.loader import read_toml_file
+    from saferun.inputs.loader import read_manifest_bytes, read_toml_file
 
     try:
+        data = read_manifest_bytes(path)
+        # No "stack" in the text (nor an escape that could spell it): not a stack file, and
+        # `saferun check` does not parse every manifest twice.
+        if b"stack" not in data and b"\\u" not in data and b"\\U" not in data:
+            return False
         return "stack" in read_toml_file(path)
     except ManifestError:
         return False

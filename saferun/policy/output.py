@@ -29,6 +29,15 @@ SECURITY_SEVERITY = {Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.ME
                      Severity.LOW: "3.0", Severity.INFO: "1.0"}
 
 
+def pretty_json(document: Any) -> str:
+    """json.dumps(document, indent=2) + newline, byte for byte (non-ASCII escaped): the C
+    encoder writes it compact and msgspec indents it, as Python's indenting encoder is
+    pure Python (a third of `saferun check --format sarif` over 1,000 manifests)."""
+    import msgspec
+
+    return msgspec.json.format(json.dumps(document).encode(), indent=2).decode() + "\n"
+
+
 def _finding_line(finding: Finding) -> str:
     kind = "" if finding.kind == "policy" else f"[{finding.kind}] "
     line = f"  {finding.severity.label.upper():<8} {finding.rule:<24} {kind}{finding.message}"
@@ -88,7 +97,7 @@ def format_json(reports: Sequence[TargetReport]) -> str:
             for r in reports
         ],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return pretty_json(document)
 
 
 def sarif_rule(rule: Rule) -> dict[str, Any]:
@@ -153,7 +162,7 @@ def format_sarif(reports: Sequence[TargetReport]) -> str:
         "invocations": [{"executionSuccessful": not notifications,
                          "toolExecutionNotifications": notifications}],
     }
-    return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2) + "\n"
+    return pretty_json({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]})
 
 
 ReportsFormatter = Callable[[Sequence[TargetReport]], str]

@@ -17,7 +17,8 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from saferun.model.capabilities import DOCKER_DEFAULT_CAPS
 from saferun.model.normalise import is_all_addresses, is_root_user
@@ -31,15 +32,13 @@ CIS_VERSION = "v1.6.0"
 CIS_NAME = f"CIS Docker Benchmark {CIS_VERSION}"
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     """Per-input policy settings (a manifest's [policy] table)."""
 
     digest: str = "recommend"  # recommend | require
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """One offending item found by a check."""
 
     detail: str
@@ -50,8 +49,7 @@ class Hit:
 Check = Callable[[ContainerSpec, Policy], list[Hit]]
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     id: str
     title: str
     severity: Severity
@@ -455,12 +453,11 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in RULES_TABLE}
 SPEC_RULES: tuple[Rule, ...] = tuple(r for r in RULES_TABLE if r.check is not None)
 
 
-@dataclass(frozen=True)
-class RuleResult:
+class RuleResult(msgspec.Struct, frozen=True):
     """A rule applied to one spec: no hits means it passed."""
 
     rule: Rule
-    hits: tuple[Hit, ...] = field(default_factory=tuple)
+    hits: tuple[Hit, ...] = ()
 
     @property
     def passed(self) -> bool:

@@ -14,7 +14,8 @@ Pure: a function of rule results.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from saferun.policy.rules import RuleResult
 
@@ -25,8 +26,7 @@ RATINGS: tuple[tuple[float, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class ScoreItem:
+class ScoreItem(msgspec.Struct, frozen=True):
     """One row of the details table."""
 
     rule: str
@@ -41,8 +41,7 @@ class ScoreItem:
         return self.badness * self.weight
 
 
-@dataclass(frozen=True)
-class Score:
+class Score(msgspec.Struct, frozen=True):
     value: float
     rating: str
     items: tuple[ScoreItem, ...]
