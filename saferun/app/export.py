@@ -97,7 +97,7 @@ def _judge_as_run(manifest: Manifest, directory: str, arch: str) -> None:
     """Judged as `saferun run` judges it, before anything is rendered: the seccomp profile
     compiled by libseccomp (ProfileError) and every bind source resolved against the
     manifest's own directory, symlinks followed (refused by the rule `run` names)."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from saferun.app.planning import judged_plan
     from saferun.export.common import EXPORT_FACTS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
@@ -295,11 +294,10 @@ def _request_from_args(parsed: Any, *, cwd: str, offline: bool) -> RunRequest:
         command = dropin.options.command
         if command and command[0] == "--":  # `saferun run MANIFEST -- CMD`
             command = command[1:] or None
-        dropin = dataclasses.replace(dropin, image=None,
-                                     options=replace(dropin.options, command=command))
+        dropin = replace(dropin, image=None, options=replace(dropin.options, command=command))
         return RunRequest(parsed.image, dropin.options, offline, dropin, True)
     # A bare image: without --name docker picks a random name, and so does saferun.
-    dropin = dataclasses.replace(dropin, options=replace(dropin.options, use_app_name=False))
+    dropin = replace(dropin, options=replace(dropin.options, use_app_name=False))
     return RunRequest(parsed.image, dropin.options, offline, dropin, False,
                       use_preset=not parsed.flag("no-preset"))
 

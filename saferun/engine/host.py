@@ -58,7 +58,7 @@ def probe_host_facts(session: EngineSession | None = None) -> tuple[HostFacts, d
 
 def local_facts(facts: HostFacts, *, local: bool) -> HostFacts:
     """Add what only the local host can tell: /dev/kvm and the dockremap subuid range."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     if not local:
         return facts

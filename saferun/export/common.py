@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from saferun.errors import ExportError
 from saferun.model.encoding import comment_text
@@ -138,7 +140,8 @@ def prepare(item: ExportInput, *, arch: str = "x86_64") -> Prepared:
     `arch` is the target's architecture: the seccomp profile lists syscalls per arch.
     """
     options = LaunchOptions(manifest_dir=item.manifest_dir)
-    plan = build_plan(item.manifest, replace(EXPORT_FACTS, architecture=arch), options)
+    plan = build_plan(item.manifest, msgspec.structs.replace(EXPORT_FACTS, architecture=arch),
+                      options)
     return Prepared(item.manifest, plan, _seccomp(item.manifest, plan), _apparmor(item.manifest))
 
 

@@ -19,8 +19,9 @@ import copy
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from saferun.errors import DockerArgsError, ManifestError, UnsupportedFlag, UsageError
 from saferun.inputs import docker_values
@@ -80,15 +81,14 @@ _RUNTIMES = {"runc": "runc", "io.containerd.runc.v2": "runc", "runsc": "gvisor",
 _OWN_ULIMITS = ("nofile", "nproc")  # resources.nofile / resources.nproc; others: ulimits
 
 
-@dataclass(frozen=True)
-class DropIn:
+class DropIn(msgspec.Struct, frozen=True):
     """What a command line asks for: a manifest fragment plus this start's options."""
 
     overrides: dict[str, Any]
     options: LaunchOptions
     image: str | None
     cap_drop: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = ()
 
 
 def from_docker_run(parsed: ParsedRun, *, cwd: str) -> DropIn:

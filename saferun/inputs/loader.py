@@ -16,10 +16,11 @@ import copy
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from saferun.errors import ManifestError
 
@@ -36,8 +37,7 @@ MAX_NESTING = 32
 PRESET_PLACEHOLDER_IMAGE = "preset.invalid/{name}:placeholder"
 
 
-@dataclass(frozen=True)
-class ResolvedDocument:
+class ResolvedDocument(msgspec.Struct, frozen=True):
     """A manifest's TOML document with every `extends` merged in, before validation.
 
     `extended` lists the files merged in (nearest first), so callers can record them as

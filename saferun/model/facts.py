@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 
-@dataclass(frozen=True)
-class HostFacts:
+
+class HostFacts(msgspec.Struct, frozen=True):
     """The subset of `docker info` that planning depends on."""
 
     server_version: str = "unknown"
@@ -22,7 +22,7 @@ class HostFacts:
     swap_limit: bool = True
     pids_limit: bool = True
     cpu_cfs_quota: bool = True
-    warnings: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
     # runtimeArgs of each registered runtime (e.g. runsc's --network mode), from /info.
     runtime_args: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # (uid, gid) that container root has on the host under userns-remap: dockerd keeps a

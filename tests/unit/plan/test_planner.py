@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
+import msgspec
 import pytest
 
 from saferun.errors import RequirementUnmet
@@ -45,9 +45,9 @@ def test_userns_required_refuses_without_remapping() -> None:
     with pytest.raises(RequirementUnmet, match="remap user namespaces") as info:
         build_plan(manifest(security={"userns": "required"}), FACTS)
     assert info.value.fix and "daemon.json" in info.value.fix
-    remapped = dataclasses.replace(FACTS, security_options=frozenset({"seccomp", "userns"}))
+    remapped = msgspec.structs.replace(FACTS, security_options=frozenset({"seccomp", "userns"}))
     assert build_plan(manifest(security={"userns": "required"}), remapped)
-    rootless = dataclasses.replace(FACTS, security_options=frozenset({"seccomp", "rootless"}))
+    rootless = msgspec.structs.replace(FACTS, security_options=frozenset({"seccomp", "rootless"}))
     assert build_plan(manifest(security={"userns": "required"}), rootless)
 
 
@@ -67,15 +67,15 @@ def test_apparmor_required_refuses_and_preferred_warns() -> None:
 
 def test_no_seccomp_support_refuses() -> None:
     with pytest.raises(RequirementUnmet, match="seccomp"):
-        build_plan(manifest(), dataclasses.replace(FACTS, security_options=frozenset()))
+        build_plan(manifest(), msgspec.structs.replace(FACTS, security_options=frozenset()))
 
 
 def test_unsupported_limits_refuse() -> None:
     with pytest.raises(RequirementUnmet, match="memory"):
-        build_plan(manifest(), dataclasses.replace(FACTS, memory_limit=False))
+        build_plan(manifest(), msgspec.structs.replace(FACTS, memory_limit=False))
     with pytest.raises(RequirementUnmet, match="PIDs"):
-        build_plan(manifest(), dataclasses.replace(FACTS, pids_limit=False))
-    plan = build_plan(manifest(), dataclasses.replace(FACTS, swap_limit=False))
+        build_plan(manifest(), msgspec.structs.replace(FACTS, pids_limit=False))
+    plan = build_plan(manifest(), msgspec.structs.replace(FACTS, swap_limit=False))
     assert any("swap" in w for w in plan.warnings)
 
 

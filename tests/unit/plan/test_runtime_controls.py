@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from saferun.errors import RequirementUnmet
@@ -26,8 +26,8 @@ from saferun.plan.runtime_controls import (
 REPO = Path(__file__).resolve().parents[3]
 FACTS = HostFacts(security_options=frozenset({"seccomp"}),
                   runtimes=frozenset({"runc", "runsc", "kata"}), kvm_available=True)
-APPARMOR = dataclasses.replace(FACTS, security_options=frozenset({"seccomp", "apparmor"}))
-REMAPPED = dataclasses.replace(FACTS, security_options=frozenset({"seccomp", "userns"}))
+APPARMOR = msgspec.structs.replace(FACTS, security_options=frozenset({"seccomp", "apparmor"}))
+REMAPPED = msgspec.structs.replace(FACTS, security_options=frozenset({"seccomp", "userns"}))
 
 
 def manifest(**sections: Any) -> Manifest:
@@ -71,7 +71,7 @@ def test_gvisor_with_preferred_apparmor_warns() -> None:
 
 
 def test_gvisor_oci_seccomp_flag_counts_seccomp_as_enforced() -> None:
-    facts = dataclasses.replace(FACTS, runtime_args=(("runsc", ("--oci-seccomp",)),))
+    facts = msgspec.structs.replace(FACTS, runtime_args=(("runsc", ("--oci-seccomp",)),))
     plan = build_plan(manifest(security={"runtime": "gvisor"}), facts)
     assert not any("seccomp" in w for w in plan.warnings)
 
@@ -80,13 +80,13 @@ def test_gvisor_network_modes() -> None:
     assert gvisor_network_mode(()) == "sandbox"
     assert gvisor_network_mode(("--network=host",)) == "host"
     assert gvisor_network_mode(("--network", "none")) == "none"
-    none = dataclasses.replace(FACTS, runtime_args=(("runsc", ("--network=none",)),))
+    none = msgspec.structs.replace(FACTS, runtime_args=(("runsc", ("--network=none",)),))
     with pytest.raises(RequirementUnmet, match="--network=none"):
         build_plan(manifest(security={"runtime": "gvisor"},
                             network={"ports": [{"container": 80}]}), none)
     plan = build_plan(manifest(security={"runtime": "gvisor"}), none)
     assert any("the app has no network" in w for w in plan.warnings)
-    host = dataclasses.replace(FACTS, runtime_args=(("runsc", ("--network=host",)),))
+    host = msgspec.structs.replace(FACTS, runtime_args=(("runsc", ("--network=host",)),))
     plan = build_plan(manifest(security={"runtime": "gvisor"}), host)
     assert any("registered with --network=host" in w for w in plan.warnings)
     sandbox = build_plan(manifest(security={"runtime": "gvisor"}), FACTS)
@@ -102,16 +102,16 @@ def test_gvisor_host_pids_limit_leaves_room_for_sandbox_threads() -> None:
 
 def test_kata_is_detected_under_each_registered_name() -> None:
     for name in RUNTIME_ALIASES["kata"]:
-        facts = dataclasses.replace(FACTS, runtimes=frozenset({"runc", name}))
+        facts = msgspec.structs.replace(FACTS, runtimes=frozenset({"runc", name}))
         assert build_plan(manifest(security={"runtime": "kata"}), facts).runtime == name
 
 
 def test_kata_without_kvm_is_refused_and_unknown_kvm_warns() -> None:
     m = manifest(security={"runtime": "kata"})
     with pytest.raises(RequirementUnmet, match="/dev/kvm") as info:
-        build_plan(m, dataclasses.replace(FACTS, kvm_available=False))
+        build_plan(m, msgspec.structs.replace(FACTS, kvm_available=False))
     assert "kvm_intel" in (info.value.fix or "")
-    plan = build_plan(m, dataclasses.replace(FACTS, kvm_available=None))
+    plan = build_plan(m, msgspec.structs.replace(FACTS, kvm_available=None))
     assert any("could not be checked" in w for w in plan.warnings)
     assert not any("/dev/kvm" in w for w in build_plan(m, FACTS).warnings)
 
@@ -129,7 +129,7 @@ def test_kata_with_required_userns_is_refused_even_when_remapped() -> None:
 
 
 def test_kata_missing_is_refused_with_registration_snippet() -> None:
-    facts = dataclasses.replace(FACTS, runtimes=frozenset({"runc"}))
+    facts = msgspec.structs.replace(FACTS, runtimes=frozenset({"runc"}))
     with pytest.raises(RequirementUnmet, match="no such runtime") as info:
         build_plan(manifest(security={"runtime": "kata"}), facts)
     assert '"runtimeType": "io.containerd.kata.v2"' in (info.value.fix or "")
@@ -142,14 +142,15 @@ def test_check_runtime_controls_on_unconfined_seccomp_does_not_warn_about_seccom
 
 
 def test_userns_notes_report_host_uids() -> None:
-    facts = dataclasses.replace(REMAPPED, userns_root=(100000, 100000))
+    facts = msgspec.structs.replace(REMAPPED, userns_root=(100000, 100000))
     assert userns_notes(manifest(app={"user": "1000:1000"}), facts) == (
         "user namespace remapping: container uid 0 is host uid 100000; the app's uid 1000 is "
         "host uid 101000",)
-    from_subuid = dataclasses.replace(REMAPPED, subuid_range=(231072, 65536))
+    from_subuid = msgspec.structs.replace(REMAPPED, subuid_range=(231072, 65536))
     assert "host uid 231072; the app's uid 65534 is host uid 296606" in \
         userns_notes(manifest(), from_subuid)[0]
-    small = dataclasses.replace(REMAPPED, userns_root=(100000, 100000), subuid_range=(100000, 1000))
+    small = msgspec.structs.replace(REMAPPED, userns_root=(100000, 100000),
+                                    subuid_range=(100000, 1000))
     assert "cannot start" in userns_notes(manifest(), small)[0]
     assert userns_notes(manifest(), FACTS) == ()
     assert userns_notes(manifest(security={"userns": "off"}), facts) == ()
