@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import Any, NoReturn
 import msgspec
 from msgspec.structs import replace
 
+from saferun.app.plancache import sha256  # CPython's own, without loading OpenSSL
 from saferun.app.planning import check_mount_sources, checked_plan
 from saferun.errors import ManifestError, SaferunError
 from saferun.model.facts import OFFLINE_FACTS, HostFacts
@@ -76,7 +76,7 @@ def _read_manifest_file(target: str | None) -> tuple[Path, Any, tuple[str, str, 
     resolved = read_document(path)
     where = (
         str(path.resolve().parent),
-        hashlib.sha256(data).hexdigest(),
+        sha256(data).hexdigest(),
         tuple(str(p) for p in resolved.extended),
     )
     return path, resolved, where

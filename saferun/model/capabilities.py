@@ -6,8 +6,6 @@ docker's canonical form (upper case, with CAP_).
 
 from __future__ import annotations
 
-import difflib
-
 # Bit number of every capability the kernel defines (up to Linux 5.9, CAP_CHECKPOINT_RESTORE).
 CAPABILITY_BITS: dict[str, int] = {
     "CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_DAC_READ_SEARCH": 2, "CAP_FOWNER": 3,
@@ -39,6 +37,8 @@ def normalize_capability(name: str) -> str:
         return canonical
     if upper == "ALL":
         raise ValueError("'ALL' cannot be added: list the capabilities the app needs")
+    import difflib  # only for the message
+
     close = difflib.get_close_matches(canonical, CAPABILITY_BITS, n=1)
     hint = f" (did you mean {close[0][4:]}?)" if close else ""
     raise ValueError(f"unknown capability '{name}'{hint}")

@@ -17,7 +17,6 @@ container would not start), explicit `deny` in the manifest, capabilities and ex
 
 from __future__ import annotations
 
-import difflib
 import json
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -219,6 +218,8 @@ def _expand_entry(
         return
     name = entry[1:]
     if name not in groups:
+        import difflib  # only for the message
+
         close = difflib.get_close_matches(name, list(groups), n=1)
         hint = f" (did you mean @{close[0]}?)" if close else ""
         raise ProfileError(
