@@ -15,12 +15,13 @@ from typing import Literal
 import msgspec
 
 SERVICE_PATTERN = r"[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?"
-_SERVICE = re.compile(rf"^{SERVICE_PATTERN}$")
+_SERVICE = rf"^{SERVICE_PATTERN}$"
 # NAME-OR-CIDR[:PORT][/PROTO]; an IPv6 CIDR goes in brackets when a port follows.
-_ENTRY = re.compile(
+_ENTRY = (
     r"^(?:\[(?P<v6>[0-9a-fA-F:.]+(?:/[0-9]{1,3})?)\]|(?P<target>[^:\[\]]+|[0-9a-fA-F:]+/[0-9]{1,3}))"
     r"(?::(?P<port>[0-9]{1,5}))?(?:/(?P<proto>tcp|udp))?$"
 )
+# Compiled on first use (re caches them): most starts declare no ingress or egress.
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -45,7 +46,7 @@ class Peer(msgspec.Struct, frozen=True):
 
 def parse_peer(text: str) -> Peer:
     """Parse one entry; ValueError naming the entry when it is neither a service nor a CIDR."""
-    match = _ENTRY.match(text.strip())
+    match = re.match(_ENTRY, text.strip())
     if match is None:
         raise ValueError(f"'{text}' is not SERVICE[:PORT] or CIDR[:PORT] (e.g. db:5432, "
                          "10.20.0.0/16:443, dns:53/udp)")
@@ -56,7 +57,7 @@ def parse_peer(text: str) -> Peer:
     protocol: Literal["tcp", "udp"] = "udp" if match.group("proto") == "udp" else "tcp"
     if match.group("proto") and port is None:
         raise ValueError(f"'{text}': a protocol needs a port (e.g. {target}:53/udp)")
-    if _SERVICE.match(target) and not _looks_like_address(target):
+    if re.match(_SERVICE, target) and not _looks_like_address(target):
         return Peer(service=target, network=None, port=port, protocol=protocol)
     try:
         network = ipaddress.ip_network(target, strict=True)
@@ -76,7 +77,7 @@ def parse_peers(entries: list[str]) -> tuple[Peer, ...]:
 
 def check_service_name(name: str, key: str) -> str:
     """A stack service name: it becomes a DNS alias, a container name part and a label."""
-    if not _SERVICE.match(name):
+    if not re.match(_SERVICE, name):
         raise ValueError(f"{key} '{name}' is not a service name (lower case letters, digits, "
                          "- and _, at most 63, starting and ending with a letter or digit)")
     return name

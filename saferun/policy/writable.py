@@ -9,11 +9,10 @@ with the exact fix instead. Pure: the owners are gathered at the edge (saferun.a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True)
-class MountOwner:
+class MountOwner(msgspec.Struct, frozen=True):
     """Who owns the root of what a mount puts at `target`, as far as the edge could tell."""
 
     target: str
