@@ -8,11 +8,10 @@ directories it declares as VOLUMEs and who owns them, the directories its server
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True)
-class PathFact:
+class PathFact(msgspec.Struct, frozen=True):
     """One path inside the image, as `docker cp` reports it."""
 
     path: str
@@ -23,8 +22,7 @@ class PathFact:
     entries: int = 0  # for a directory: how many entries are below it (0 = empty)
 
 
-@dataclass(frozen=True)
-class ImageProbe:
+class ImageProbe(msgspec.Struct, frozen=True):
     image_id: str
     user: str = ""  # the image's USER ("" = root)
     volumes: tuple[str, ...] = ()
@@ -42,8 +40,7 @@ class ImageProbe:
         return next((p for p in self.paths if p.path == wanted), None)
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(msgspec.Struct, frozen=True):
     name: str
     uid: int
     gid: int
