@@ -77,8 +77,8 @@ def parse_peers(entries: list[str]) -> tuple[Peer, ...]:
 
 def check_service_name(name: str, key: str) -> str:
     """A stack service name: it becomes a DNS alias, a container name part and a label."""
-    if not re.match(_SERVICE, name):
-        raise ValueError(f"{key} '{name}' is not a service name (lower case letters, digits, "
+    if not re.fullmatch(_SERVICE, name):  # whole: `$` alone also matches before a final "\n"
+        raise ValueError(f"{key} {name!r} is not a service name (lower case letters, digits, "
                          "- and _, at most 63, starting and ending with a letter or digit)")
     return name
 

@@ -59,5 +59,7 @@ def test_stack_file_checks_names_and_dependencies() -> None:
                                                             "depends_on": ["db"]}}})
     with pytest.raises(ValueError):
         StackFile.from_data({**ok, "services": {"Web!": {"manifest": "w.toml"}}})
+    with pytest.raises(ValueError, match="not a service name"):
+        StackFile.from_data({**ok, "services": {"web\n": {"manifest": "w.toml"}}})
     with pytest.raises(ValueError):
         StackFile.from_data({**ok, "stack": {"name": "Shop Name"}})
