@@ -348,7 +348,9 @@ def _readable(message: str, value: Any, annotation: Any) -> str:
     """msgspec's wording, in saferun's: the expected type, pattern, bound or choices."""
     wrong = re.match(r"Expected `([^`]*)`, got `", message)
     if wrong:
-        expected = [_NAMES.get(part.strip(), part.strip()) for part in wrong[1].split("|")]
+        # TOML has no null: an optional key is left out, so "or nothing" would only confuse.
+        expected = [_NAMES.get(part.strip(), part.strip()) for part in wrong[1].split("|")
+                    if part.strip() != "null"] or ["nothing"]
         return f"wrong type ({_kind(value)}), expected {' or '.join(dict.fromkeys(expected))}"
     pattern = re.match(r"Expected `str` matching regex '(.*)'$", message, re.DOTALL)
     if pattern:

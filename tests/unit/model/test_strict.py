@@ -53,6 +53,12 @@ def test_missing_keys_and_tables_of_the_wrong_type() -> None:
     }
 
 
+def test_an_optional_key_of_the_wrong_type_names_the_type_it_takes() -> None:
+    # TOML has no null: "expected list or nothing" would name what cannot be written.
+    assert _problems({"app": {**APP, "command": "ls"}}) == {
+        "app.command": ("type_error", "wrong type (string), expected list")}
+
+
 def test_a_table_check_runs_only_when_its_fields_are_valid() -> None:
     # Ulimit's soft <= hard is judged once soft and hard are integers (as pydantic did).
     assert _problems({"app": APP, "resources": {"nofile": {"soft": "x", "hard": 1}}}) == {
