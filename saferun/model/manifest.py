@@ -940,6 +940,7 @@ class PolicySection(StrictModel, frozen=True, kw_only=True):
                 raise ValueError(f"[policy] refuse: '{rule}' is not a warning saferun run "
                                  f"makes (known: {', '.join(WARNING_IDS)})")
         return value
+
     digest: Annotated[Literal["recommend", "require"], meta(
         description="Image digest pinning: require makes saferun run refuse a tag.")] = "recommend"
     registries: Annotated[list[Annotated[str, meta(pattern=REGISTRY_PATTERN)]], meta(
