@@ -13,12 +13,14 @@ from __future__ import annotations
 import io
 import json
 import os
-import tarfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from saferun.engine.api import EngineSession
 from saferun.errors import SaferunError
 from saferun.model.image import ImageProbe, PathFact
+
+if TYPE_CHECKING:  # tarfile is read only when the files are not cached yet
+    import tarfile
 
 _FORMAT = 1
 _MAX_TEXT = 64 << 10
@@ -96,6 +98,8 @@ def _copy_out(container: str, path: str) -> bytes:
 
 
 def _members(data: bytes) -> list[tarfile.TarInfo]:
+    import tarfile
+
     if not data:
         return []
     try:
@@ -106,6 +110,8 @@ def _members(data: bytes) -> list[tarfile.TarInfo]:
 
 
 def _text(data: bytes) -> str:
+    import tarfile
+
     if not data:
         return ""
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
