@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 import msgspec
 from msgspec.structs import replace
 
-from saferun.app.plancache import sha256  # CPython's own, without loading OpenSSL
+from saferun.app.plancache import daemon_info, sha256  # sha256: CPython's own, without OpenSSL
 from saferun.app.planning import check_mount_sources, checked_plan
 from saferun.errors import ManifestError, SaferunError
 from saferun.model.facts import OFFLINE_FACTS, HostFacts
@@ -122,7 +122,7 @@ def prepare(request: RunRequest) -> PreparedRun:
             plan = _with_image_decision(plan, pending.finish(engine=False).label)
         return PreparedRun(plan, OFFLINE_FACTS, None)
     try:
-        facts, info = probe_host_facts(session)
+        facts, info = probe_host_facts(session, info=daemon_info(session))
         plan = _with_warnings(_with_notes(checked_plan(manifest, facts, options), loaded.notes),
                               warned)
         check_mount_sources(manifest, plan)

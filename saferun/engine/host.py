@@ -42,16 +42,19 @@ def engine_info(session: EngineSession | None = None) -> dict[str, Any]:
             active.close()
 
 
-def probe_host_facts(session: EngineSession | None = None) -> tuple[HostFacts, dict[str, Any]]:
+def probe_host_facts(session: EngineSession | None = None, *,
+                     info: dict[str, Any] | None = None) -> tuple[HostFacts, dict[str, Any]]:
     """What the planner knows of the host: (HostFacts, the /info they were read from).
 
     The one place that builds HostFacts from the engine: HostFacts.from_info of the
-    daemon's /info, plus local_facts when the engine is on this host.
+    daemon's /info (`info` when the caller already has it), plus local_facts when the
+    engine is on this host.
     """
     from saferun.engine.api import local_socket_path
     from saferun.model.facts import HostFacts
 
-    info = engine_info(session)
+    if info is None:
+        info = engine_info(session)
     facts = local_facts(HostFacts.from_info(info), local=local_socket_path() is not None)
     return facts, info
 

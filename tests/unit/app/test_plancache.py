@@ -276,3 +276,59 @@ def test_the_key_uses_the_environment_saferun_was_started_with(
     assert plancache.entry_key(["run", "a.toml"]) == before
     monkeypatch.setattr(plancache, "_started_env", None)
     assert plancache.entry_key(["run", "a.toml"]) != before
+
+
+class _CountingSession:
+    def __init__(self, info: dict[str, object]) -> None:
+        self.answer, self.asked = info, 0
+
+    def info(self) -> dict[str, object]:
+        self.asked += 1
+        return dict(self.answer)
+
+
+_INFO = {"ServerVersion": "20.10.24", "SecurityOptions": ["name=seccomp"], "Containers": 3,
+         "DockerRootDir": "/var/lib/docker", "Warnings": ["WARNING: No swap limit support"]}
+
+
+def test_daemon_info_is_kept_per_daemon_identity(monkeypatch: pytest.MonkeyPatch) -> None:
+    identity = ["sock:1:2|pid:3:4"]
+    monkeypatch.setattr("saferun.engine.api.daemon_identity", lambda: identity[0])
+    session = _CountingSession(_INFO)
+    assert plancache.daemon_info(session) == _INFO  # asked: the live answer, whole
+    kept = plancache.daemon_info(session)
+    assert session.asked == 1
+    assert kept == {k: v for k, v in _INFO.items() if k != "Containers"}  # volatile not kept
+    identity[0] = "sock:1:2|pid:3:5"  # the daemon restarted: its pidfile was rewritten
+    plancache.daemon_info(session)
+    assert session.asked == 2
+
+
+def test_daemon_info_is_asked_without_an_identity_or_with_the_cache_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = _CountingSession(_INFO)
+    monkeypatch.setattr("saferun.engine.api.daemon_identity", lambda: None)  # remote, rootless
+    plancache.daemon_info(session)
+    plancache.daemon_info(session)
+    assert session.asked == 2
+    monkeypatch.setattr("saferun.engine.api.daemon_identity", lambda: "sock")
+    monkeypatch.setenv("SAFERUN_NO_CACHE", "1")
+    plancache.daemon_info(session)
+    plancache.daemon_info(session)
+    assert session.asked == 4
+
+
+def test_daemon_info_ignores_a_file_another_user_could_have_written(
+    cache_home: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("saferun.engine.api.daemon_identity", lambda: "sock")
+    session = _CountingSession(_INFO)
+    plancache.daemon_info(session)
+    [kept] = list((cache_home / "cache" / "saferun" / "plans").glob("*.info"))
+    forged = {"format": marshal.loads(kept.read_bytes())["format"], "daemon": "sock",
+              "info": {"SecurityOptions": []}}  # would hide seccomp support
+    kept.write_bytes(marshal.dumps(forged))
+    os.chmod(kept, 0o666)
+    assert plancache.daemon_info(session) == _INFO
+    assert session.asked == 2
