@@ -14,6 +14,7 @@ import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -137,67 +138,65 @@ def up(target: str | None, *, warn: Callable[[str], None],
     from saferun.engine.api import EngineSession
     from saferun.engine.host import probe_host_facts
     from saferun.engine.netns import check_rules_possible
+    from saferun.engine.sandbox_image import ensure_sandbox_image
     from saferun.inputs.stackfile import load_stack
 
     stack = load_stack(target)
-    say(f"stack {stack.name}: planning {len(stack.services)} service(s)")
     session = EngineSession()
     try:
         facts, _ = probe_host_facts(session)
-        planned = [_plan_service(stack, m, facts, session, warn) for m in stack.services]
+        if any(_service_rules(m.manifest.network).restricted for m in stack.services):
+            check_rules_possible(rootless=facts.rootless)
+        if stacks.stack_exists(stack.name, session):
+            raise SaferunError(f"stack '{stack.name}' is already up (or was left half-made)",
+                               fix=f"run `saferun down {target or '.'}` first")
+        ensure_sandbox_image(stack.sandbox_image, session)
+        guard = stacks.UpGuard(stack.name)
+        try:
+            result = _create(stack, facts, session, warn, say)
+        except BaseException:
+            guard.roll_back()
+            raise
+        guard.commit()
+        return result
     finally:
         session.close()
-    if any(p.rules.restricted for p in planned):
-        check_rules_possible(rootless=facts.rootless)
-    if stacks.stack_exists(stack.name):
-        raise SaferunError(f"stack '{stack.name}' is already up (or was left half-made)",
-                           fix=f"run `saferun down {target or '.'}` first")
-    guard = stacks.UpGuard(stack.name)
-    try:
-        result = _create(stack, planned, say)
-    except BaseException:
-        guard.roll_back()
-        raise
-    guard.commit()
-    return result
 
 
-def _create(stack: Any, planned: list[_Planned], say: Callable[[str], None]) -> UpResult:
+def _create(stack: Any, facts: Any, session: Any, warn: Callable[[str], None],
+            say: Callable[[str], None]) -> UpResult:
+    """Every step that creates something, overlapped where nothing depends on the order:
+    the network and the sandboxes are created while the services are planned (a refusal
+    there rolls them back; no app has run), the services are created while the sandboxes
+    start, and each service starts once its rules are in and its dependencies are up.
+    Nothing the app runs starts before its rules are installed."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from saferun.engine import stacks
-    from saferun.engine.docker_cli import SECCOMP_FD_PATH
-    from saferun.render.argv import render_argv
-    from saferun.render.sandbox import sandbox_argv
 
     network = stacks.network_name(stack.name)
-    stacks.create_network(stack.name)
-    runs = []
-    for item in planned:
-        manifest = item.member.manifest
-        runs.append((sandbox_argv(
-            stack=stack.name, service=item.member.name, image=stack.sandbox_image,
-            network=manifest.network, hostname=manifest.app.hostname,
-            labels={INGRESS_LABEL: _policy_text(manifest.network.ingress),
-                    EGRESS_LABEL: _policy_text(manifest.network.egress)}), None))
-    say(f"stack {stack.name}: starting {len(runs)} sandbox(es)")
-    stacks.start_all(runs)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        made = background.submit(_make_sandboxes, stack, session)
+        try:
+            say(f"stack {stack.name}: planning {len(stack.services)} service(s)")
+            planned = [_plan_service(stack, m, facts, session, warn) for m in stack.services]
+        finally:
+            made_error = made.exception()  # waits: a rollback must not race a create
+        if made_error is not None:
+            raise made_error
+    say(f"stack {stack.name}: starting {len(planned)} sandbox(es)")
     sandboxes = [sandbox_name(stack.name, item.member.name) for item in planned]
+    steps: list[Callable[[], None]] = [partial(_start_sandbox, stack, name, session)
+                                      for name in sandboxes]
+    steps += [partial(_make_service, item) for item in planned]
+    stacks.in_parallel(steps)
     states = {s.labels.get(SERVICE_LABEL, ""): s
-              for s in stacks.inspect_containers(sandboxes, stack.name)}
+              for s in stacks.inspect_each(sandboxes, stack.name, session)}
     addresses = {name: tuple(ipaddress.ip_address(a) for a in s.addresses)
                  for name, s in states.items()}
     say(f"stack {stack.name}: installing the network rules")
     timings = _install_all(planned, states, addresses)
-    for level in _levels(planned):
-        for item in level:
-            if item.member.depends_on:
-                say(f"stack {stack.name}: {item.member.name} waits for "
-                    f"{', '.join(item.member.depends_on)}")
-            _wait_for_dependencies(stack, item.member)
-        say(f"stack {stack.name}: starting {', '.join(i.member.name for i in level)}")
-        stacks.start_all([
-            (render_argv(item.plan, seccomp_path=SECCOMP_FD_PATH
-                         if item.plan.seccomp_profile is not None else None),
-             item.plan.seccomp_profile) for item in level])
+    _start_services(stack, planned, session, say)
     started = [StartedService(item.member.name,
                               service_container_name(stack.name, item.member.name),
                               states[item.member.name].addresses, timings.get(item.member.name))
@@ -205,9 +204,81 @@ def _create(stack: Any, planned: list[_Planned], say: Callable[[str], None]) -> 
     return UpResult(stack.name, network, tuple(started))
 
 
+def _make_sandboxes(stack: Any, session: Any) -> None:
+    """The stack's network and every service's sandbox, created, not started."""
+    from saferun.engine import stacks
+
+    stacks.create_network(stack.name, session)
+    stacks.in_parallel([partial(_make_sandbox, stack, sandbox_name(stack.name, m.name))
+                        for m in stack.services])
+
+
+def _make_sandbox(stack: Any, name: str) -> None:
+    from saferun.engine import stacks
+    from saferun.render.sandbox import sandbox_argv
+
+    member = next(m for m in stack.services if sandbox_name(stack.name, m.name) == name)
+    manifest = member.manifest
+    stacks.create_container(sandbox_argv(
+        stack=stack.name, service=member.name, image=stack.sandbox_image,
+        network=manifest.network, hostname=manifest.app.hostname,
+        labels={INGRESS_LABEL: _policy_text(manifest.network.ingress),
+                EGRESS_LABEL: _policy_text(manifest.network.egress)}))
+
+
+def _start_sandbox(stack: Any, name: str, session: Any) -> None:
+    from saferun.engine import stacks
+
+    stacks.start_created(name, partial(_make_sandbox, stack, name), session)
+
+
+def _make_service(item: _Planned) -> None:
+    """The service's container, created (not started) in its sandbox's namespace."""
+    from saferun.engine import stacks
+    from saferun.engine.docker_cli import SECCOMP_FD_PATH
+    from saferun.render.argv import render_argv
+
+    plan = item.plan
+    argv = render_argv(replace(plan, detach=False), seccomp_path=SECCOMP_FD_PATH
+                       if plan.seccomp_profile is not None else None)
+    argv[1] = "create"
+    stacks.create_container(argv, plan.seccomp_profile)
+
+
+def _start_services(stack: Any, planned: list[_Planned], session: Any,
+                    say: Callable[[str], None]) -> None:
+    """Each service as soon as what it depends on is up (healthy, where it has a health
+    check): one waiting thread per service. The first failure is raised once all ended.
+    (`say` draws on a rich progress line, whose updates take a lock.)"""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from saferun.engine import stacks
+
+    futures: dict[str, Future[None]] = {}
+
+    def start(item: _Planned) -> None:
+        if item.member.depends_on:
+            say(f"stack {stack.name}: {item.member.name} waits for "
+                f"{', '.join(item.member.depends_on)}")
+        for dependency in item.member.depends_on:
+            futures[dependency].result()  # raises: a dependency that did not start
+        _wait_for_dependencies(stack, item.member, session)
+        say(f"stack {stack.name}: starting {item.member.name}")
+        name = service_container_name(stack.name, item.member.name)
+        stacks.start_created(name, partial(_make_service, item), session)
+
+    with ThreadPoolExecutor(max_workers=len(planned)) as pool:
+        for item in planned:  # in start order: a dependency's future exists before its use
+            futures[item.member.name] = pool.submit(start, item)
+        errors = [f.exception() for f in futures.values()]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
 def _levels(planned: list[_Planned]) -> list[list[_Planned]]:
-    """Services grouped so that each group depends only on earlier groups: a group starts
-    at once, after the one before it is up (and healthy where it has a health check)."""
+    """Services grouped so that each group depends only on earlier groups (for the docs'
+    and tests' view of the start order; `up` starts each service when its own are up)."""
     depth: dict[str, int] = {}
     for item in planned:  # in start order: dependencies first
         deps = item.member.depends_on
@@ -234,7 +305,7 @@ def _install_all(planned: list[_Planned], states: dict[str, Any],
     return timings
 
 
-def _wait_for_dependencies(stack: Any, member: Any) -> None:
+def _wait_for_dependencies(stack: Any, member: Any, session: Any) -> None:
     """A dependency with a health check must be healthy first; one without, running."""
     from saferun.engine import stacks
 
@@ -243,7 +314,7 @@ def _wait_for_dependencies(stack: Any, member: Any) -> None:
     names = [service_container_name(stack.name, d) for d in member.depends_on]
     deadline = time.monotonic() + stack.health_timeout
     while True:
-        states = stacks.inspect_containers(names, stack.name)
+        states = stacks.inspect_each(names, stack.name, session)
         waiting = [s for s in states if s.status != "running" or s.health not in ("", "healthy")]
         failed = [s for s in states if s.status in ("exited", "dead") or s.health == "unhealthy"]
         if failed:
@@ -257,7 +328,7 @@ def _wait_for_dependencies(stack: Any, member: Any) -> None:
                 f"{member.name} depends on {waiting[0].name}, not healthy after "
                 f"{stack.health_timeout} s",
                 fix="raise [stack] health_timeout or fix its health check")
-        time.sleep(0.25)
+        time.sleep(0.1)  # an API inspect over the local socket costs about a millisecond
 
 
 @dataclass(frozen=True)

@@ -9,62 +9,73 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from saferun.engine.docker_cli import docker, docker_cli
 from saferun.model.stack import STACK_LABEL, network_name
 
+T = TypeVar("T")
 
-def create_network(stack: str) -> str:
+
+def create_network(stack: str, session: Any) -> str:
     """The stack's private bridge network; its id."""
-    result = docker("network", "create", "--driver", "bridge",
-                    "--label", f"{STACK_LABEL}={stack}", network_name(stack))
-    return str(result.stdout.strip())
+    return str(session.create_network(network_name(stack), {STACK_LABEL: stack}))
 
 
-def stack_exists(stack: str) -> bool:
-    containers = docker("ps", "-aq", "--filter", f"label={STACK_LABEL}={stack}").stdout.split()
-    networks = docker("network", "ls", "-q", "--filter",
-                      f"label={STACK_LABEL}={stack}").stdout.split()
+def stack_exists(stack: str, session: Any) -> bool:
+    """Whether anything labelled with the stack is there (an EngineSession asks)."""
+    containers, networks = session.labelled_ids(f"{STACK_LABEL}={stack}")
     return bool(containers or networks)
 
 
-def start_detached(argv: list[str], seccomp_profile: str | None = None) -> str:
-    """Run a rendered `docker run -d ...` line; the container id. RequirementUnmet with
-    docker's message when it does not start."""
+def create_container(argv: list[str], seccomp_profile: str | None = None) -> str:
+    """Run a rendered `docker create ...` line; the container id. RequirementUnmet with
+    docker's message when it fails. Nothing runs until `start_created`."""
     from saferun.engine.docker_cli import error_text, run_docker
     from saferun.errors import RequirementUnmet
 
     result = run_docker(argv, seccomp_profile, timeout=300)
-    if result.returncode != 0 and _TRANSIENT_START_FAILURE in result.stderr:
-        # The runtime's known race under parallel starts (docker/for-linux#647): the
-        # container was created but its process never ran. Remove it and start it again once.
-        docker("rm", "-f", _container_name(argv), check=False)
-        result = run_docker(argv, seccomp_profile, timeout=300)
     if result.returncode != 0:
-        raise RequirementUnmet(f"`docker run` failed: {error_text(result.stderr)}")
+        raise RequirementUnmet(f"`docker create {_container_name(argv)}` failed: "
+                               f"{error_text(result.stderr)}")
     return result.stdout.strip().splitlines()[-1]
+
+
+def start_created(name: str, recreate: Callable[[], object], session: Any) -> None:
+    """Start a created container (an EngineSession asks); RequirementUnmet with the
+    engine's message when it does not start."""
+    from saferun.errors import RequirementUnmet
+
+    refused = session.start_container(name)
+    if refused is not None and _TRANSIENT_START_FAILURE in refused:
+        # The runtime's known race under parallel starts (docker/for-linux#647): the
+        # container was created but its process never ran. Make it again and start it once.
+        docker("rm", "-f", name, check=False)
+        recreate()
+        refused = session.start_container(name)
+    if refused is not None:
+        raise RequirementUnmet(f"`docker start {name}` failed: {refused}")
 
 
 _TRANSIENT_START_FAILURE = "cannot start a stopped process"
 
 
 def _container_name(argv: list[str]) -> str:
-    """The --name of a rendered `docker run` line (every stack container has one)."""
+    """The --name of a rendered `docker create` line (every stack container has one)."""
     return argv[argv.index("--name") + 1]
 
 
-def start_all(runs: Sequence[tuple[list[str], str | None]]) -> list[str]:
-    """Several `docker run -d` lines at once (the daemon starts them in parallel); their ids,
-    in order. The first failure is raised once all have ended."""
+def in_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run the calls at once (the daemon works on them in parallel); their results, in
+    order. The first failure is raised once all have ended."""
     from concurrent.futures import ThreadPoolExecutor
 
-    if len(runs) == 1:
-        return [start_detached(*runs[0])]
-    with ThreadPoolExecutor(max_workers=min(len(runs), 8)) as pool:
-        futures = [pool.submit(start_detached, argv, seccomp) for argv, seccomp in runs]
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(len(calls), 8)) as pool:
+        futures = [pool.submit(call) for call in calls]
         errors = [f.exception() for f in futures]
     for error in errors:
         if error is not None:
@@ -89,6 +100,20 @@ def inspect_containers(names: list[str], stack: str) -> list[ContainerState]:
     result = docker("inspect", *names)
     states = []
     for data in json.loads(result.stdout):
+        states.append(_state(data, stack))
+    return states
+
+
+def inspect_each(names: list[str], stack: str, session: Any) -> list[ContainerState]:
+    """inspect_containers through an EngineSession (one API call per container over the
+    local socket, which costs less than a docker process); RequirementUnmet if one is gone."""
+    from saferun.errors import RequirementUnmet
+
+    states = []
+    for name in names:
+        data = session.container_inspect(name)
+        if data is None:
+            raise RequirementUnmet(f"container {name} is gone (removed while `up` ran)")
         states.append(_state(data, stack))
     return states
 
@@ -119,7 +144,9 @@ def remove_stack(stack: str) -> tuple[list[str], list[str]]:
     # Services first: a sandbox's namespace is theirs until they are gone.
     ordered = sorted(containers, key=lambda n: n.endswith("-sandbox"))
     for name in ordered:
-        docker("rm", "-f", name, check=False)
+        # -v: a sandbox image's VOLUMEs would leave anonymous volumes; a service's stay, as
+        # with `docker compose down`.
+        docker("rm", "-f", *(["-v"] if name.endswith("-sandbox") else []), name, check=False)
     networks = docker("network", "ls", "--format", "{{.Name}}", "--filter",
                       f"label={STACK_LABEL}={stack}").stdout.split()
     for name in networks:
@@ -165,6 +192,7 @@ class UpGuard:
     """Rolls back a stack whose `up` does not finish: `commit()` when it has."""
 
     def __init__(self, stack: str) -> None:
+        self._stack = stack
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-c", _GUARD, docker_cli(), f"{STACK_LABEL}={stack}"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -174,9 +202,11 @@ class UpGuard:
         self._finish(b"C")
 
     def roll_back(self) -> None:
-        """Remove what was created now, and wait for it."""
-        self._finish(b"")
-        self._process.wait(timeout=600)
+        """Remove what was created now, and wait for it. The caller has seen every docker
+        client it started end, so one sweep from here finds all; the guard stays armed
+        until it is done, should this process die meanwhile."""
+        remove_stack(self._stack)
+        self.commit()
 
     def _finish(self, byte: bytes) -> None:
         stdin = self._process.stdin

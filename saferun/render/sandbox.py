@@ -24,14 +24,15 @@ SLEEP_SECONDS = "2147483647"  # busybox's sleep has no "infinity"
 
 def sandbox_argv(*, stack: str, service: str, image: str, network: Any,
                  hostname: str | None, labels: dict[str, str]) -> list[str]:
-    """The sandbox's argv. `network` is the service manifest's validated NetworkSection: its
-    endpoint settings (aliases, ports, DNS, hosts) belong to the namespace, hence here."""
-    argv = ["docker", "run", "--detach", "--name", sandbox_name(stack, service),
+    """The sandbox's `docker create` argv (`up` starts it once the service is created too).
+    `network` is the service manifest's validated NetworkSection: its endpoint settings
+    (aliases, ports, DNS, hosts) belong to the namespace, hence here."""
+    argv = ["docker", "create", "--name", sandbox_name(stack, service),
             "--network", network_name(stack), "--network-alias", service,
             "--hostname", hostname or service,
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only",
             "--user", "65534:65534", "--memory", "16m", "--pids-limit", "4",
-            "--restart", "no", "--log-driver", "none",
+            "--restart", "no", "--log-driver", "none", "--no-healthcheck",
             "--label", f"{STACK_LABEL}={stack}", "--label", f"{ROLE_LABEL}=sandbox",
             "--label", f"{SERVICE_LABEL}={service}"]
     for key, value in sorted(labels.items()):

@@ -9,6 +9,7 @@ allow, so a denied connect is the rules' doing, not an absent server.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -310,7 +311,30 @@ def test_a_failed_up_removes_what_it_created(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace(BUSYBOX_IMAGE, "net-e2e.invalid/none:1", 1))
     result = saferun("up", str(path), timeout=180)
     assert result.returncode == 125, result.stderr
-    assert "docker run" in result.stderr
+    assert f"docker create {STACK}-f-lonely-sandbox` failed" in result.stderr
     label = f"label=io.saferun.stack={STACK}-f"
     assert docker("ps", "-aq", "--filter", label).stdout == ""
     assert docker("network", "ls", "-q", "--filter", label).stdout == ""
+
+
+def test_up_with_the_default_sandbox_image_needs_no_registry(outside: str, tmp_path: Path
+                                                             ) -> None:
+    """No `sandbox_image`: `up` makes saferun-sandbox:1 from this host's static busybox when
+    the engine lacks it (no registry here), and a manifest alone is a stack of one. The
+    image stays, like Kubernetes' pause image (other sessions' stacks may be using it)."""
+    name = f"{STACK}-d"
+    document = {"app": {"name": name, "image": BUSYBOX_IMAGE, "command": _listener("d", 8080)},
+                "network": {"egress": "none"}}
+    (tmp_path / f"{name}.toml").write_text(tomli_w.dumps(document))
+    result = saferun("up", str(tmp_path / f"{name}.toml"), timeout=300)
+    try:
+        assert result.returncode == 0, result.stderr
+        sandbox = inspect(f"{name}-{name}-sandbox")
+        assert sandbox["Config"]["Image"] == "saferun-sandbox:1"
+        assert sandbox["State"]["Running"]
+        image = json.loads(docker("image", "inspect", "saferun-sandbox:1").stdout)[0]
+        assert image["Config"]["Labels"]["io.saferun.sandbox-image"] == "host-busybox"
+        _assert_connects(f"{name}-{name}", "127.0.0.1", 8080)  # its own loopback stays
+        _assert_denied(f"{name}-{name}", outside, OUTSIDE_PORT)  # the rules are in
+    finally:
+        saferun("down", name, timeout=300)

@@ -15,6 +15,7 @@ def test_sandbox_is_hardened_and_owns_the_endpoint() -> None:
                  "--network-alias www", "--publish 127.0.0.1:8080:80/tcp", "--dns 192.0.2.53",
                  "--name shop-web-sandbox", "--label io.saferun.stack=shop"):
         assert flag in joined
+    assert argv[:2] == ["docker", "create"] and "--no-healthcheck" in argv
     assert argv[-4:] == ["--entrypoint", "sleep", "busybox:1.36", "2147483647"]
     assert "NET_ADMIN" not in joined
 
