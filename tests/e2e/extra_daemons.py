@@ -102,14 +102,9 @@ class ExtraDaemon:
         its data stays for `start()` to bring it back."""
         if self.pid is None:
             return
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _alive(self.pid):
-            time.sleep(0.1)
+        _signal_and_wait(self.pid, signal.SIGKILL)
         self.pid = None
+        deadline = time.monotonic() + 30
         # Its containerd dies with it (parent-death signal) but may not be gone yet; a new
         # dockerd that still sees its pid waits for it, and gives up.
         containerd = self._containerd_pid()
@@ -146,13 +141,7 @@ class ExtraDaemon:
     def stop(self) -> None:
         """Stop the dockerd this helper started (by pid), then remove its bridge and data."""
         if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and _alive(self.pid):
-                time.sleep(0.2)
+            _signal_and_wait(self.pid, signal.SIGTERM)
             if _alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
                 time.sleep(0.5)
@@ -188,6 +177,16 @@ class ExtraDaemon:
                 if result.returncode != 0:
                     pytest.fail(f"{' '.join(argv)} failed: {result.stderr}")
         self.created_bridge = True  # ours to delete at the end, even if left by a crashed run
+
+
+def _signal_and_wait(pid: int, signum: int, seconds: float = 30) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
 
 
 def _alive(pid: int) -> bool:
