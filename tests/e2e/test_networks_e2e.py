@@ -23,7 +23,15 @@ from typing import Any
 import pytest
 import tomli_w
 
-from tests.e2e.conftest import BUSYBOX_IMAGE, REPO, SESSION_ID, docker, inspect, saferun
+from tests.e2e.conftest import (
+    BUSYBOX_IMAGE,
+    IN_CI,
+    REPO,
+    SESSION_ID,
+    docker,
+    inspect,
+    saferun,
+)
 from tests.e2e.host_rules import leftovers, ruleset_lines, snapshot
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -269,6 +277,71 @@ def test_fails_closed_without_nft(tmp_path: Path) -> None:
     assert result.returncode == 125, result.stderr
     assert "nft" in result.stderr and "nsenter" in result.stderr
     assert docker("ps", "-aq", "--filter", f"label=io.saferun.stack={STACK}-n").stdout == ""
+
+
+def _unprivileged(directory: Path) -> tuple[list[str], dict[str, str]]:
+    """argv prefix and environment that run saferun as nobody in the docker group (so it
+    can reach the engine's socket) with a Python it may execute: the system's, same minor
+    version, reading this checkout and its venv's packages."""
+    import grp
+    import shutil
+    import sysconfig
+
+    python = Path("/usr/bin/python3")
+    version = subprocess.run([str(python), "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+    reasons = []
+    if shutil.which("setpriv") is None:
+        reasons.append("setpriv is not installed")
+    if version != str(tuple(sys.version_info[:2])):
+        reasons.append(f"no system Python {sys.version_info[:2]} at {python}")
+    try:
+        gid = grp.getgrnam("docker").gr_gid
+    except KeyError:
+        reasons.append("no docker group")
+        gid = -1
+    if reasons:
+        if IN_CI:
+            pytest.fail("; ".join(reasons))
+        pytest.skip("; ".join(reasons))
+    home = directory / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home),
+           "PYTHONPATH": f"{REPO}:{sysconfig.get_paths()['purelib']}"}
+    return ["setpriv", "--reuid", "65534", "--regid", "65534", "--groups", str(gid),
+            "--inh-caps=-all", str(python)], env
+
+
+def test_fails_closed_when_not_root() -> None:
+    """As an unprivileged member of the docker group, which may start containers but not
+    enter their namespaces: `up` of a stack with rules refuses and creates nothing."""
+    import shutil
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="net-e2e-nonroot-"))
+    try:
+        directory.chmod(0o755)  # pytest's tmp_path is root's alone
+        prefix, env = _unprivileged(directory)
+        reach = subprocess.run([*prefix[:-1], "docker", "info", "--format", "{{.ID}}"],
+                               capture_output=True, text=True, env=env, check=False)
+        if reach.returncode != 0:
+            if IN_CI:
+                pytest.fail(f"the docker group cannot use the socket: {reach.stderr}")
+            pytest.skip(f"the docker group cannot use the socket: {reach.stderr}")
+        _service(directory, "lonely", ["sleep", "60"], {"egress": "none"})
+        path = _stack_file(directory, f"{STACK}-u", {"lonely": []})
+        for item in directory.glob("*.toml"):
+            item.chmod(0o644)
+        result = subprocess.run([*prefix, "-m", "saferun", "up", str(path)], capture_output=True,
+                                text=True, env=env, cwd=directory, timeout=120, check=False)
+        assert result.returncode == 125, result.stderr
+        assert "needs root" in result.stderr and "fix:" in result.stderr, result.stderr
+        label = f"label=io.saferun.stack={STACK}-u"
+        assert docker("ps", "-aq", "--filter", label).stdout == ""
+        assert docker("network", "ls", "-q", "--filter", label).stdout == ""
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_run_refuses_a_manifest_with_rules(tmp_path: Path) -> None:

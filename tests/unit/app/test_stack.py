@@ -33,3 +33,29 @@ def test_commands_are_listed() -> None:
     help_text = CliRunner().invoke(cli, ["--help"]).output
     for command in ("up", "down", "ps"):
         assert f"  {command} " in help_text
+
+
+def test_up_refuses_rules_on_a_rootless_engine_before_touching_it(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """facts.rootless (the engine's security options) stops `up` with 125 before it asks
+    the engine about the stack, let alone creates anything."""
+    from saferun.engine import host, netns, stacks
+    from saferun.model.facts import HostFacts
+
+    rootless = HostFacts(server_version="20.10.24",
+                         security_options=frozenset({"seccomp", "rootless"}),
+                         runtimes=frozenset({"runc"}))
+    monkeypatch.setattr(host, "probe_host_facts", lambda session: (rootless, None))
+    monkeypatch.setattr(netns.shutil, "which", lambda tool: f"/usr/sbin/{tool}")
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
+    touched: list[str] = []
+    monkeypatch.setattr(stacks, "stack_exists", lambda *a: touched.append("exists"))
+    monkeypatch.setattr(stacks, "create_network", lambda *a: touched.append("network"))
+    (tmp_path / "web.toml").write_text(
+        '[app]\nname = "web"\nimage = "busybox:1"\n[network]\negress = "none"\n')
+    (tmp_path / "saferun.stack.toml").write_text(
+        '[stack]\nname = "shop"\n[services.web]\nmanifest = "web.toml"\n')
+    result = CliRunner().invoke(cli, ["up", str(tmp_path)])
+    assert result.exit_code == 125, result.output
+    assert "rootless" in result.stderr and "fix:" in result.stderr
+    assert touched == []
