@@ -168,13 +168,12 @@ def _create(stack: Any, facts: Any, session: Any, warn: Callable[[str], None],
     """Every step that creates something, overlapped where nothing depends on the order:
     the network and the sandboxes are created while the services are planned (a refusal
     there rolls them back; no app has run), the services are created while the sandboxes
-    start, and each service starts once its rules are in and its dependencies are up.
-    Nothing the app runs starts before its rules are installed."""
+    start, and each service goes on as soon as what it needs is there (`_bring_up`).
+    Nothing the app runs starts before its own rules are installed."""
     from concurrent.futures import ThreadPoolExecutor
 
     from saferun.engine import stacks
 
-    network = stacks.network_name(stack.name)
     with ThreadPoolExecutor(max_workers=1) as background:
         made = background.submit(_make_sandboxes, stack, session)
         try:
@@ -185,23 +184,74 @@ def _create(stack: Any, facts: Any, session: Any, warn: Callable[[str], None],
         if made_error is not None:
             raise made_error
     say(f"stack {stack.name}: starting {len(planned)} sandbox(es)")
-    sandboxes = [sandbox_name(stack.name, item.member.name) for item in planned]
-    steps: list[Callable[[], None]] = [partial(_start_sandbox, stack, name, session)
-                                      for name in sandboxes]
-    steps += [partial(_make_service, item) for item in planned]
-    stacks.in_parallel(steps)
-    states = {s.labels.get(SERVICE_LABEL, ""): s
-              for s in stacks.inspect_each(sandboxes, stack.name, session)}
-    addresses = {name: tuple(ipaddress.ip_address(a) for a in s.addresses)
-                 for name, s in states.items()}
-    say(f"stack {stack.name}: installing the network rules")
-    timings = _install_all(planned, states, addresses)
-    _start_services(stack, planned, session, say)
+    # The engine's work (starts, creates) in a bounded pool; the services' threads only
+    # wait on it and on each other, so they cannot starve it.
+    with ThreadPoolExecutor(max_workers=8) as engine_work, \
+            ThreadPoolExecutor(max_workers=len(planned)) as services:
+        steps = _Steps(
+            sandbox_up={i.member.name: engine_work.submit(
+                _start_sandbox, stack, sandbox_name(stack.name, i.member.name), session)
+                for i in planned},
+            created={i.member.name: engine_work.submit(_make_service, i) for i in planned},
+            started={})
+        for item in planned:  # in start order: a dependency's future exists before its use
+            steps.started[item.member.name] = services.submit(
+                _bring_up, stack, item, steps, session, say)
+        errors = [f.exception() for group in (steps.sandbox_up, steps.created, steps.started)
+                  for f in group.values()]
+    for error in errors:
+        if error is not None:
+            raise error
     started = [StartedService(item.member.name,
                               service_container_name(stack.name, item.member.name),
-                              states[item.member.name].addresses, timings.get(item.member.name))
+                              *steps.started[item.member.name].result())
                for item in planned]
-    return UpResult(stack.name, network, tuple(started))
+    return UpResult(stack.name, stacks.network_name(stack.name), tuple(started))
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """Futures of `up`'s steps, by service name."""
+
+    sandbox_up: dict[str, Any]  # its sandbox started
+    created: dict[str, Any]  # its container created
+    started: dict[str, Any]  # started: (sandbox addresses, seconds its rules took or None)
+
+
+def _bring_up(stack: Any, item: _Planned, steps: _Steps, session: Any,
+              say: Callable[[str], None]) -> tuple[tuple[str, ...], float | None]:
+    """One service: once its sandbox and the sandboxes its rules name are up (their
+    addresses go into the rules), its rules into its sandbox's namespace; once what it
+    depends on is up (healthy, where it has a health check), its container started."""
+    from saferun.engine import stacks
+    from saferun.engine.netns import install_rules
+    from saferun.plan.netrules import UnknownService, render_ruleset
+
+    name = item.member.name
+    rules = item.rules
+    named = {p.service for p in (*(rules.ingress or ()), *(rules.egress or ())) if p.service}
+    needed = [name, *sorted(named & set(steps.sandbox_up) - {name})]
+    for service in needed:
+        steps.sandbox_up[service].result()  # raises: a sandbox that did not start
+    states = {s.labels.get(SERVICE_LABEL, ""): s for s in stacks.inspect_each(
+        [sandbox_name(stack.name, n) for n in needed], stack.name, session)}
+    addresses = {n: tuple(ipaddress.ip_address(a) for a in s.addresses)
+                 for n, s in states.items()}
+    try:
+        ruleset = render_ruleset(rules, addresses)
+    except UnknownService as exc:
+        raise ManifestError(f"{item.member.manifest_path}: {exc}") from None
+    seconds = install_rules(states[name].pid, ruleset) if ruleset else None
+    steps.created[name].result()
+    if item.member.depends_on:
+        say(f"stack {stack.name}: {name} waits for {', '.join(item.member.depends_on)}")
+    for dependency in item.member.depends_on:
+        steps.started[dependency].result()  # raises: a dependency that did not start
+    _wait_for_dependencies(stack, item.member, session)
+    say(f"stack {stack.name}: starting {name}")
+    stacks.start_created(service_container_name(stack.name, name),
+                         partial(_make_service, item), session)
+    return states[name].addresses, seconds
 
 
 def _make_sandboxes(stack: Any, session: Any) -> None:
@@ -243,66 +293,6 @@ def _make_service(item: _Planned) -> None:
                        if plan.seccomp_profile is not None else None)
     argv[1] = "create"
     stacks.create_container(argv, plan.seccomp_profile)
-
-
-def _start_services(stack: Any, planned: list[_Planned], session: Any,
-                    say: Callable[[str], None]) -> None:
-    """Each service as soon as what it depends on is up (healthy, where it has a health
-    check): one waiting thread per service. The first failure is raised once all ended.
-    (`say` draws on a rich progress line, whose updates take a lock.)"""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    from saferun.engine import stacks
-
-    futures: dict[str, Future[None]] = {}
-
-    def start(item: _Planned) -> None:
-        if item.member.depends_on:
-            say(f"stack {stack.name}: {item.member.name} waits for "
-                f"{', '.join(item.member.depends_on)}")
-        for dependency in item.member.depends_on:
-            futures[dependency].result()  # raises: a dependency that did not start
-        _wait_for_dependencies(stack, item.member, session)
-        say(f"stack {stack.name}: starting {item.member.name}")
-        name = service_container_name(stack.name, item.member.name)
-        stacks.start_created(name, partial(_make_service, item), session)
-
-    with ThreadPoolExecutor(max_workers=len(planned)) as pool:
-        for item in planned:  # in start order: a dependency's future exists before its use
-            futures[item.member.name] = pool.submit(start, item)
-        errors = [f.exception() for f in futures.values()]
-    for error in errors:
-        if error is not None:
-            raise error
-
-
-def _levels(planned: list[_Planned]) -> list[list[_Planned]]:
-    """Services grouped so that each group depends only on earlier groups (for the docs'
-    and tests' view of the start order; `up` starts each service when its own are up)."""
-    depth: dict[str, int] = {}
-    for item in planned:  # in start order: dependencies first
-        deps = item.member.depends_on
-        depth[item.member.name] = 1 + max((depth[d] for d in deps), default=-1)
-    return [[i for i in planned if depth[i.member.name] == level]
-            for level in range(max(depth.values(), default=-1) + 1)]
-
-
-def _install_all(planned: list[_Planned], states: dict[str, Any],
-                 addresses: dict[str, Any]) -> dict[str, float]:
-    """Every service's rules, in its sandbox's namespace, before any service starts."""
-    from saferun.engine.netns import install_rules
-    from saferun.plan.netrules import UnknownService, render_ruleset
-
-    timings = {}
-    for item in planned:
-        name = item.member.name
-        try:
-            ruleset = render_ruleset(item.rules, addresses)
-        except UnknownService as exc:
-            raise ManifestError(f"{item.member.manifest_path}: {exc}") from None
-        if ruleset:
-            timings[name] = install_rules(states[name].pid, ruleset)
-    return timings
 
 
 def _wait_for_dependencies(stack: Any, member: Any, session: Any) -> None:

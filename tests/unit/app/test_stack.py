@@ -6,18 +6,67 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from saferun.app.stack import _levels
 from saferun.cli import cli
 
 
-def _item(name: str, *deps: str) -> Any:
-    return SimpleNamespace(member=SimpleNamespace(name=name, depends_on=deps))
+def _item(name: str, *deps: str, egress: tuple[str, ...] | None = None) -> Any:
+    from saferun.model.netpolicy import peers_of
+    from saferun.plan.netrules import ServiceRules
+
+    rules = ServiceRules(None, peers_of(list(egress)) if egress is not None else None)
+    return SimpleNamespace(member=SimpleNamespace(name=name, depends_on=deps,
+                                                  manifest_path=Path(f"{name}.toml")),
+                           rules=rules)
 
 
-def test_levels_start_together_what_does_not_depend_on_each_other() -> None:
-    planned = [_item("db"), _item("cache"), _item("api", "db"), _item("web", "api", "cache")]
-    levels = [[i.member.name for i in level] for level in _levels(planned)]
-    assert levels == [["db", "cache"], ["api"], ["web"]]
+def test_a_service_starts_after_its_rules_and_its_dependencies(monkeypatch) -> None:
+    """_bring_up: the rules (with the addresses of the sandboxes they name) go in before
+    the service's container starts, and that waits for what it depends on."""
+    from concurrent.futures import Future
+
+    from saferun.app import stack as app
+    from saferun.engine import netns, stacks
+    from saferun.engine.stacks import ContainerState
+
+    events: list[str] = []
+
+    def done(value: Any = None) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(value)
+        return future
+
+    def inspect_each(names: list[str], stack: str, session: Any) -> list[ContainerState]:
+        events.append("inspect " + ",".join(names))
+        return [ContainerState(n, {"io.saferun.stack-service": n.split("-")[1]}, "running", "",
+                               100 + i, (f"10.0.0.{i + 2}",), 0) for i, n in enumerate(names)]
+
+    monkeypatch.setattr(stacks, "inspect_each", inspect_each)
+    allow_db = "ip daddr 10.0.0.3/32 tcp dport 5432"
+    monkeypatch.setattr(netns, "install_rules", lambda pid, ruleset: events.append(
+        f"rules {pid} allow db: {allow_db in ruleset}") or 0.001)
+    monkeypatch.setattr(stacks, "start_created",
+                        lambda name, recreate, session: events.append(f"start {name}"))
+    db_started: Future[Any] = Future()
+    steps = app._Steps(sandbox_up={"web": done(), "db": done()},
+                       created={"web": done(), "db": done()}, started={"db": db_started})
+    stack = SimpleNamespace(name="shop", health_timeout=5)
+    item = _item("web", "db", egress=("db:5432",))
+
+    import threading
+
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(
+        app._bring_up(stack, item, steps, None, lambda line: None)), daemon=True)
+    thread.start()
+    thread.join(0.3)
+    try:
+        assert thread.is_alive(), "web started before db was up"
+        assert events == ["inspect shop-web-sandbox,shop-db-sandbox", "rules 100 allow db: True"]
+    finally:
+        db_started.set_result(((), None))
+    thread.join(5)
+    assert events[2:] == ["inspect shop-db", "start shop-web"]
+    assert result == [(("10.0.0.2",), 0.001)]
 
 
 def test_up_refuses_an_invalid_stack_with_125_before_the_engine(tmp_path: Path) -> None:
