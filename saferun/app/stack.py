@@ -259,27 +259,29 @@ def _make_sandboxes(stack: Any, session: Any) -> None:
     from saferun.engine import stacks
 
     stacks.create_network(stack.name, session)
-    stacks.in_parallel([partial(_make_sandbox, stack, sandbox_name(stack.name, m.name))
+    stacks.in_parallel([partial(_make_sandbox, stack, sandbox_name(stack.name, m.name), session)
                         for m in stack.services])
 
 
-def _make_sandbox(stack: Any, name: str) -> None:
+def _make_sandbox(stack: Any, name: str, session: Any) -> None:
     from saferun.engine import stacks
-    from saferun.render.sandbox import sandbox_argv
+    from saferun.render.engine_api import render_create_body
+    from saferun.render.sandbox import sandbox_argv, sandbox_plan
 
     member = next(m for m in stack.services if sandbox_name(stack.name, m.name) == name)
     manifest = member.manifest
-    stacks.create_container(sandbox_argv(
+    plan = sandbox_plan(
         stack=stack.name, service=member.name, image=stack.sandbox_image,
         network=manifest.network, hostname=manifest.app.hostname,
         labels={INGRESS_LABEL: _policy_text(manifest.network.ingress),
-                EGRESS_LABEL: _policy_text(manifest.network.egress)}))
+                EGRESS_LABEL: _policy_text(manifest.network.egress)})
+    stacks.create_container(sandbox_argv(plan), body=render_create_body(plan), session=session)
 
 
 def _start_sandbox(stack: Any, name: str, session: Any) -> None:
     from saferun.engine import stacks
 
-    stacks.start_created(name, partial(_make_sandbox, stack, name), session)
+    stacks.start_created(name, partial(_make_sandbox, stack, name, session), session)
 
 
 def _make_service(item: _Planned) -> None:

@@ -267,6 +267,17 @@ class EngineSession:
             raise SaferunError(f"cannot create network {name}: {_message(answer, status)}")
         return str(answer["Id"])
 
+    def create_container(self, name: str, body: dict[str, Any]) -> tuple[str | None, str]:
+        """`POST /containers/create?name=NAME` over the local socket: (its id, "") or
+        (None, the engine's message). Without one: (None, "") and the caller uses the CLI."""
+        if self._socket is None:
+            return None, ""
+        status, answer = self._post(
+            f"/containers/create?name={_api_name(name, 'container name')}", body)
+        if status == 201:
+            return str(answer["Id"]), ""
+        return None, _message(answer, status)
+
     def start_container(self, name: str) -> str | None:
         """`docker start NAME`; None when it started, else the engine's message."""
         if self._socket is None:

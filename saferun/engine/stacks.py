@@ -30,16 +30,25 @@ def stack_exists(stack: str, session: Any) -> bool:
     return bool(containers or networks)
 
 
-def create_container(argv: list[str], seccomp_profile: str | None = None) -> str:
-    """Run a rendered `docker create ...` line; the container id. RequirementUnmet with
-    docker's message when it fails. Nothing runs until `start_created`."""
+def create_container(argv: list[str], seccomp_profile: str | None = None, *,
+                     body: dict[str, Any] | None = None, session: Any = None) -> str:
+    """Create a container, not started: through the Engine API with `body` when given and
+    the engine is local (a docker process each costs more), else by the rendered
+    `docker create ...` argv (which also pulls a missing image). Its id; RequirementUnmet
+    with the engine's message when it fails."""
     from saferun.engine.docker_cli import error_text, run_docker
     from saferun.errors import RequirementUnmet
 
+    name = _container_name(argv)
+    if body is not None and session is not None:
+        created, refused = session.create_container(name, body)
+        if created is not None:
+            return str(created)
+        if refused and "No such image" not in refused:
+            raise RequirementUnmet(f"`docker create {name}` failed: {refused}")
     result = run_docker(argv, seccomp_profile, timeout=300)
     if result.returncode != 0:
-        raise RequirementUnmet(f"`docker create {_container_name(argv)}` failed: "
-                               f"{error_text(result.stderr)}")
+        raise RequirementUnmet(f"`docker create {name}` failed: {error_text(result.stderr)}")
     return result.stdout.strip().splitlines()[-1]
 
 
