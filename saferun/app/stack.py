@@ -192,7 +192,8 @@ def _create(stack: Any, facts: Any, session: Any, warn: Callable[[str], None],
             sandbox_up={i.member.name: engine_work.submit(
                 _start_sandbox, stack, sandbox_name(stack.name, i.member.name), session)
                 for i in planned},
-            created={i.member.name: engine_work.submit(_make_service, i) for i in planned},
+            created={i.member.name: engine_work.submit(_make_service, i, session)
+                     for i in planned},
             started={})
         for item in planned:  # in start order: a dependency's future exists before its use
             steps.started[item.member.name] = services.submit(
@@ -250,7 +251,7 @@ def _bring_up(stack: Any, item: _Planned, steps: _Steps, session: Any,
     _wait_for_dependencies(stack, item.member, session)
     say(f"stack {stack.name}: starting {name}")
     stacks.start_created(service_container_name(stack.name, name),
-                         partial(_make_service, item), session)
+                         partial(_make_service, item, session), session)
     return states[name].addresses, seconds
 
 
@@ -284,8 +285,15 @@ def _start_sandbox(stack: Any, name: str, session: Any) -> None:
     stacks.start_created(name, partial(_make_sandbox, stack, name, session), session)
 
 
-def _make_service(item: _Planned) -> None:
-    """The service's container, created (not started) in its sandbox's namespace."""
+def _make_service(item: _Planned, session: Any) -> None:
+    """The service's container, created (not started) in its sandbox's namespace: over the
+    local socket with the API body `saferun run --dry-run --format api` prints (the
+    profile inline), or by its `docker create` line, which the CLI alone can run when its
+    own settings apply (content trust, a platform, client flags) and which pulls a missing
+    image."""
+    import os
+
+    from saferun.app.run import dry_run_body
     from saferun.engine import stacks
     from saferun.engine.docker_cli import SECCOMP_FD_PATH
     from saferun.render.argv import render_argv
@@ -294,7 +302,10 @@ def _make_service(item: _Planned) -> None:
     argv = render_argv(replace(plan, detach=False), seccomp_path=SECCOMP_FD_PATH
                        if plan.seccomp_profile is not None else None)
     argv[1] = "create"
-    stacks.create_container(argv, plan.seccomp_profile)
+    cli_only = (plan.platform or plan.client_flags
+                or os.environ.get("DOCKER_CONTENT_TRUST", "") not in ("", "0"))
+    body = None if cli_only else dry_run_body(replace(plan, detach=False))
+    stacks.create_container(argv, plan.seccomp_profile, body=body, session=session)
 
 
 def _wait_for_dependencies(stack: Any, member: Any, session: Any) -> None:

@@ -3,7 +3,8 @@
 The rules live in the sandboxes' network namespaces, so nothing of them may outlive the
 containers: after the restart no process and no mount on the host holds any of the stack's
 namespaces (so the kernel has freed them and their rules), the host's ruleset is as before
-`up` once `down` has removed the network (tests/e2e/host_rules.py), and `ps`/`down` work.
+`up` once `down` ran (tests/e2e/host_rules.py; the daemon writes no iptables rules, see the
+fixture, so what is compared is what saferun could have left), and `ps`/`down` work.
 The daemon is this test's own (../shared/ENGINE.md "A second engine"): its bridge, data,
 exec root, socket and pidfile; the fixture kills only the pid it started, then removes the
 bridge and the directories. The shared daemon is never restarted.
@@ -38,11 +39,16 @@ def engine(busybox_image: str) -> Iterator[ExtraDaemon]:
             pytest.fail(reason)
         pytest.skip(reason)
     daemon = ExtraDaemon(
-        name="dockerd-stackd", bridge="br-stackd", bridge_cidr="172.31.252.1/24",
+        name="dockerd-stackd", bridge="br-stackd", bridge_cidr="172.31.246.1/24",
         data_root=Path("/var/lib/docker-stackd"), exec_root=Path("/run/docker-stackd"),
         pidfile=Path("/run/docker-stackd/dockerd.pid"), hosts=[SOCKET],
         # its networks' subnets apart from the shared engine's and the other test daemons'
         address_pool="172.31.240.0/22",
+        # A dockerd that manages iptables deletes and recreates the DOCKER chains it shares
+        # with the main engine when it starts (libnetwork's removeIPChains), dropping the
+        # main engine's port forwards; this test starts its daemon twice. Without it, docker
+        # writes nothing to the host for this daemon, so the host diff below is saferun's.
+        extra_args=["--iptables=false"],
         client_env={"DOCKER_HOST": SOCKET}, log=Path("/var/log/dockerd-stackd.log"))
     daemon.start()
     try:
