@@ -1,11 +1,13 @@
 """`saferun up`, `down` and `ps`: a stack of hardened services on a private network.
 
-`up` decides everything before it creates anything: it loads and validates every manifest,
-plans every service with the same pipeline as `saferun run`, and checks that rules can be
-installed (fail closed). Then it creates the stack's network, one sandbox per service (which
-holds the service's network namespace), loads each service's ruleset into its sandbox's
-namespace, and only then starts the services, in dependency order, each joining its
-sandbox. A guard process removes what was created if `up` dies before it finishes.
+`up` checks that rules can be installed (fail closed) before it creates anything, then
+plans every service with the same pipeline as `saferun run` while the stack's network and
+one sandbox per service (which holds the service's network namespace) are created, not
+started: a refusal removes them before any process ran. Then the sandboxes start, the
+services' containers are created, and each service goes on as soon as what it needs is
+there: its ruleset into its sandbox's namespace, then its container started, joining the
+sandbox, once its dependencies are up. A guard process removes what was created if `up`
+dies before it finishes.
 """
 
 from __future__ import annotations
@@ -287,7 +289,7 @@ def _start_sandbox(stack: Any, name: str, session: Any) -> None:
 
 def _make_service(item: _Planned, session: Any) -> None:
     """The service's container, created (not started) in its sandbox's namespace: over the
-    local socket with the API body `saferun run --dry-run --format api` prints (the
+    local socket with the API body `saferun run --dry-run --format json` prints (the
     profile inline), or by its `docker create` line, which the CLI alone can run when its
     own settings apply (content trust, a platform, client flags) and which pulls a missing
     image."""
