@@ -216,7 +216,7 @@ def _create(stack: Any, facts: Any, session: Any, warn: Callable[[str], None],
 class _Steps:
     """Futures of `up`'s steps, by service name."""
 
-    sandbox_up: dict[str, Any]  # its sandbox started
+    sandbox_up: dict[str, Any]  # its sandbox started: whether it had to be made again
     created: dict[str, Any]  # its container created
     started: dict[str, Any]  # started: (sandbox addresses, seconds its rules took or None)
 
@@ -246,14 +246,19 @@ def _bring_up(stack: Any, item: _Planned, steps: _Steps, session: Any,
         raise ManifestError(f"{item.member.manifest_path}: {exc}") from None
     seconds = install_rules(states[name].pid, ruleset) if ruleset else None
     steps.created[name].result()
+    container = service_container_name(stack.name, name)
+    if steps.sandbox_up[name].result():
+        # Its sandbox was made again after the service was created: docker resolved
+        # `container:NAME` to the old sandbox's id then, so the service is made again too.
+        stacks.remove_container(container)
+        _make_service(item, session)
     if item.member.depends_on:
         say(f"stack {stack.name}: {name} waits for {', '.join(item.member.depends_on)}")
     for dependency in item.member.depends_on:
         steps.started[dependency].result()  # raises: a dependency that did not start
     _wait_for_dependencies(stack, item.member, session)
     say(f"stack {stack.name}: starting {name}")
-    stacks.start_created(service_container_name(stack.name, name),
-                         partial(_make_service, item, session), session)
+    stacks.start_created(container, partial(_make_service, item, session), session)
     return states[name].addresses, seconds
 
 
@@ -281,10 +286,11 @@ def _make_sandbox(stack: Any, name: str, session: Any) -> None:
     stacks.create_container(sandbox_argv(plan), body=render_create_body(plan), session=session)
 
 
-def _start_sandbox(stack: Any, name: str, session: Any) -> None:
+def _start_sandbox(stack: Any, name: str, session: Any) -> bool:
+    """Start a sandbox; whether it had to be made again (see `_bring_up`)."""
     from saferun.engine import stacks
 
-    stacks.start_created(name, partial(_make_sandbox, stack, name, session), session)
+    return stacks.start_created(name, partial(_make_sandbox, stack, name, session), session)
 
 
 def _make_service(item: _Planned, session: Any) -> None:

@@ -52,20 +52,28 @@ def create_container(argv: list[str], seccomp_profile: str | None = None, *,
     return result.stdout.strip().splitlines()[-1]
 
 
-def start_created(name: str, recreate: Callable[[], object], session: Any) -> None:
-    """Start a created container (an EngineSession asks); RequirementUnmet with the
-    engine's message when it does not start."""
+def start_created(name: str, recreate: Callable[[], object], session: Any) -> bool:
+    """Start a created container (an EngineSession asks); whether it had to be made again
+    (a container that joined the old one's namespace must be too). RequirementUnmet with
+    the engine's message when it does not start."""
     from saferun.errors import RequirementUnmet
 
+    remade = False
     refused = session.start_container(name)
     if refused is not None and _TRANSIENT_START_FAILURE in refused:
         # The runtime's known race under parallel starts (docker/for-linux#647): the
         # container was created but its process never ran. Make it again and start it once.
-        docker("rm", "-f", name, check=False)
+        remove_container(name)
         recreate()
+        remade = True
         refused = session.start_container(name)
     if refused is not None:
         raise RequirementUnmet(f"`docker start {name}` failed: {refused}")
+    return remade
+
+
+def remove_container(name: str) -> None:
+    docker("rm", "-f", name, check=False)
 
 
 _TRANSIENT_START_FAILURE = "cannot start a stopped process"

@@ -277,6 +277,8 @@ def test_fails_closed_without_nft(tmp_path: Path) -> None:
     assert result.returncode == 125, result.stderr
     assert "nft" in result.stderr and "nsenter" in result.stderr
     assert docker("ps", "-aq", "--filter", f"label=io.saferun.stack={STACK}-n").stdout == ""
+    assert docker("network", "ls", "-q", "--filter",
+                  f"label=io.saferun.stack={STACK}-n").stdout == ""
 
 
 def _unprivileged(directory: Path) -> tuple[list[str], dict[str, str]]:

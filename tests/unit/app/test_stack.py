@@ -108,3 +108,30 @@ def test_up_refuses_rules_on_a_rootless_engine_before_touching_it(tmp_path: Path
     assert result.exit_code == 125, result.output
     assert "rootless" in result.stderr and "fix:" in result.stderr
     assert touched == []
+
+
+def test_a_service_is_made_again_when_its_sandbox_was(monkeypatch) -> None:
+    """docker pins `container:NAME` to the sandbox's id at create: a sandbox made again
+    (the runtime's start race) means the service must be made again before it starts."""
+    from concurrent.futures import Future
+
+    from saferun.app import stack as app
+    from saferun.engine import stacks
+    from saferun.engine.stacks import ContainerState
+
+    events: list[str] = []
+    done: Future[Any] = Future()
+    done.set_result(None)
+    remade: Future[Any] = Future()
+    remade.set_result(True)
+    monkeypatch.setattr(stacks, "inspect_each", lambda names, stack, session: [
+        ContainerState(names[0], {"io.saferun.stack-service": "web"}, "running", "", 100,
+                       ("10.0.0.2",), 0)])
+    monkeypatch.setattr(stacks, "remove_container", lambda name: events.append(f"rm {name}"))
+    monkeypatch.setattr(app, "_make_service", lambda item, session: events.append("create"))
+    monkeypatch.setattr(stacks, "start_created",
+                        lambda name, recreate, session: events.append(f"start {name}"))
+    steps = app._Steps(sandbox_up={"web": remade}, created={"web": done}, started={})
+    app._bring_up(SimpleNamespace(name="shop", health_timeout=5), _item("web"), steps, None,
+                  lambda line: None)
+    assert events == ["rm shop-web", "create", "start shop-web"]

@@ -31,7 +31,7 @@ def _fake(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
 def test_the_race_is_retried_once_after_making_the_container_again(monkeypatch):
     removed, made = _fake(monkeypatch), []
     session = _Session([RACE, None])
-    stacks.start_created("s-web-sandbox", lambda: made.append(1), session)
+    assert stacks.start_created("s-web-sandbox", lambda: made.append(1), session) is True
     assert removed == [("rm", "-f", "s-web-sandbox")]
     assert made == [1] and session.started == ["s-web-sandbox"] * 2
 
