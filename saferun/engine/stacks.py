@@ -174,8 +174,9 @@ def remove_stack(stack: str) -> tuple[list[str], list[str]]:
 # Run by `python -c`, standard library only: when `up` dies before it commits (SIGKILL, the
 # OOM killer, a lost terminal), the read end sees end-of-file without the commit byte and
 # removes what the stack has created so far.
-# The `docker run` clients `up` had started outlive it and may still create a container
-# after a first sweep, so the guard sweeps until two in a row find nothing (at most ~2 min).
+# What `up` had in flight (docker clients, API requests the daemon carries on with) may
+# still create a container after a first sweep, so the guard sweeps until two in a row
+# find nothing (at most ~2 min).
 _GUARD = """\
 import subprocess, sys, time
 docker, label = sys.argv[1], sys.argv[2]
