@@ -10,7 +10,11 @@ namespaces, three services. Teardown is not timed. Runs PAIRS pairs (order alter
 prints both medians, the ratio, and the median time to install one service's rules (as
 `up` reports it: nsenter + nft, per service).
 
-    /tmp/benchvenv/bin/python bench/stack_up_vs_docker.py [--pairs 5]
+    /tmp/benchvenv/bin/python bench/stack_up_vs_docker.py [--pairs 5] [--baseline SAFERUN]
+
+`--baseline` times another saferun install (e.g. an older commit's venv/bin/saferun) in
+the same rounds, each round in a rotated order, so a before/after comparison sees the same
+load.
 
 Names start with net-bench-; everything is removed at the end.
 """
@@ -63,6 +67,7 @@ def _write(directory: Path) -> tuple[Path, dict[str, Path]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--baseline", help="another saferun executable to time alike")
     args = parser.parse_args()
     saferun = saferun_argv()
     network = f"{STACK}-plain"
@@ -89,25 +94,37 @@ def main() -> int:
 
         rules_ms: list[float] = []
 
-        def run_up() -> float:
+        def timed_up(command: list[str], rules: list[float]) -> float:
             start = time.perf_counter()
-            done = subprocess.run([*saferun, "up", str(stack)], check=True,
+            done = subprocess.run([*command, "up", str(stack)], check=True,
                                   capture_output=True, text=True)
             elapsed = time.perf_counter() - start
-            rules_ms.extend(float(m) for m in re.findall(r"rules in ([0-9]+) ms", done.stdout))
-            _quiet([*saferun, "down", str(stack)])
+            rules.extend(float(m) for m in re.findall(r"rules in ([0-9]+) ms", done.stdout))
+            _quiet([*command, "down", str(stack)])
             return elapsed
+
+        def run_up() -> float:
+            return timed_up(saferun, rules_ms)
+
+        def run_baseline() -> float:
+            return timed_up([args.baseline], [])
 
         try:
             run_docker(), run_up()  # warm: images, page cache
+            if args.baseline:
+                run_baseline()
             rules_ms.clear()
-            ups, dockers = [], []
+            ups, dockers, baselines = [], [], []
+            rounds = [(run_up, ups), (run_docker, dockers)]
+            rounds += [(run_baseline, baselines)] if args.baseline else []
             for index in range(args.pairs):
-                pair = [(run_up, ups), (run_docker, dockers)]
-                for run, sink in pair if index % 2 == 0 else reversed(pair):
+                turn = index % len(rounds)
+                for run, sink in rounds[turn:] + rounds[:turn]:
                     sink.append(run())
         finally:
             _quiet([*saferun, "down", str(stack)])
+            if args.baseline:
+                _quiet([args.baseline, "down", str(stack)])
             _quiet(["docker", "rm", "-f", *(f"{network}-{n}" for n in order)])
             _quiet(["docker", "network", "rm", network])
     u, d = statistics.median(ups), statistics.median(dockers)
@@ -118,6 +135,11 @@ def main() -> int:
     print(f"ratio up/docker: {u / d:.2f}")
     print(f"per-pair ratio median: "
           f"{statistics.median(a / b for a, b in zip(ups, dockers, strict=True)):.2f}")
+    if baselines:
+        b = statistics.median(baselines)
+        print(f"baseline {args.baseline} median: {b * 1000:.0f} ms, ratio {b / d:.2f}, "
+              f"per-pair ratio median "
+              f"{statistics.median(x / y for x, y in zip(baselines, dockers, strict=True)):.2f}")
     print(f"rules install per service: median {statistics.median(rules_ms):.1f} ms, "
           f"max {max(rules_ms):.1f} ms ({len(rules_ms)} installs)")
     return 0

@@ -1,11 +1,13 @@
 """`saferun up`, `down` and `ps`: a stack of hardened services on a private network.
 
-`up` decides everything before it creates anything: it loads and validates every manifest,
-plans every service with the same pipeline as `saferun run`, and checks that rules can be
-installed (fail closed). Then it creates the stack's network, one sandbox per service (which
-holds the service's network namespace), loads each service's ruleset into its sandbox's
-namespace, and only then starts the services, in dependency order, each joining its
-sandbox. A guard process removes what was created if `up` dies before it finishes.
+`up` checks that rules can be installed (fail closed) before it creates anything, then
+plans every service with the same pipeline as `saferun run` while the stack's network and
+one sandbox per service (which holds the service's network namespace) are created, not
+started: a refusal removes them before any process ran. Then the sandboxes start, the
+services' containers are created, and each service goes on as soon as what it needs is
+there: its ruleset into its sandbox's namespace, then its container started, joining the
+sandbox, once its dependencies are up. A guard process removes what was created if `up`
+dies before it finishes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -139,104 +142,183 @@ def up(target: str | None, *, warn: Callable[[str], None],
     from saferun.engine.api import EngineSession
     from saferun.engine.host import probe_host_facts
     from saferun.engine.netns import check_rules_possible
+    from saferun.engine.sandbox_image import ensure_sandbox_image
     from saferun.inputs.stackfile import load_stack
 
     stack = load_stack(target)
-    say(f"stack {stack.name}: planning {len(stack.services)} service(s)")
     session = EngineSession()
     try:
         facts, _ = probe_host_facts(session)
-        planned = [_plan_service(stack, m, facts, session, warn) for m in stack.services]
+        if any(_service_rules(m.manifest.network).restricted for m in stack.services):
+            check_rules_possible(rootless=facts.rootless)
+        if stacks.stack_exists(stack.name, session):
+            raise SaferunError(f"stack '{stack.name}' is already up (or was left half-made)",
+                               fix=f"run `saferun down {target or '.'}` first")
+        ensure_sandbox_image(stack.sandbox_image, session)
+        guard = stacks.UpGuard(stack.name)
+        try:
+            result = _create(stack, facts, session, warn, say)
+        except BaseException:
+            guard.roll_back()
+            raise
+        guard.commit()
+        return result
     finally:
         session.close()
-    if any(p.rules.restricted for p in planned):
-        check_rules_possible(rootless=facts.rootless)
-    if stacks.stack_exists(stack.name):
-        raise SaferunError(f"stack '{stack.name}' is already up (or was left half-made)",
-                           fix=f"run `saferun down {target or '.'}` first")
-    guard = stacks.UpGuard(stack.name)
-    try:
-        result = _create(stack, planned, say)
-    except BaseException:
-        guard.roll_back()
-        raise
-    guard.commit()
-    return result
 
 
-def _create(stack: Any, planned: list[_Planned], say: Callable[[str], None]) -> UpResult:
+def _create(stack: Any, facts: Any, session: Any, warn: Callable[[str], None],
+            say: Callable[[str], None]) -> UpResult:
+    """Every step that creates something, overlapped where nothing depends on the order:
+    the network and the sandboxes are created while the services are planned (a refusal
+    there rolls them back; no app has run), the services are created while the sandboxes
+    start, and each service goes on as soon as what it needs is there (`_bring_up`).
+    Nothing the app runs starts before its own rules are installed."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from saferun.engine import stacks
-    from saferun.engine.docker_cli import SECCOMP_FD_PATH
-    from saferun.render.argv import render_argv
-    from saferun.render.sandbox import sandbox_argv
 
-    network = stacks.network_name(stack.name)
-    stacks.create_network(stack.name)
-    runs = []
-    for item in planned:
-        manifest = item.member.manifest
-        runs.append((sandbox_argv(
-            stack=stack.name, service=item.member.name, image=stack.sandbox_image,
-            network=manifest.network, hostname=manifest.app.hostname,
-            labels={INGRESS_LABEL: _policy_text(manifest.network.ingress),
-                    EGRESS_LABEL: _policy_text(manifest.network.egress)}), None))
-    say(f"stack {stack.name}: starting {len(runs)} sandbox(es)")
-    stacks.start_all(runs)
-    sandboxes = [sandbox_name(stack.name, item.member.name) for item in planned]
-    states = {s.labels.get(SERVICE_LABEL, ""): s
-              for s in stacks.inspect_containers(sandboxes, stack.name)}
-    addresses = {name: tuple(ipaddress.ip_address(a) for a in s.addresses)
-                 for name, s in states.items()}
-    say(f"stack {stack.name}: installing the network rules")
-    timings = _install_all(planned, states, addresses)
-    for level in _levels(planned):
-        for item in level:
-            if item.member.depends_on:
-                say(f"stack {stack.name}: {item.member.name} waits for "
-                    f"{', '.join(item.member.depends_on)}")
-            _wait_for_dependencies(stack, item.member)
-        say(f"stack {stack.name}: starting {', '.join(i.member.name for i in level)}")
-        stacks.start_all([
-            (render_argv(item.plan, seccomp_path=SECCOMP_FD_PATH
-                         if item.plan.seccomp_profile is not None else None),
-             item.plan.seccomp_profile) for item in level])
+    with ThreadPoolExecutor(max_workers=1) as background:
+        made = background.submit(_make_sandboxes, stack, session)
+        try:
+            say(f"stack {stack.name}: planning {len(stack.services)} service(s)")
+            planned = [_plan_service(stack, m, facts, session, warn) for m in stack.services]
+        finally:
+            made_error = made.exception()  # waits: a rollback must not race a create
+        if made_error is not None:
+            raise made_error
+    say(f"stack {stack.name}: starting {len(planned)} sandbox(es)")
+    # The engine's work (starts, creates) in a bounded pool; the services' threads only
+    # wait on it and on each other, so they cannot starve it.
+    with ThreadPoolExecutor(max_workers=8) as engine_work, \
+            ThreadPoolExecutor(max_workers=len(planned)) as services:
+        steps = _Steps(
+            sandbox_up={i.member.name: engine_work.submit(
+                _start_sandbox, stack, sandbox_name(stack.name, i.member.name), session)
+                for i in planned},
+            created={i.member.name: engine_work.submit(_make_service, i, session)
+                     for i in planned},
+            started={})
+        for item in planned:  # in start order: a dependency's future exists before its use
+            steps.started[item.member.name] = services.submit(
+                _bring_up, stack, item, steps, session, say)
+        errors = [f.exception() for group in (steps.sandbox_up, steps.created, steps.started)
+                  for f in group.values()]
+    for error in errors:
+        if error is not None:
+            raise error
     started = [StartedService(item.member.name,
                               service_container_name(stack.name, item.member.name),
-                              states[item.member.name].addresses, timings.get(item.member.name))
+                              *steps.started[item.member.name].result())
                for item in planned]
-    return UpResult(stack.name, network, tuple(started))
+    return UpResult(stack.name, stacks.network_name(stack.name), tuple(started))
 
 
-def _levels(planned: list[_Planned]) -> list[list[_Planned]]:
-    """Services grouped so that each group depends only on earlier groups: a group starts
-    at once, after the one before it is up (and healthy where it has a health check)."""
-    depth: dict[str, int] = {}
-    for item in planned:  # in start order: dependencies first
-        deps = item.member.depends_on
-        depth[item.member.name] = 1 + max((depth[d] for d in deps), default=-1)
-    return [[i for i in planned if depth[i.member.name] == level]
-            for level in range(max(depth.values(), default=-1) + 1)]
+@dataclass(frozen=True)
+class _Steps:
+    """Futures of `up`'s steps, by service name."""
+
+    sandbox_up: dict[str, Any]  # its sandbox started: whether it had to be made again
+    created: dict[str, Any]  # its container created
+    started: dict[str, Any]  # started: (sandbox addresses, seconds its rules took or None)
 
 
-def _install_all(planned: list[_Planned], states: dict[str, Any],
-                 addresses: dict[str, Any]) -> dict[str, float]:
-    """Every service's rules, in its sandbox's namespace, before any service starts."""
+def _bring_up(stack: Any, item: _Planned, steps: _Steps, session: Any,
+              say: Callable[[str], None]) -> tuple[tuple[str, ...], float | None]:
+    """One service: once its sandbox and the sandboxes its rules name are up (their
+    addresses go into the rules), its rules into its sandbox's namespace; once what it
+    depends on is up (healthy, where it has a health check), its container started."""
+    from saferun.engine import stacks
     from saferun.engine.netns import install_rules
     from saferun.plan.netrules import UnknownService, render_ruleset
 
-    timings = {}
-    for item in planned:
-        name = item.member.name
-        try:
-            ruleset = render_ruleset(item.rules, addresses)
-        except UnknownService as exc:
-            raise ManifestError(f"{item.member.manifest_path}: {exc}") from None
-        if ruleset:
-            timings[name] = install_rules(states[name].pid, ruleset)
-    return timings
+    name = item.member.name
+    rules = item.rules
+    named = {p.service for p in (*(rules.ingress or ()), *(rules.egress or ())) if p.service}
+    needed = [name, *sorted(named & set(steps.sandbox_up) - {name})]
+    for service in needed:
+        steps.sandbox_up[service].result()  # raises: a sandbox that did not start
+    states = {s.labels.get(SERVICE_LABEL, ""): s for s in stacks.inspect_each(
+        [sandbox_name(stack.name, n) for n in needed], stack.name, session)}
+    addresses = {n: tuple(ipaddress.ip_address(a) for a in s.addresses)
+                 for n, s in states.items()}
+    try:
+        ruleset = render_ruleset(rules, addresses)
+    except UnknownService as exc:
+        raise ManifestError(f"{item.member.manifest_path}: {exc}") from None
+    seconds = install_rules(states[name].pid, ruleset) if ruleset else None
+    steps.created[name].result()
+    container = service_container_name(stack.name, name)
+    if steps.sandbox_up[name].result():
+        # Its sandbox was made again after the service was created: docker resolved
+        # `container:NAME` to the old sandbox's id then, so the service is made again too.
+        stacks.remove_container(container)
+        _make_service(item, session)
+    if item.member.depends_on:
+        say(f"stack {stack.name}: {name} waits for {', '.join(item.member.depends_on)}")
+    for dependency in item.member.depends_on:
+        steps.started[dependency].result()  # raises: a dependency that did not start
+    _wait_for_dependencies(stack, item.member, session)
+    say(f"stack {stack.name}: starting {name}")
+    stacks.start_created(container, partial(_make_service, item, session), session)
+    return states[name].addresses, seconds
 
 
-def _wait_for_dependencies(stack: Any, member: Any) -> None:
+def _make_sandboxes(stack: Any, session: Any) -> None:
+    """The stack's network and every service's sandbox, created, not started."""
+    from saferun.engine import stacks
+
+    stacks.create_network(stack.name, session)
+    stacks.in_parallel([partial(_make_sandbox, stack, sandbox_name(stack.name, m.name), session)
+                        for m in stack.services])
+
+
+def _make_sandbox(stack: Any, name: str, session: Any) -> None:
+    from saferun.engine import stacks
+    from saferun.render.engine_api import render_create_body
+    from saferun.render.sandbox import sandbox_argv, sandbox_plan
+
+    member = next(m for m in stack.services if sandbox_name(stack.name, m.name) == name)
+    manifest = member.manifest
+    plan = sandbox_plan(
+        stack=stack.name, service=member.name, image=stack.sandbox_image,
+        network=manifest.network, hostname=manifest.app.hostname,
+        labels={INGRESS_LABEL: _policy_text(manifest.network.ingress),
+                EGRESS_LABEL: _policy_text(manifest.network.egress)})
+    stacks.create_container(sandbox_argv(plan), body=render_create_body(plan), session=session)
+
+
+def _start_sandbox(stack: Any, name: str, session: Any) -> bool:
+    """Start a sandbox; whether it had to be made again (see `_bring_up`)."""
+    from saferun.engine import stacks
+
+    return stacks.start_created(name, partial(_make_sandbox, stack, name, session), session)
+
+
+def _make_service(item: _Planned, session: Any) -> None:
+    """The service's container, created (not started) in its sandbox's namespace: over the
+    local socket with the API body `saferun run --dry-run --format json` prints (the
+    profile inline), or by its `docker create` line, which the CLI alone can run when its
+    own settings apply (content trust, a platform, client flags) and which pulls a missing
+    image."""
+    import os
+
+    from saferun.app.run import dry_run_body
+    from saferun.engine import stacks
+    from saferun.engine.docker_cli import SECCOMP_FD_PATH
+    from saferun.render.argv import render_argv
+
+    plan = item.plan
+    argv = render_argv(msgspec.structs.replace(plan, detach=False), seccomp_path=SECCOMP_FD_PATH
+                       if plan.seccomp_profile is not None else None)
+    argv[1] = "create"
+    cli_only = (plan.platform or plan.client_flags
+                or os.environ.get("DOCKER_CONTENT_TRUST", "") not in ("", "0"))
+    body = None if cli_only else dry_run_body(msgspec.structs.replace(plan, detach=False))
+    stacks.create_container(argv, plan.seccomp_profile, body=body, session=session)
+
+
+def _wait_for_dependencies(stack: Any, member: Any, session: Any) -> None:
     """A dependency with a health check must be healthy first; one without, running."""
     from saferun.engine import stacks
 
@@ -245,7 +327,7 @@ def _wait_for_dependencies(stack: Any, member: Any) -> None:
     names = [service_container_name(stack.name, d) for d in member.depends_on]
     deadline = time.monotonic() + stack.health_timeout
     while True:
-        states = stacks.inspect_containers(names, stack.name)
+        states = stacks.inspect_each(names, stack.name, session)
         waiting = [s for s in states if s.status != "running" or s.health not in ("", "healthy")]
         failed = [s for s in states if s.status in ("exited", "dead") or s.health == "unhealthy"]
         if failed:
@@ -259,7 +341,7 @@ def _wait_for_dependencies(stack: Any, member: Any) -> None:
                 f"{member.name} depends on {waiting[0].name}, not healthy after "
                 f"{stack.health_timeout} s",
                 fix="raise [stack] health_timeout or fix its health check")
-        time.sleep(0.25)
+        time.sleep(0.1)  # an API inspect over the local socket costs about a millisecond
 
 
 @dataclass(frozen=True)

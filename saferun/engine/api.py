@@ -29,14 +29,19 @@ _MAX_RESPONSE = 64 << 20
 _API_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
 
 
-def _unix_get(socket_path: str, path: str, timeout: float = TIMEOUT_S) -> tuple[int, bytes]:
-    """GET over a unix socket with HTTP/1.0; returns (status, body)."""
+def _unix_get(socket_path: str, path: str, timeout: float = TIMEOUT_S,
+              method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
+    """GET (or `method` with a JSON `body`) over a unix socket with HTTP/1.0; returns
+    (status, body)."""
     import socket
 
+    request = f"{method} {path} HTTP/1.0\r\nHost: docker\r\n"
+    if body is not None:
+        request += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(socket_path)
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        sock.sendall((request + "\r\n").encode("ascii") + (body or b""))
         chunks, size = [], 0
         while chunk := sock.recv(65536):
             chunks.append(chunk)
@@ -231,6 +236,73 @@ class EngineSession:
         found = self._get_json(f"/networks/{_api_name(name, 'network name')}", missing_ok=True)
         return dict(found) if found is not None else None
 
+    def _post(self, path: str, payload: Any = None, timeout: float = 300) -> tuple[int, Any]:
+        """POST over the local socket: (status, the JSON answer or None)."""
+        import json
+
+        assert self._socket is not None
+        body = json.dumps(payload).encode() if payload is not None else None
+        try:
+            status, answer = _unix_get(self._socket, f"/{API_VERSION}{path}", timeout,
+                                       method="POST", body=body)
+        except (OSError, ValueError) as exc:
+            raise _unreachable(f"unix://{self._socket}", str(exc) or type(exc).__name__) from None
+        try:
+            return status, json.loads(answer) if answer.strip() else None
+        except ValueError:
+            return status, {"message": answer[:300].decode("utf-8", "replace")}
+
+    def create_network(self, name: str, labels: dict[str, str]) -> str:
+        """`docker network create --driver bridge --label ... NAME`: its id. SaferunError
+        with the engine's message when it refuses (a name taken, no address pool left)."""
+        if self._socket is None:
+            from saferun.engine.docker_cli import cli_output
+
+            return cli_output(["network", "create", "--driver", "bridge",
+                               *(f"--label={k}={v}" for k, v in labels.items()), name]).strip()
+        status, answer = self._post("/networks/create", {
+            "Name": _api_name(name, "network name"), "Driver": "bridge",
+            "CheckDuplicate": True, "Labels": labels})
+        if status != 201:
+            raise SaferunError(f"cannot create network {name}: {_message(answer, status)}")
+        return str(answer["Id"])
+
+    def create_container(self, name: str, body: dict[str, Any]) -> tuple[str | None, str]:
+        """`POST /containers/create?name=NAME` over the local socket: (its id, "") or
+        (None, the engine's message). Without one: (None, "") and the caller uses the CLI."""
+        if self._socket is None:
+            return None, ""
+        status, answer = self._post(
+            f"/containers/create?name={_api_name(name, 'container name')}", body)
+        if status == 201:
+            return str(answer["Id"]), ""
+        return None, _message(answer, status)
+
+    def start_container(self, name: str) -> str | None:
+        """`docker start NAME`; None when it started, else the engine's message."""
+        if self._socket is None:
+            from saferun.engine.docker_cli import docker, error_text
+
+            result = docker("start", name, check=False, timeout=300)
+            return None if result.returncode == 0 else error_text(result.stderr)
+        status, answer = self._post(f"/containers/{_api_name(name, 'container name')}/start")
+        return None if status in (204, 304) else _message(answer, status)
+
+    def labelled_ids(self, label: str) -> tuple[list[str], list[str]]:
+        """(container ids, network ids) carrying `label` (KEY=VALUE), stopped ones too."""
+        if self._socket is None:
+            from saferun.engine.docker_cli import cli_output
+
+            return (cli_output(["ps", "-aq", "--filter", f"label={label}"]).split(),
+                    cli_output(["network", "ls", "-q", "--filter", f"label={label}"]).split())
+        import json
+        from urllib.parse import quote
+
+        filters = quote(json.dumps({"label": [label]}), safe="")
+        containers = self._get_json(f"/containers/json?all=1&filters={filters}")
+        networks = self._get_json(f"/networks?filters={filters}")
+        return [str(c["Id"]) for c in containers], [str(n["Id"]) for n in networks]
+
     def running_containers(self) -> list[str]:
         """Names of the running containers (`docker ps`)."""
         if self._socket is None:
@@ -285,6 +357,13 @@ def image_save_stream(reference: str) -> Any:
 
         return save_stream(reference)
     return local(socket_path)
+
+
+def _message(answer: Any, status: int) -> str:
+    """The engine's error message in an API answer."""
+    if isinstance(answer, dict) and answer.get("message"):
+        return str(answer["message"])
+    return f"HTTP {status}"
 
 
 def _unreachable(endpoint: str, detail: str) -> EngineUnavailable:

@@ -9,62 +9,90 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from saferun.engine.docker_cli import docker, docker_cli
 from saferun.model.stack import STACK_LABEL, network_name
 
+T = TypeVar("T")
 
-def create_network(stack: str) -> str:
+
+def create_network(stack: str, session: Any) -> str:
     """The stack's private bridge network; its id."""
-    result = docker("network", "create", "--driver", "bridge",
-                    "--label", f"{STACK_LABEL}={stack}", network_name(stack))
-    return str(result.stdout.strip())
+    return str(session.create_network(network_name(stack), {STACK_LABEL: stack}))
 
 
-def stack_exists(stack: str) -> bool:
-    containers = docker("ps", "-aq", "--filter", f"label={STACK_LABEL}={stack}").stdout.split()
-    networks = docker("network", "ls", "-q", "--filter",
-                      f"label={STACK_LABEL}={stack}").stdout.split()
+def stack_exists(stack: str, session: Any) -> bool:
+    """Whether anything labelled with the stack is there (an EngineSession asks)."""
+    containers, networks = session.labelled_ids(f"{STACK_LABEL}={stack}")
     return bool(containers or networks)
 
 
-def start_detached(argv: list[str], seccomp_profile: str | None = None) -> str:
-    """Run a rendered `docker run -d ...` line; the container id. RequirementUnmet with
-    docker's message when it does not start."""
+def create_container(argv: list[str], seccomp_profile: str | None = None, *,
+                     body: dict[str, Any] | None = None, session: Any = None) -> str:
+    """Create a container, not started: through the Engine API with `body` when given and
+    the engine is local (a docker process each costs more), else by the rendered
+    `docker create ...` argv (which also pulls a missing image). Its id; RequirementUnmet
+    with the engine's message when it fails."""
     from saferun.engine.docker_cli import error_text, run_docker
     from saferun.errors import RequirementUnmet
 
+    name = _container_name(argv)
+    if body is not None and session is not None:
+        created, refused = session.create_container(name, body)
+        if created is not None:
+            return str(created)
+        if refused and "No such image" not in refused:
+            raise RequirementUnmet(f"`docker create {name}` failed: {refused}")
     result = run_docker(argv, seccomp_profile, timeout=300)
-    if result.returncode != 0 and _TRANSIENT_START_FAILURE in result.stderr:
-        # The runtime's known race under parallel starts (docker/for-linux#647): the
-        # container was created but its process never ran. Remove it and start it again once.
-        docker("rm", "-f", _container_name(argv), check=False)
-        result = run_docker(argv, seccomp_profile, timeout=300)
     if result.returncode != 0:
-        raise RequirementUnmet(f"`docker run` failed: {error_text(result.stderr)}")
+        raise RequirementUnmet(f"`docker create {name}` failed: {error_text(result.stderr)}")
     return result.stdout.strip().splitlines()[-1]
+
+
+def start_created(name: str, recreate: Callable[[], object], session: Any) -> bool:
+    """Start a created container (an EngineSession asks); whether it had to be made again
+    (a container that joined the old one's namespace must be too). RequirementUnmet with
+    the engine's message when it does not start."""
+    from saferun.errors import RequirementUnmet
+
+    remade = False
+    refused = session.start_container(name)
+    if refused is not None and _TRANSIENT_START_FAILURE in refused:
+        # The runtime's known race under parallel starts (docker/for-linux#647): the
+        # container was created but its process never ran. Make it again and start it once.
+        remove_container(name)
+        recreate()
+        remade = True
+        refused = session.start_container(name)
+    if refused is not None:
+        raise RequirementUnmet(f"`docker start {name}` failed: {refused}")
+    return remade
+
+
+def remove_container(name: str) -> None:
+    docker("rm", "-f", name, check=False)
 
 
 _TRANSIENT_START_FAILURE = "cannot start a stopped process"
 
 
 def _container_name(argv: list[str]) -> str:
-    """The --name of a rendered `docker run` line (every stack container has one)."""
+    """The --name of a rendered `docker create` line (every stack container has one)."""
     return argv[argv.index("--name") + 1]
 
 
-def start_all(runs: Sequence[tuple[list[str], str | None]]) -> list[str]:
-    """Several `docker run -d` lines at once (the daemon starts them in parallel); their ids,
-    in order. The first failure is raised once all have ended."""
+def in_parallel(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run the calls at once (the daemon works on them in parallel); their results, in
+    order. The first failure is raised once all have ended."""
     from concurrent.futures import ThreadPoolExecutor
 
-    if len(runs) == 1:
-        return [start_detached(*runs[0])]
-    with ThreadPoolExecutor(max_workers=min(len(runs), 8)) as pool:
-        futures = [pool.submit(start_detached, argv, seccomp) for argv, seccomp in runs]
+    if len(calls) <= 1:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(max_workers=min(len(calls), 8)) as pool:
+        futures = [pool.submit(call) for call in calls]
         errors = [f.exception() for f in futures]
     for error in errors:
         if error is not None:
@@ -89,6 +117,20 @@ def inspect_containers(names: list[str], stack: str) -> list[ContainerState]:
     result = docker("inspect", *names)
     states = []
     for data in json.loads(result.stdout):
+        states.append(_state(data, stack))
+    return states
+
+
+def inspect_each(names: list[str], stack: str, session: Any) -> list[ContainerState]:
+    """inspect_containers through an EngineSession (one API call per container over the
+    local socket, which costs less than a docker process); RequirementUnmet if one is gone."""
+    from saferun.errors import RequirementUnmet
+
+    states = []
+    for name in names:
+        data = session.container_inspect(name)
+        if data is None:
+            raise RequirementUnmet(f"container {name} is gone (removed while `up` ran)")
         states.append(_state(data, stack))
     return states
 
@@ -119,7 +161,9 @@ def remove_stack(stack: str) -> tuple[list[str], list[str]]:
     # Services first: a sandbox's namespace is theirs until they are gone.
     ordered = sorted(containers, key=lambda n: n.endswith("-sandbox"))
     for name in ordered:
-        docker("rm", "-f", name, check=False)
+        # -v: a sandbox image's VOLUMEs would leave anonymous volumes; a service's stay, as
+        # with `docker compose down`.
+        docker("rm", "-f", *(["-v"] if name.endswith("-sandbox") else []), name, check=False)
     networks = docker("network", "ls", "--format", "{{.Name}}", "--filter",
                       f"label={STACK_LABEL}={stack}").stdout.split()
     for name in networks:
@@ -130,8 +174,9 @@ def remove_stack(stack: str) -> tuple[list[str], list[str]]:
 # Run by `python -c`, standard library only: when `up` dies before it commits (SIGKILL, the
 # OOM killer, a lost terminal), the read end sees end-of-file without the commit byte and
 # removes what the stack has created so far.
-# The `docker run` clients `up` had started outlive it and may still create a container
-# after a first sweep, so the guard sweeps until two in a row find nothing (at most ~2 min).
+# What `up` had in flight (docker clients, API requests the daemon carries on with) may
+# still create a container after a first sweep, so the guard sweeps until two in a row
+# find nothing (at most ~2 min).
 _GUARD = """\
 import subprocess, sys, time
 docker, label = sys.argv[1], sys.argv[2]
@@ -165,6 +210,7 @@ class UpGuard:
     """Rolls back a stack whose `up` does not finish: `commit()` when it has."""
 
     def __init__(self, stack: str) -> None:
+        self._stack = stack
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-c", _GUARD, docker_cli(), f"{STACK_LABEL}={stack}"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -174,9 +220,11 @@ class UpGuard:
         self._finish(b"C")
 
     def roll_back(self) -> None:
-        """Remove what was created now, and wait for it."""
-        self._finish(b"")
-        self._process.wait(timeout=600)
+        """Remove what was created now, and wait for it. The caller has seen every docker
+        client it started end, so one sweep from here finds all; the guard stays armed
+        until it is done, should this process die meanwhile."""
+        remove_stack(self._stack)
+        self.commit()
 
     def _finish(self, byte: bytes) -> None:
         stdin = self._process.stdin

@@ -20,9 +20,10 @@ from saferun.model.netpolicy import SERVICE_PATTERN, check_service_name
 from saferun.model.strict import StrictModel, meta
 
 STACK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
-# docker's pause image is not on every host; a busybox-like image with `sleep` holds the
-# namespace. Its process does nothing and runs with nothing (see saferun.render.sandbox).
-DEFAULT_SANDBOX_IMAGE = "busybox:1.36"
+# docker's pause image is not on every host, nor a registry; `up` makes this one on the
+# engine from its host's static busybox when missing (saferun.engine.sandbox_image). Its
+# process does nothing and runs with nothing (see saferun.render.sandbox).
+DEFAULT_SANDBOX_IMAGE = "saferun-sandbox:1"
 
 
 class StackSettings(StrictModel, frozen=True, kw_only=True):

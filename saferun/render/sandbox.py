@@ -1,4 +1,4 @@
-"""`docker run` for a stack service's sandbox: the container that holds its network namespace.
+"""A stack service's sandbox: the container that holds its network namespace.
 
 Like a Kubernetes pod sandbox, it owns the service's place on the stack network (address,
 DNS alias, published ports) and the firewall rules loaded into its namespace; the service's
@@ -19,39 +19,47 @@ from saferun.model.stack import (
     sandbox_name,
 )
 from saferun.model.strict import updated
+from saferun.plan.planner import EndpointPlan, HealthcheckPlan, PortPlan, RunPlan
 
 SLEEP_SECONDS = "2147483647"  # busybox's sleep has no "infinity"
+MEMORY = 16 << 20
 
 
-def sandbox_argv(*, stack: str, service: str, image: str, network: Any,
-                 hostname: str | None, labels: dict[str, str]) -> list[str]:
-    """The sandbox's argv. `network` is the service manifest's validated NetworkSection: its
-    endpoint settings (aliases, ports, DNS, hosts) belong to the namespace, hence here."""
-    argv = ["docker", "run", "--detach", "--name", sandbox_name(stack, service),
-            "--network", network_name(stack), "--network-alias", service,
-            "--hostname", hostname or service,
-            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only",
-            "--user", "65534:65534", "--memory", "16m", "--pids-limit", "4",
-            "--restart", "no", "--log-driver", "none",
-            "--label", f"{STACK_LABEL}={stack}", "--label", f"{ROLE_LABEL}=sandbox",
-            "--label", f"{SERVICE_LABEL}={service}"]
-    for key, value in sorted(labels.items()):
-        argv += ["--label", f"{key}={value}"]
-    repeated = (("--ip", [network.ip] if network.ip else []),
-                ("--ip6", [network.ip6] if network.ip6 else []),
-                ("--network-alias", network.aliases), ("--expose", network.expose),
-                ("--add-host", network.extra_hosts), ("--dns", network.dns),
-                ("--dns-search", network.dns_search), ("--dns-option", network.dns_options))
-    for flag, values in repeated:
-        for value in values:
-            argv += [flag, value]
-    if network.publish_all:
-        argv.append("--publish-all")
-    for port in network.ports:
-        host_ip = port.host_ip if ":" not in port.host_ip else f"[{port.host_ip}]"
-        argv += ["--publish",
-                 f"{host_ip}:{port.host or ''}:{port.container}/{port.protocol}"]
-    argv += ["--entrypoint", "sleep", image, SLEEP_SECONDS]
+def sandbox_plan(*, stack: str, service: str, image: str, network: Any,
+                 hostname: str | None, labels: dict[str, str]) -> RunPlan:
+    """The sandbox as a RunPlan, so the one argv renderer (`docker create`, through the CLI)
+    and the one API body renderer (over the local socket) both serve it. `network` is the
+    service manifest's validated NetworkSection: its endpoint settings (aliases, ports, DNS,
+    hosts) belong to the namespace, hence here."""
+    endpoint = (EndpointPlan(network_name(stack), ip=network.ip, ip6=network.ip6)
+                if network.ip or network.ip6 else None)
+    all_labels = {STACK_LABEL: stack, ROLE_LABEL: "sandbox", SERVICE_LABEL: service, **labels}
+    return RunPlan(
+        image=image, container_name=sandbox_name(stack, service), entrypoint=("sleep",),
+        command=(SLEEP_SECONDS,), user="65534:65534", workdir=None,
+        hostname=hostname or service, env=(), env_files=(),
+        labels=tuple(sorted(all_labels.items())), cap_add=(), read_only=True, tmpfs=(),
+        mounts=(), memory=MEMORY, memory_swap=MEMORY, nano_cpus=0, pids_limit=4, ulimits=(),
+        network=network_name(stack),
+        ports=tuple(PortPlan(p.host_ip, p.host, p.container, p.protocol)
+                    for p in network.ports),
+        restart_policy="no", restart_retries=0,
+        healthcheck=HealthcheckPlan(shell_command=None, disable=True), log_driver="none",
+        log_options=(), security_opts=("no-new-privileges",), seccomp_profile=None,
+        apparmor_profile=None, runtime="runc", init=False, pull="missing", detach=False,
+        remove=False, interactive=False, tty=False, endpoint=endpoint,
+        network_aliases=(service, *network.aliases), expose=tuple(network.expose),
+        extra_hosts=tuple(network.extra_hosts), dns=tuple(network.dns),
+        dns_search=tuple(network.dns_search), dns_options=tuple(network.dns_options),
+        publish_all=network.publish_all)
+
+
+def sandbox_argv(plan: RunPlan) -> list[str]:
+    """The sandbox's `docker create` line (`up` starts it once the service is created too)."""
+    from saferun.render.argv import render_argv
+
+    argv = render_argv(plan)
+    argv[1] = "create"
     return argv
 
 

@@ -34,6 +34,7 @@ class ExtraDaemon:
     extra_args: list[str] = field(default_factory=list)
     client_env: dict[str, str] = field(default_factory=dict)  # DOCKER_HOST and TLS variables
     log: Path = Path("/dev/null")
+    address_pool: str | None = None  # --default-address-pool base, whose bridges stop() removes
     pid: int | None = None
     created_bridge: bool = False
 
@@ -64,6 +65,8 @@ class ExtraDaemon:
         argv = ["dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 "--pidfile", str(self.pidfile), "--bridge", self.bridge,
                 *[a for h in self.hosts for a in ("-H", h)], *self.extra_args]
+        if self.address_pool:
+            argv += ["--default-address-pool", f"base={self.address_pool},size=24"]
         with open(self.log, "wb") as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
@@ -72,9 +75,12 @@ class ExtraDaemon:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 break
-            if self.docker("info", "--format", "{{.ServerVersion}}", check=False,
-                           timeout=10).returncode == 0:
-                return
+            try:
+                if self.docker("info", "--format", "{{.ServerVersion}}", check=False,
+                               timeout=10).returncode == 0:
+                    return
+            except subprocess.TimeoutExpired:
+                pass  # a loaded host: ask again until the deadline
             time.sleep(0.5)
         tail = self.log.read_text(errors="replace")[-3000:]
         self.stop()
@@ -91,16 +97,51 @@ class ExtraDaemon:
         if save.returncode != 0 or load.returncode != 0:
             pytest.fail(f"cannot load {image} into {self.name}: {load.stderr}")
 
+    def kill(self) -> None:
+        """SIGKILL the dockerd this helper started (by pid), as a crash would, and reap it;
+        its data stays for `start()` to bring it back."""
+        if self.pid is None:
+            return
+        _signal_and_wait(self.pid, signal.SIGKILL)
+        self.pid = None
+        deadline = time.monotonic() + 30
+        # Its containerd dies with it (parent-death signal) but may not be gone yet; a new
+        # dockerd that still sees its pid waits for it, and gives up.
+        containerd = self._containerd_pid()
+        while containerd and time.monotonic() < deadline and _alive(containerd):
+            time.sleep(0.1)
+
+    def _containerd_pid(self) -> int | None:
+        try:
+            text = (self.exec_root / "containerd" / "containerd.pid").read_text().strip()
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def _kill_orphaned_containers(self) -> None:
+        """Containers whose daemon died: their shims (which name this daemon's containerd
+        socket) and the processes those run, by pid."""
+        socket = f"-address {self.exec_root}/containerd/containerd.sock"
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "containerd-shim" in command and command.rstrip().endswith(socket):
+                children = subprocess.run(["pgrep", "-P", entry.name], capture_output=True,
+                                          text=True, check=False).stdout.split()
+                for pid in [*children, entry.name]:
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+
     def stop(self) -> None:
         """Stop the dockerd this helper started (by pid), then remove its bridge and data."""
         if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and _alive(self.pid):
-                time.sleep(0.2)
+            _signal_and_wait(self.pid, signal.SIGTERM)
             if _alive(self.pid):
                 os.kill(self.pid, signal.SIGKILL)
                 time.sleep(0.5)
@@ -109,6 +150,7 @@ class ExtraDaemon:
             except ChildProcessError:
                 pass
             self.pid = None
+        self._kill_orphaned_containers()
         for root in (self.exec_root, self.data_root):
             _unmount_below(root)
             shutil.rmtree(root, ignore_errors=True)
@@ -116,6 +158,10 @@ class ExtraDaemon:
             if host.startswith("unix://"):
                 Path(host[len("unix://"):]).unlink(missing_ok=True)
         _remove_iptables_rules(self.bridge)
+        if self.address_pool:  # the bridges of networks it made, which outlive it
+            for bridge in _bridges_in(self.address_pool):
+                _remove_iptables_rules(bridge)
+                subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
         if self.created_bridge:
             subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
             self.created_bridge = False
@@ -131,6 +177,16 @@ class ExtraDaemon:
                 if result.returncode != 0:
                     pytest.fail(f"{' '.join(argv)} failed: {result.stderr}")
         self.created_bridge = True  # ours to delete at the end, even if left by a crashed run
+
+
+def _signal_and_wait(pid: int, signum: int, seconds: float = 30) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
 
 
 def _alive(pid: int) -> bool:
@@ -155,6 +211,19 @@ def _remove_iptables_rules(bridge: str) -> None:
             if words[:1] == ["-A"] and bridge in words:
                 subprocess.run(["iptables", "-t", table, "-D", *words[1:]], capture_output=True,
                                check=False)
+
+
+def _bridges_in(pool: str) -> list[str]:
+    """Bridge interfaces with an IPv4 address inside `pool` (a CIDR)."""
+    import ipaddress
+    import json
+
+    network = ipaddress.ip_network(pool)
+    listing = subprocess.run(["ip", "-j", "-4", "addr", "show", "type", "bridge"],
+                             capture_output=True, text=True, check=False).stdout
+    return [str(link["ifname"]) for link in json.loads(listing or "[]")
+            if any(ipaddress.ip_address(a["local"]) in network
+                   for a in link.get("addr_info", []))]
 
 
 def _unmount_below(root: Path) -> None:

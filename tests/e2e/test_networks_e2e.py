@@ -9,6 +9,7 @@ allow, so a denied connect is the rules' doing, not an absent server.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -22,7 +23,16 @@ from typing import Any
 import pytest
 import tomli_w
 
-from tests.e2e.conftest import BUSYBOX_IMAGE, REPO, SESSION_ID, docker, inspect, saferun
+from tests.e2e.conftest import (
+    BUSYBOX_IMAGE,
+    IN_CI,
+    REPO,
+    SESSION_ID,
+    docker,
+    inspect,
+    saferun,
+)
+from tests.e2e.host_rules import leftovers, ruleset_lines, snapshot
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -54,23 +64,6 @@ def _stack_file(directory: Path, name: str, services: dict[str, list[str]]) -> P
     return path
 
 
-def _ruleset() -> str:
-    """The host's nftables and iptables state, without counters (traffic changes them)."""
-    nft = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True,
-                         check=True).stdout
-    ipt = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
-    text = re.sub(r"counter packets \d+ bytes \d+", "counter", nft + ipt)
-    text = re.sub(r"\[\d+:\d+\]", "[]", text)
-    return "\n".join(line for line in text.splitlines() if not line.startswith("# "))
-
-
-def _ours(before: str, after: str, marks: list[str]) -> list[str]:
-    """Lines that differ and concern this test's networks. Other users of the shared engine
-    may add or remove their own rules meanwhile; ours are named by bridge, subnet, port."""
-    old, new = set(before.splitlines()), set(after.splitlines())
-    return sorted(line for line in old ^ new if any(mark in line for mark in marks))
-
-
 def _connect(container: str, host: str, port: int) -> tuple[bool, float]:
     started = time.monotonic()
     result = docker("exec", container, "nc", "-w", "1", host, str(port), check=False,
@@ -97,13 +90,12 @@ def _gateway(network: str) -> str:
     return match.group(1)
 
 
-def _marks(stack: str) -> list[str]:
-    """Identifiers of a stack's network in rulesets: its bridge and its subnet."""
+def _bridge(stack: str) -> frozenset[str]:
+    """The stack network's bridge interface, as its rules on the host name it."""
     data = docker("network", "inspect", f"saferun-{stack}").stdout
     network_id = re.search(r'"Id": "([0-9a-f]{12})', data)
-    subnet = re.search(r'"Subnet": "([0-9]+\.[0-9]+\.[0-9]+)\.', data)
-    assert network_id and subnet, data
-    return [f"br-{network_id.group(1)}", f"{subnet.group(1)}.", "saferun"]
+    assert network_id, data
+    return frozenset({f"br-{network_id.group(1)}"})
 
 
 @pytest.fixture(scope="module")
@@ -136,11 +128,11 @@ def _write_stack(directory: Path, gateway: str) -> Path:
 def stack(outside: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     directory = tmp_path_factory.mktemp("stack")
     path = _write_stack(directory, outside)
-    before = _ruleset()
+    before = snapshot()
     result = saferun("up", str(path), timeout=300)
     try:
         assert result.returncode == 0, result.stderr
-        yield {"path": path, "before": before, "gateway": outside, "marks": _marks(STACK),
+        yield {"path": path, "before": before, "gateway": outside, "ours": _bridge(STACK),
                "up": result.stdout}
     finally:
         saferun("down", str(path), timeout=300)
@@ -185,7 +177,7 @@ def test_app_cannot_touch_its_rules(stack: dict[str, Any]) -> None:
 
 
 def test_rules_live_in_the_namespace_not_on_the_host(stack: dict[str, Any]) -> None:
-    assert "table inet saferun" not in _ruleset()
+    assert "table inet saferun" not in ruleset_lines()
     pid = inspect(f"{STACK}-web")["State"]["Pid"]
     inside = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "nft", "list", "ruleset"],
                             capture_output=True, text=True, check=True).stdout
@@ -221,10 +213,13 @@ def test_other_stack_reaches_none(stack: dict[str, Any], tmp_path: Path) -> None
 
 
 def test_kill_and_down_leave_nothing(stack: dict[str, Any]) -> None:
-    after_up = _ruleset()
+    """The host's rules: unchanged by a crash (the rules are in the namespaces), and as
+    before `up` once `down` ran. Compared strictly (tests/e2e/host_rules.py): only lines
+    provably of other users of the shared engine are set aside."""
+    after_up = snapshot()
     docker("kill", f"{STACK}-db")
     docker("kill", f"{STACK}-cache-sandbox")
-    assert _ours(after_up, _ruleset(), ["saferun"]) == []  # no rule appeared or vanished
+    assert leftovers(after_up, snapshot(), stack["ours"]) == []  # no rule appeared or vanished
     # cache still runs in its namespace, and its rules are still there with it.
     pid = inspect(f"{STACK}-cache")["State"]["Pid"]
     inside = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "nft", "list", "ruleset"],
@@ -233,24 +228,24 @@ def test_kill_and_down_leave_nothing(stack: dict[str, Any]) -> None:
     result = saferun("down", str(stack["path"]), timeout=300)
     assert result.returncode == 0, result.stderr
     assert docker("ps", "-aq", "--filter", f"label=io.saferun.stack={STACK}").stdout == ""
-    assert _ours(stack["before"], _ruleset(), stack["marks"]) == []
+    assert leftovers(stack["before"], snapshot(), stack["ours"]) == []
 
 
 def test_sigkill_during_up_leaves_nothing(outside: str, tmp_path: Path) -> None:
     path = _write_stack(tmp_path, outside)
     text = path.read_text().replace(STACK, f"{STACK}-k")
     path.write_text(text)
-    before = _ruleset()
+    before = snapshot()
     process = subprocess.Popen([sys.executable, "-m", "saferun", "up", str(path)], cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ})
-    marks: list[str] = []
+    ours: frozenset[str] = frozenset()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         # Mid-start: once a sandbox exists, before every service does.
         found = docker("ps", "-aq", "--filter", f"label=io.saferun.stack={STACK}-k").stdout
         if found.split():
-            marks = _marks(f"{STACK}-k")
+            ours = _bridge(f"{STACK}-k")
             break
         time.sleep(0.05)
     assert process.poll() is None, "up finished before it could be interrupted"
@@ -265,7 +260,7 @@ def test_sigkill_during_up_leaves_nothing(outside: str, tmp_path: Path) -> None:
         time.sleep(1)
     try:
         assert not left.strip() and not networks.strip(), "the interrupted up left containers"
-        assert _ours(before, _ruleset(), marks) == []
+        assert leftovers(before, snapshot(), ours) == []
     finally:
         saferun("down", f"{STACK}-k", timeout=300)
 
@@ -282,6 +277,73 @@ def test_fails_closed_without_nft(tmp_path: Path) -> None:
     assert result.returncode == 125, result.stderr
     assert "nft" in result.stderr and "nsenter" in result.stderr
     assert docker("ps", "-aq", "--filter", f"label=io.saferun.stack={STACK}-n").stdout == ""
+    assert docker("network", "ls", "-q", "--filter",
+                  f"label=io.saferun.stack={STACK}-n").stdout == ""
+
+
+def _unprivileged(directory: Path) -> tuple[list[str], dict[str, str]]:
+    """argv prefix and environment that run saferun as nobody in the docker group (so it
+    can reach the engine's socket) with a Python it may execute: the system's, same minor
+    version, reading this checkout and its venv's packages."""
+    import grp
+    import shutil
+    import sysconfig
+
+    python = Path("/usr/bin/python3")
+    version = subprocess.run([str(python), "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True, check=False).stdout.strip()
+    reasons = []
+    if shutil.which("setpriv") is None:
+        reasons.append("setpriv is not installed")
+    if version != str(tuple(sys.version_info[:2])):
+        reasons.append(f"no system Python {sys.version_info[:2]} at {python}")
+    try:
+        gid = grp.getgrnam("docker").gr_gid
+    except KeyError:
+        reasons.append("no docker group")
+        gid = -1
+    if reasons:
+        if IN_CI:
+            pytest.fail("; ".join(reasons))
+        pytest.skip("; ".join(reasons))
+    home = directory / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home),
+           "PYTHONPATH": f"{REPO}:{sysconfig.get_paths()['purelib']}"}
+    return ["setpriv", "--reuid", "65534", "--regid", "65534", "--groups", str(gid),
+            "--inh-caps=-all", str(python)], env
+
+
+def test_fails_closed_when_not_root() -> None:
+    """As an unprivileged member of the docker group, which may start containers but not
+    enter their namespaces: `up` of a stack with rules refuses and creates nothing."""
+    import shutil
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="net-e2e-nonroot-"))
+    try:
+        directory.chmod(0o755)  # pytest's tmp_path is root's alone
+        prefix, env = _unprivileged(directory)
+        reach = subprocess.run([*prefix[:-1], "docker", "info", "--format", "{{.ID}}"],
+                               capture_output=True, text=True, env=env, check=False)
+        if reach.returncode != 0:
+            if IN_CI:
+                pytest.fail(f"the docker group cannot use the socket: {reach.stderr}")
+            pytest.skip(f"the docker group cannot use the socket: {reach.stderr}")
+        _service(directory, "lonely", ["sleep", "60"], {"egress": "none"})
+        path = _stack_file(directory, f"{STACK}-u", {"lonely": []})
+        for item in directory.glob("*.toml"):
+            item.chmod(0o644)
+        result = subprocess.run([*prefix, "-m", "saferun", "up", str(path)], capture_output=True,
+                                text=True, env=env, cwd=directory, timeout=120, check=False)
+        assert result.returncode == 125, result.stderr
+        assert "needs root" in result.stderr and "fix:" in result.stderr, result.stderr
+        label = f"label=io.saferun.stack={STACK}-u"
+        assert docker("ps", "-aq", "--filter", label).stdout == ""
+        assert docker("network", "ls", "-q", "--filter", label).stdout == ""
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_run_refuses_a_manifest_with_rules(tmp_path: Path) -> None:
@@ -310,7 +372,30 @@ def test_a_failed_up_removes_what_it_created(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace(BUSYBOX_IMAGE, "net-e2e.invalid/none:1", 1))
     result = saferun("up", str(path), timeout=180)
     assert result.returncode == 125, result.stderr
-    assert "docker run" in result.stderr
+    assert f"docker create {STACK}-f-lonely-sandbox` failed" in result.stderr
     label = f"label=io.saferun.stack={STACK}-f"
     assert docker("ps", "-aq", "--filter", label).stdout == ""
     assert docker("network", "ls", "-q", "--filter", label).stdout == ""
+
+
+def test_up_with_the_default_sandbox_image_needs_no_registry(outside: str, tmp_path: Path
+                                                             ) -> None:
+    """No `sandbox_image`: `up` makes saferun-sandbox:1 from this host's static busybox when
+    the engine lacks it (no registry here), and a manifest alone is a stack of one. The
+    image stays, like Kubernetes' pause image (other sessions' stacks may be using it)."""
+    name = f"{STACK}-d"
+    document = {"app": {"name": name, "image": BUSYBOX_IMAGE, "command": _listener("d", 8080)},
+                "network": {"egress": "none"}}
+    (tmp_path / f"{name}.toml").write_text(tomli_w.dumps(document))
+    result = saferun("up", str(tmp_path / f"{name}.toml"), timeout=300)
+    try:
+        assert result.returncode == 0, result.stderr
+        sandbox = inspect(f"{name}-{name}-sandbox")
+        assert sandbox["Config"]["Image"] == "saferun-sandbox:1"
+        assert sandbox["State"]["Running"]
+        image = json.loads(docker("image", "inspect", "saferun-sandbox:1").stdout)[0]
+        assert image["Config"]["Labels"]["io.saferun.sandbox-image"] == "host-busybox"
+        _assert_connects(f"{name}-{name}", "127.0.0.1", 8080)  # its own loopback stays
+        _assert_denied(f"{name}-{name}", outside, OUTSIDE_PORT)  # the rules are in
+    finally:
+        saferun("down", name, timeout=300)

@@ -9,37 +9,66 @@ import pytest
 from saferun.engine import stacks
 from saferun.errors import RequirementUnmet
 
-ARGV = ["docker", "run", "--detach", "--name", "s-web-sandbox", "img", "sleep", "1"]
-RACE = "docker: Error response from daemon: cannot start a stopped process: unknown.\n"
+ARGV = ["docker", "create", "--name", "s-web-sandbox", "img", "sleep", "1"]
+RACE = "cannot start a stopped process: unknown"
 
 
-def _result(code: int, out: str = "", err: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.CompletedProcess(ARGV, code, out, err)
+class _Session:
+    def __init__(self, answers: list[str | None]) -> None:
+        self.answers, self.started = answers, []
+
+    def start_container(self, name: str) -> str | None:
+        self.started.append(name)
+        return self.answers.pop(0)
 
 
-def _fake(monkeypatch: pytest.MonkeyPatch, results: list[subprocess.CompletedProcess[str]]
-          ) -> list[tuple[str, ...]]:
+def _fake(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     removed: list[tuple[str, ...]] = []
-    monkeypatch.setattr("saferun.engine.docker_cli.run_docker",
-                        lambda argv, profile, timeout: results.pop(0))
     monkeypatch.setattr(stacks, "docker", lambda *args, check=True: removed.append(args))
     return removed
 
 
-def test_the_race_is_retried_once_after_removing_the_half_made_container(monkeypatch):
-    removed = _fake(monkeypatch, [_result(125, err=RACE), _result(0, out="abc123\n")])
-    assert stacks.start_detached(ARGV) == "abc123"
+def test_the_race_is_retried_once_after_making_the_container_again(monkeypatch):
+    removed, made = _fake(monkeypatch), []
+    session = _Session([RACE, None])
+    assert stacks.start_created("s-web-sandbox", lambda: made.append(1), session) is True
     assert removed == [("rm", "-f", "s-web-sandbox")]
+    assert made == [1] and session.started == ["s-web-sandbox"] * 2
 
 
 def test_a_second_race_is_reported(monkeypatch):
-    _fake(monkeypatch, [_result(125, err=RACE), _result(125, err=RACE)])
+    _fake(monkeypatch)
     with pytest.raises(RequirementUnmet, match="cannot start a stopped process"):
-        stacks.start_detached(ARGV)
+        stacks.start_created("s-web-sandbox", lambda: None, _Session([RACE, RACE]))
 
 
 def test_other_failures_are_not_retried(monkeypatch):
-    removed = _fake(monkeypatch, [_result(125, err="docker: invalid reference format.\n")])
-    with pytest.raises(RequirementUnmet, match="invalid reference format"):
-        stacks.start_detached(ARGV)
+    removed = _fake(monkeypatch)
+    with pytest.raises(RequirementUnmet, match="no such image"):
+        stacks.start_created("s-web-sandbox", lambda: None, _Session(["no such image"]))
     assert removed == []
+
+
+def test_a_create_failure_names_the_container_and_says_why(monkeypatch):
+    monkeypatch.setattr("saferun.engine.docker_cli.run_docker", lambda argv, profile, timeout:
+                        subprocess.CompletedProcess(argv, 125, "", "docker: invalid reference "
+                                                    "format.\nSee 'docker create --help'.\n"))
+    with pytest.raises(RequirementUnmet, match=r"docker create s-web-sandbox` failed: invalid"):
+        stacks.create_container(ARGV)
+
+
+def test_in_parallel_raises_the_first_failure_after_all_ended():
+    ended = []
+
+    def fails() -> None:
+        raise RequirementUnmet("first")
+
+    def slow() -> None:
+        import time
+
+        time.sleep(0.05)
+        ended.append("slow")
+
+    with pytest.raises(RequirementUnmet, match="first"):
+        stacks.in_parallel([fails, slow])
+    assert ended == ["slow"]
