@@ -161,7 +161,6 @@ class Watcher:
         self.counts: dict[str, int] = {}
         self._unattributed: list[tuple[Any, float, int, float]] = []
         self._lost_unattributed = 0
-        self._latest = 0.0  # the newest event time seen: windows close on event time
         self.started = time.time()
 
     # --- targets ---------------------------------------------------------------------------
@@ -276,7 +275,6 @@ class Watcher:
                     item = self.feed.queue.get(timeout=0.1)
                 except queue.Empty:
                     item = None
-                behind = False
                 if item is not None:
                     self.handle(item)
                     for _ in range(4096):  # drain what is there before the next flush
@@ -284,11 +282,7 @@ class Watcher:
                             self.handle(self.feed.queue.get_nowait())
                         except queue.Empty:
                             break
-                    else:
-                        behind = True
-                # Behind a burst, windows close on the records' own times, so a backlog
-                # does not split one window into many.
-                self.tick(time.time(), behind=behind)
+                self.tick(time.time())
         finally:
             self.feed.stopping.set()
             self._drain_rest()
@@ -307,13 +301,12 @@ class Watcher:
             except queue.Empty:
                 return
 
-    def tick(self, now: float, final: bool = False, behind: bool = False) -> None:
-        if not behind:
-            self._retry_unattributed(now)
+    def tick(self, now: float, final: bool = False) -> None:
+        self._retry_unattributed(now)
         dropped = self.feed.take_dropped()
         if dropped:
             self._emit(core.dropped_event(now, dropped, "queue"))
-        for event in self.limiter.flush(self._latest if behind else now, every=final):
+        for event in self.limiter.flush(now, every=final):
             self._out(event)
 
     def handle(self, item: tuple[Any, ...]) -> None:
@@ -377,13 +370,13 @@ class Watcher:
         action = record.action
         kind = core.SYSCALL_UNLISTED if action == "log" else core.SYSCALL_DENIED
         key = (owner.container_id, kind, record.name)
-        self._latest = max(self._latest, when)
-        if not self.limiter.absorb(key, when, count):
+        now = time.time()
+        if not self.limiter.absorb(key, now, when, count):
             self._emit(core.seccomp_event(owner, when, syscall=record.name, action=action,
                                           pid=record.pid, comm=record.comm, exe=record.exe,
                                           capability_calls=self._capability_calls))
             count -= 1  # the rest fall into the window the event just opened
-            if not count or not self.limiter.absorb(key, when, count):
+            if not count or not self.limiter.absorb(key, now, when, count):
                 return
         # repeats in an open window: counted, written at the window's end
         self.metrics.events.labels(owner.name, owner.app, kind).inc(count)
@@ -437,10 +430,9 @@ class Watcher:
     # --- output and response ---------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
-        self._latest = max(self._latest, event.time)
         self.metrics.count(event)
         self.counts[event.kind] = self.counts.get(event.kind, 0) + event.count
-        for out in self.limiter.offer(event):
+        for out in self.limiter.offer(event, time.time()):
             self._out(out)
         self._respond(event)
 

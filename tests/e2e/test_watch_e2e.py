@@ -31,8 +31,9 @@ from .seccomp_probe import build_probe_image
 
 pytestmark = pytest.mark.e2e
 
-PROBE_IMAGE = "saferun-test/watch-probe:1"
+PROBE_IMAGE = "saferun-test/watch-probe:2"  # :2 denial_burst in parallel workers
 METRICS_PORT = 18210
+BURST = 10_000
 RSS_BOUND_KB = 100 * 1024  # watch's own resident memory, also under a 10,000-call burst
 LISTED = ["/bin/busybox", "/bin/sh", "/bin/sleep", "/bin/syscall_probe"]  # not denial_burst
 
@@ -129,10 +130,10 @@ def watches() -> Iterator[Callable[..., Watch]]:
 def container(tmp_path: Path, probe_image: str) -> Iterator[Callable[..., str]]:
     names: list[str] = []
 
-    def start(name: str, memory: str = "32m", **seccomp: Any) -> str:
+    def start(name: str, memory: str = "32m", cpus: float = 1.0, **seccomp: Any) -> str:
         document: dict[str, Any] = {
             "app": {"name": name, "image": probe_image, "command": ["sleep", "600"]},
-            "resources": {"memory": memory},
+            "resources": {"memory": memory, "cpus": cpus},
             "seccomp": {"report": "kill", **seccomp},
             "apparmor": {"executables": LISTED},
         }
@@ -187,10 +188,11 @@ def test_each_denial_is_reported_within_a_second_with_its_fix(
         assert event["container"] == name and event["app"] == name
         assert event["manifest"].endswith(f"{name}.toml")
 
-    # An unlisted program that lives long enough for /proc/PID/exe to be read (~0.1 s);
-    # one that exits within a millisecond or two can come out as "?" (docs/watch.md).
+    # An unlisted program that lives long enough for /proc/PID/exe to be read (one worker
+    # forking 1,000 children: 0.2 s or more); one that exits within a millisecond or two
+    # can come out as "?" (docs/watch.md).
     before = time.time()
-    assert "killed=200" in _exec(name, "denial_burst", "200").stdout
+    assert "killed=1000" in _exec(name, "denial_burst", "1000", "1", "fork").stdout
     arrived, event = watch.wait_for(lambda e: e["kind"] == "exec-unlisted" and
                                     e["subject"] != "?")
     assert event["subject"] == "/bin/denial_burst"
@@ -226,7 +228,7 @@ def test_each_denial_is_reported_within_a_second_with_its_fix(
     counts = {s.labels["kind"]: s.value for f in text_string_to_metric_families(text)
               for s in f.samples if s.name == "saferun_watch_events_total"
               and s.labels["container"] == name}
-    assert counts["syscall-denied"] == 3 + 200 and counts["exec-unlisted"] >= 1
+    assert counts["syscall-denied"] == 3 + 1000 and counts["exec-unlisted"] >= 1
     assert counts["write-refused"] == 1 and counts["oom-kill"] >= 1 and counts["drift"] >= 1
 
 
@@ -247,38 +249,46 @@ def test_on_denial_stop_stops_a_container_that_started_after_watch(
     assert watch.proc.poll() is None  # it goes on watching for the app's next container
 
 
-def test_a_burst_of_10000_denied_calls_gives_10000_counted_events(
+def test_a_burst_of_10000_denied_calls_in_a_second_gives_10000_counted_events(
         container: Callable[..., str], watches: Callable[..., Watch]) -> None:
-    name = container("watch-e2e-burst", memory="256m")
+    # Each refused call kills its process (KILL_PROCESS), so each is made by a process of
+    # its own: denial_burst runs one worker per core, each cloning CLONE_VM|CLONE_VFORK
+    # children (no page tables copied) that make the call and die.
+    name = container("watch-e2e-burst", memory="256m", cpus=2.0)
     watch = watches(name, "--drift-interval", "0")
     watch.wait_for(_watching(name))
-    burst = _exec(name, "denial_burst", "10000")
-    assert "calls=10000 killed=10000" in burst.stdout, burst
+    burst = _exec(name, "denial_burst", str(BURST))
     print(f"burst: {burst.stdout.strip()}")
+    assert f"calls={BURST} killed={BURST} " in burst.stdout, burst
+    seconds = float(burst.stdout.split("seconds=")[1].split()[0])
+    assert seconds < 1.0, f"{BURST} denied calls took {seconds} s, watch running"
 
-    def counted() -> int:
-        ours = sum(e["count"] for e in watch.events("syscall-denied") if e["container"] == name)
-        return ours + sum(e["count"] for e in watch.events("dropped"))
+    def ours() -> int:
+        return sum(e["count"] for e in watch.events("syscall-denied") if e["container"] == name)
+
+    def dropped() -> int:
+        return sum(e["count"] for e in watch.events("dropped"))
 
     deadline = time.monotonic() + 15
-    while counted() < 10000 and time.monotonic() < deadline:
+    while ours() + dropped() < BURST and time.monotonic() < deadline:
         time.sleep(0.2)
     watch.stop()  # flushes the last folded window
     time.sleep(0.5)
-    assert counted() == 10000, watch.events("dropped")
     lines = watch.events("syscall-denied")
+    print(f"counted: {ours()}, dropped: {dropped()}, lines: {len(lines)}")
+    # Every attempt is counted or inside a dropped count (a dropped record may also have
+    # been another container's: the audit serials are the whole host's).
+    assert ours() <= BURST <= ours() + dropped(), watch.events("dropped")
     assert len(lines) < 100  # folded: one line and one count per window, not 10,000 lines
-    peak = watch.peak_rss_kb() if watch.proc.poll() is None else None
-    print(f"lines: {len(lines)}, dropped: {watch.events('dropped')}, peak RSS KB: {peak}")
 
 
 def test_watch_rss_stays_under_its_bound_during_a_burst(
         container: Callable[..., str], watches: Callable[..., Watch]) -> None:
-    name = container("watch-e2e-rss", memory="256m")
+    name = container("watch-e2e-rss", memory="256m", cpus=2.0)
     watch = watches(name, "--drift-interval", "0")
     watch.wait_for(_watching(name))
-    burst = _exec(name, "denial_burst", "10000")
-    assert "killed=10000" in burst.stdout
+    burst = _exec(name, "denial_burst", str(BURST))
+    assert f"killed={BURST} " in burst.stdout
     watch.wait_for(lambda e: e["kind"] == "syscall-denied" and e["count"] > 1)
     peak = watch.peak_rss_kb()
     print(f"watch peak RSS: {peak} KB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 
 import pytest
 
@@ -29,15 +30,17 @@ class _Socket:
         return self._datagrams.pop(0)
 
 
-def _drain(datagrams: list[bytes]) -> list[tuple[object, ...]]:
+def _drain(datagrams: list[bytes], later: float = 1.0) -> list[tuple[object, ...]]:
+    """The items read from `datagrams`, then those given up `later` seconds on."""
     source = object.__new__(ws.AuditSource)
     feed = ws.Feed()
     source._feed = feed
     source._sock = _Socket(datagrams)  # type: ignore[assignment]
-    source._last_serial = None
+    source._serials = ws.SerialGaps()
     source._cgroups = {}
     source.received = 0
     source._drain()
+    source._report_missing(time.monotonic() + later)
     items = []
     while not feed.queue.empty():
         items.append(feed.queue.get_nowait())
@@ -57,8 +60,26 @@ def test_a_gap_in_the_serials_is_a_dropped_count_and_nothing_is_folded_across_it
     texts = [RECORD.format(ms=0, serial=10, pid=4000000), RECORD.format(ms=1, serial=11,
              pid=4000000), RECORD.format(ms=2, serial=15, pid=4000000)]
     items = _drain([_message(AUDIT_SECCOMP, t) for t in texts])
-    assert [(i[0], i[-1]) for i in items] == [("seccomp", 2), ("dropped", 3), ("seccomp", 1)]
-    assert items[1][1] == "audit-socket"
+    assert [(i[0], i[-1]) for i in items] == [("seccomp", 2), ("seccomp", 1), ("dropped", 3)]
+    assert items[2][1] == "audit-socket"
+    # not yet given up: a missing serial may still come
+    assert [i[0] for i in _drain([_message(AUDIT_SECCOMP, t) for t in texts], later=0)] == \
+        ["seccomp", "seccomp"]
+
+
+def test_records_that_come_out_of_order_are_not_dropped() -> None:
+    # made on two CPUs at once: serial 12 reaches the socket before 11
+    texts = [RECORD.format(ms=0, serial=s, pid=4000000 + s) for s in (10, 12, 11, 13)]
+    items = _drain([_message(AUDIT_SECCOMP, t) for t in texts])
+    assert [(i[0], i[-1]) for i in items] == [("seccomp", 1)] * 4
+
+
+def test_a_gap_too_large_to_wait_for_is_dropped_at_once() -> None:
+    gaps = ws.SerialGaps(limit=10)
+    assert gaps.saw(1, 0.0) == 0 and gaps.saw(5, 0.0) == 0  # 2, 3, 4 awaited
+    assert gaps.saw(100, 0.0) == 94  # would exceed the limit: counted now
+    assert gaps.saw(3, 0.1) == 0 and gaps.expired(0.2) == 0
+    assert gaps.expired(0.2, every=True) == 2
 
 
 def test_other_records_keep_the_serials_and_split_runs() -> None:
