@@ -380,9 +380,16 @@ def _open_stream(socket_path: str, path: str) -> tuple[socket.socket, bytes]:
 
 
 def events_stream(socket_path: str, since: float) -> Iterator[dict[str, Any]]:
-    """Container events from `since` on, as the engine's JSON objects (one per line)."""
+    """Container events from `since` on, as the engine's JSON objects (one per line).
+
+    Connects at once (raising OSError if it cannot); the events come as they happen.
+    """
     filters = quote(json.dumps({"type": ["container"]}))
     sock, buffer = _open_stream(socket_path, f"/events?since={since:.6f}&filters={filters}")
+    return _event_lines(sock, buffer)
+
+
+def _event_lines(sock: socket.socket, buffer: bytes) -> Iterator[dict[str, Any]]:
     with sock:
         while True:
             while b"\n" in buffer:
@@ -432,14 +439,16 @@ def logs_stream(socket_path: str, container_id: str, since: float,
 
 
 def follow_events(feed: Feed, socket_path: str, since: float) -> threading.Thread:
-    """("docker", message) items; ("engine", "down"|"up", detail) when the stream breaks."""
+    """("docker", message) items; ("engine", "up", "") once connected, ("engine", "down",
+    why) when the stream breaks or cannot connect (tried again every second)."""
 
     def loop() -> None:
         start = since
         while not feed.stopping.is_set():
             try:
+                stream = events_stream(socket_path, start)
                 feed.put(("engine", "up", ""))
-                for message in events_stream(socket_path, start):
+                for message in stream:
                     start = float(message.get("timeNano") or 0) / 1e9 or start
                     feed.put(("docker", message))
             except (OSError, ValueError) as exc:
@@ -492,6 +501,63 @@ def container_action(socket_path: str, container_id: str, action: str) -> str:
     status = data.split(b"\r\n", 1)[0].decode(errors="replace")
     body = data.partition(b"\r\n\r\n")[2].decode(errors="replace").strip()
     return status.split(" ", 1)[1] + (f": {body}" if body else "") if " " in status else status
+
+
+class SyslogOutput:
+    """Lines to the local syslog socket as syslog(3) writes them: one datagram each,
+    `<PRI>Mmm dd hh:mm:ss IDENT[PID]: MESSAGE`, facility daemon.
+
+    Written here rather than with logging's SysLogHandler: a syslog daemon that is away
+    must not print a traceback per line. The socket is connected again for the next line;
+    a line that still cannot be sent is counted (`failed`), said on stderr the first time.
+    """
+
+    FACILITY_DAEMON = 3
+
+    def __init__(self, path: str, ident: str = "saferun-watch") -> None:
+        from saferun.errors import RequirementUnmet
+
+        self._path = path
+        self._ident = f"{ident}[{os.getpid()}]"
+        self.failed = 0
+        try:
+            self._sock = self._connect()
+        except OSError as exc:
+            raise RequirementUnmet(f"--syslog: cannot send to the syslog socket {path} "
+                                   f"({exc.strerror or exc})",
+                                   fix="start the host's syslog daemon or journald (they listen "
+                                       "there), or name another socket with --syslog-socket"
+                                   ) from None
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def send(self, severity: int, message: str) -> None:
+        stamp = time.strftime("%b %e %H:%M:%S")
+        data = (f"<{self.FACILITY_DAEMON * 8 + severity}>{stamp} {self._ident}: "
+                f"{message.replace(chr(10), ' ')}").encode("utf-8", "replace")
+        for _attempt in range(2):
+            try:
+                self._sock.send(data)
+                return
+            except OSError:
+                self._sock.close()
+                try:
+                    self._sock = self._connect()
+                except OSError:
+                    break
+        self.failed += 1
+        if self.failed == 1:
+            import sys
+
+            sys.stderr.write(f"saferun watch: the syslog socket {self._path} does not take "
+                             "lines; the lost ones are counted and it is tried again\n")
 
 
 def serve_metrics(host: str, port: int, registry: Any) -> None:

@@ -54,6 +54,10 @@ KINDS: dict[str, str] = {
 DENIAL_KINDS = (SYSCALL_DENIED, WRITE_REFUSED, PERMISSION_REFUSED, CAPABILITY_REFUSED,
                 EXEC_UNLISTED)
 ACTIONS = ("stop", "kill", "pause")
+# syslog severities (RFC 5424): a denial, an OOM kill or drift is a warning; a loss of
+# events an error; watch's own notes and responses informational or a notice.
+SYSLOG_SEVERITY: dict[str, int] = {
+    **dict.fromkeys(KINDS, 4), DROPPED: 3, RESPONSE: 5, NOTICE: 6, RESTART: 5, DOCKER_EXEC: 5}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +29,7 @@ import pytest
 from saferun.learn.watch import EVENT_SCHEMA
 
 from .conftest import IN_CI, REPO, docker, saferun, write_manifest
+from .extra_daemons import ExtraDaemon, can_start_daemons
 from .seccomp_probe import build_probe_image
 
 pytestmark = pytest.mark.e2e
@@ -35,16 +38,21 @@ PROBE_IMAGE = "saferun-test/watch-probe:2"  # :2 denial_burst in parallel worker
 METRICS_PORT = 18210
 BURST = 10_000
 RSS_BOUND_KB = 100 * 1024  # watch's own resident memory, also under a 10,000-call burst
+WATCH_ENGINE_SOCKET = "unix:///run/docker-watch.sock"
 LISTED = ["/bin/busybox", "/bin/sh", "/bin/sleep", "/bin/syscall_probe"]  # not denial_burst
+
+
+def _cannot(message: str) -> None:
+    """Skip: never when CI=true (then the missing requirement fails the test)."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
 def root() -> None:
     if os.geteuid() != 0:
-        message = "saferun watch reads the audit netlink group: root only"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        _cannot("saferun watch reads the audit netlink group: root only")
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +66,10 @@ def probe_image(docker_engine: None, busybox_image: str, root: None) -> str:
 class Watch:
     """`saferun watch ... --format json` in a subprocess; lines kept with their arrival."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "saferun", "watch", "--format", "json", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
         self.lines: list[tuple[float, dict[str, Any]]] = []
         self.raw: list[str] = []
         self._lock = threading.Lock()
@@ -116,8 +124,8 @@ class Watch:
 def watches() -> Iterator[Callable[..., Watch]]:
     started: list[Watch] = []
 
-    def start(*args: str) -> Watch:
-        watch = Watch(*args)
+    def start(*args: str, env: dict[str, str] | None = None) -> Watch:
+        watch = Watch(*args, env=env)
         started.append(watch)
         return watch
 
@@ -314,3 +322,115 @@ def test_a_call_outside_the_learned_list_is_reported_in_log_mode(
     _within_a_second(event, arrived, before)
     assert event["fix"] == '[seccomp] learned += ["keyctl"]'
     assert "let through" in event["detail"]
+
+
+@pytest.fixture(scope="module")
+def watch_engine(probe_image: str) -> Iterator[ExtraDaemon]:
+    """A private second dockerd (own bridge, data, exec root, socket) that may be restarted."""
+    reason = can_start_daemons()
+    if reason:
+        _cannot(reason)
+    daemon = ExtraDaemon(
+        name="dockerd-watch", bridge="br-watch", bridge_cidr="172.31.252.1/24",
+        data_root=Path("/var/lib/docker-watch"), exec_root=Path("/run/docker-watch"),
+        pidfile=Path("/run/docker-watch/dockerd.pid"), hosts=[WATCH_ENGINE_SOCKET],
+        client_env={"DOCKER_HOST": WATCH_ENGINE_SOCKET}, log=Path("/var/log/dockerd-watch.log"))
+    daemon.start()
+    try:
+        daemon.load_image(probe_image)
+        yield daemon
+    finally:
+        daemon.stop()  # kills only this daemon, by its pid; removes its bridge and data
+
+
+def _restart(daemon: ExtraDaemon) -> None:
+    """SIGTERM to our own dockerd, by its pid (it stops its containers), then start it again
+    on the same data root."""
+    assert daemon.pid is not None
+    os.kill(daemon.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while os.waitpid(daemon.pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(daemon.pid, signal.SIGKILL)
+            os.waitpid(daemon.pid, 0)
+            break
+        time.sleep(0.2)
+    daemon.pid = None
+    daemon.start()
+
+
+def test_watch_survives_an_engine_restart_and_follows_containers_started_after_it(
+        watch_engine: ExtraDaemon, tmp_path: Path, watches: Callable[..., Watch]) -> None:
+    env = watch_engine.env()
+    names: list[str] = []
+
+    def start(name: str) -> None:
+        document = {"app": {"name": name, "image": PROBE_IMAGE, "command": ["sleep", "600"]},
+                    "seccomp": {"report": "kill"}}
+        manifest = write_manifest(tmp_path, document, name=f"{name}.toml")
+        names.append(name)
+        result = saferun("run", "-d", str(manifest), env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+    def denied(name: str) -> None:
+        before = time.time()
+        probe = watch_engine.docker("exec", name, "syscall_probe", "ptrace", check=False)
+        assert probe.stdout.strip() == "ptrace signal=31", probe
+        arrived, event = watch.wait_for(
+            lambda e: e["kind"] == "syscall-denied" and e["container"] == name)
+        _within_a_second(event, arrived, before)
+
+    try:
+        start("watch-e2e-before")
+        watch = watches("--all", "--drift-interval", "0", env=env)
+        watch.wait_for(_watching("watch-e2e-before"))
+        denied("watch-e2e-before")
+
+        _restart(watch_engine)
+        lost = watch.wait_for(lambda e: e["subject"] == "engine" and "lost" in e["detail"])
+        back = watch.wait_for(lambda e: e["subject"] == "engine" and "back" in e["detail"],
+                              timeout=30)
+        print(f"engine: {lost[1]['detail']} / {back[1]['detail']}")
+
+        start("watch-e2e-after")  # a container that did not exist before the restart
+        watch.wait_for(_watching("watch-e2e-after"), timeout=15)
+        denied("watch-e2e-after")
+        assert watch.proc.poll() is None
+        assert sum(e["subject"] == "engine" for e in watch.events("notice")) == 2  # said once
+    finally:
+        for name in names:
+            watch_engine.docker("rm", "-f", name, check=False)
+
+
+def test_with_syslog_each_line_goes_to_the_syslog_socket_with_a_severity(
+        container: Callable[..., str], watches: Callable[..., Watch], tmp_path: Path) -> None:
+    """`--syslog` on a real /dev/log socket that the test binds, as a syslog daemon would
+    (the host runs none; if one did, its socket is left alone and a private one is used)."""
+    dev_log = Path("/dev/log")
+    path = tmp_path / "log" if dev_log.exists() else dev_log
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(15)
+    try:
+        name = container("watch-e2e-syslog")
+        extra = [] if path == dev_log else [f"--syslog-socket={path}"]
+        watch = watches(name, "--drift-interval", "0", "--syslog", *extra)
+
+        def receive(test: Callable[[dict[str, Any]], bool]) -> tuple[str, dict[str, Any]]:
+            while True:
+                head, _, line = server.recv(65536).decode().partition(": ")
+                event = json.loads(line)
+                jsonschema.validate(event, EVENT_SCHEMA)
+                if test(event):
+                    return head, event
+
+        head, _ = receive(_watching(name))
+        assert head.startswith("<30>") and f"saferun-watch[{watch.proc.pid}]" in head  # info
+        _exec(name, "syscall_probe", "ptrace")
+        head, event = receive(lambda e: e["kind"] == "syscall-denied")
+        assert head.startswith("<28>") and event["subject"] == "ptrace"  # daemon.warning
+        watch.stop()
+        assert watch.proc.returncode == 0 and watch.raw == []  # nothing on stdout
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)
