@@ -56,6 +56,8 @@ from saferun.engine.audit import (
 )
 
 PROC_EVENT_EXEC = 0x00000002
+PROC_EVENT_EXIT = 0x80000000
+KNOWN_MAX = 65536  # container processes whose container the process source remembers
 QUEUE_SIZE = 65536
 CGROUP_TTL_S = 0.2
 RUN_MAX = 4096  # records folded into one queue item
@@ -311,11 +313,19 @@ class ProcSource:
 
     ("fork", child, parent, container_id | None) and ("exec", pid, exe, container_id, when).
     Only processes in a container's cgroup (or already gone) are passed on.
+
+    A child forked by a process known to be in a container is in that container too (a
+    fork inherits the parent's cgroup), so its cgroup file is not read: a container that
+    forks thousands of processes a second costs watch no /proc read for each. Only
+    container ids are inherited this way: a host process may move into a container (runc
+    puts its init there after forking it), so a host parent's child is read; an exec is
+    always read (it is judged), and an exit forgets the pid.
     """
 
     def __init__(self, feed: Feed) -> None:
         self._feed = feed
         self._sock = open_proc_events()
+        self._known: dict[int, str] = {}  # pid -> container id (oldest first)
 
     def start(self) -> threading.Thread:
         return _thread(self._loop, "watch-proc")
@@ -340,18 +350,38 @@ class ProcSource:
                     _ppid, parent, child_pid, child = struct.unpack_from("=4I", body, 36)
                     if child_pid != child:
                         continue
-                    cgroup = _read_cgroup(child)
-                    cid = container_cgroup_id(cgroup) if cgroup else None
-                    if cgroup is None or cid is not None:
+                    cid = self._known.get(parent)
+                    gone = False
+                    if cid is None:
+                        cgroup = _read_cgroup(child)
+                        cid = container_cgroup_id(cgroup) if cgroup else None
+                        gone = cgroup is None
+                    self._note(child, cid)
+                    if gone or cid is not None:
                         self._feed.put(("fork", child, parent, cid))
+                elif what == PROC_EVENT_EXIT:
+                    pid, tgid = struct.unpack_from("=2I", body, 36)
+                    if pid == tgid:
+                        self._known.pop(tgid, None)
                 elif what == PROC_EVENT_EXEC:
                     _pid, tgid = struct.unpack_from("=2I", body, 36)
                     exe = read_exe(tgid)
                     cgroup = _read_cgroup(tgid)
                     cid = container_cgroup_id(cgroup) if cgroup else None
+                    self._note(tgid, cid)
                     # the event's timestamp is CLOCK_MONOTONIC, as time.monotonic()
                     when = time.time() - (time.monotonic() - stamp / 1e9)
                     self._feed.put(("exec", tgid, exe, cid, when))
+
+
+    def _note(self, pid: int, cid: str | None) -> None:
+        if not cid:
+            self._known.pop(pid, None)
+            return
+        self._known.pop(pid, None)  # re-inserted as the newest
+        if len(self._known) >= KNOWN_MAX:
+            del self._known[next(iter(self._known))]
+        self._known[pid] = cid
 
 
 # --- the engine ------------------------------------------------------------------------------

@@ -101,3 +101,42 @@ def test_the_fast_parser_agrees_with_the_learning_parser() -> None:
 
 def test_engine_timestamps() -> None:
     assert ws._rfc3339("2026-12-02T17:19:38.250000000Z") == pytest.approx(1796231978.25)
+
+
+def _proc_event(what: int, *fields: int) -> bytes:
+    body = bytes(20) + struct.pack("=IIQ", what, 0, 0) + struct.pack(f"={len(fields)}I", *fields)
+    return struct.pack("=IHHII", 16 + len(body), 3, 0, 0, 0) + body
+
+
+def test_a_child_of_a_container_process_inherits_its_container_without_a_proc_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = "c" * 64
+    cgroups = {10: f"12:pids:/docker/{cid}\n", 20: "12:pids:/user.slice\n",
+               21: f"12:pids:/docker/{cid}\n"}  # 21: runc's child, moved into the container
+    reads: list[int] = []
+
+    def read_cgroup(pid: int) -> str | None:
+        reads.append(pid)
+        return cgroups.get(pid)
+
+    monkeypatch.setattr(ws, "_read_cgroup", read_cgroup)
+    monkeypatch.setattr(ws, "read_exe", lambda pid: "/bin/app")
+    source = object.__new__(ws.ProcSource)
+    feed = ws.Feed()
+    source._feed, source._known = feed, {}
+    exec_, fork, exit_ = ws.PROC_EVENT_EXEC, ws.PROC_EVENT_FORK, ws.PROC_EVENT_EXIT
+    source._sock = _Socket([  # type: ignore[assignment]
+        _proc_event(exec_, 10, 10),  # the app: read, in the container
+        _proc_event(fork, 10, 10, 11, 11), _proc_event(fork, 11, 11, 12, 12),  # inherited
+        _proc_event(fork, 1, 1, 20, 20),  # a host process: read, not passed on
+        _proc_event(fork, 20, 20, 21, 21),  # a host parent's child: read (it may move)
+        _proc_event(exit_, 11, 11, 0, 0, 10, 10),  # forgotten: its pid may be reused
+        _proc_event(fork, 11, 11, 13, 13)])  # pid 11 now unknown, 13 gone: read
+    source._drain()
+    items = []
+    while not feed.queue.empty():
+        items.append(feed.queue.get_nowait())
+    assert reads == [10, 20, 21, 13]
+    assert items[0][:2] == ("exec", 10) and items[0][3] == cid
+    assert [i[:4] for i in items[1:]] == [("fork", 11, 10, cid), ("fork", 12, 11, cid),
+                                          ("fork", 21, 20, cid), ("fork", 13, 11, None)]
