@@ -559,6 +559,10 @@ def watch(options: WatchOptions, out: TextIO | None = None) -> dict[str, int]:
 
         def write(line: str, kind: str) -> None:
             syslog.send(core.SYSLOG_SEVERITY.get(kind, 6), line)
+    elif stdout_is_the_journal(stream):
+        def write(line: str, kind: str) -> None:
+            stream.write(journal_lines(line, core.SYSLOG_SEVERITY.get(kind, 6)) + "\n")
+            stream.flush()
     else:
         def write(line: str, kind: str) -> None:
             stream.write(line + "\n")
@@ -575,6 +579,27 @@ def watch(options: WatchOptions, out: TextIO | None = None) -> dict[str, int]:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return watcher.counts
+
+
+def stdout_is_the_journal(stream: TextIO) -> bool:
+    """True when systemd connected `stream` to the journal: it then sets JOURNAL_STREAM to
+    the stream's DEVICE:INODE (systemd.exec(5)); a copy inherited by a child does not match."""
+    import os
+
+    device, sep, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not sep or not device.isdigit() or not inode.isdigit():
+        return False
+    try:
+        status = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (status.st_dev, status.st_ino) == (int(device), int(inode))
+
+
+def journal_lines(line: str, severity: int) -> str:
+    """Each line with journald's `<N>` priority prefix (SyslogLevelPrefix=, on by default):
+    `journalctl -t saferun-watch -p warning` then shows the denials and findings only."""
+    return "\n".join(f"<{severity}>{part}" for part in line.split("\n"))
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -434,3 +434,29 @@ def test_with_syslog_each_line_goes_to_the_syslog_socket_with_a_severity(
     finally:
         server.close()
         path.unlink(missing_ok=True)
+
+
+def test_under_systemd_each_journal_line_carries_its_priority(
+        container: Callable[..., str]) -> None:
+    """systemd's JOURNAL_STREAM names the stream it gave a service as stdout (here a pipe
+    the test holds): watch then starts each line with journald's <N> priority prefix."""
+    name = container("watch-e2e-journal")
+    read_end, write_end = os.pipe()
+    status = os.fstat(write_end)
+    env = {**os.environ, "JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "saferun", "watch", name, "--format", "json",
+         "--drift-interval", "0", "--duration", "6"],
+        stdout=write_end, stderr=subprocess.PIPE, env=env, cwd=REPO)
+    os.close(write_end)
+    lines: list[tuple[int, dict[str, Any]]] = []
+    with os.fdopen(read_end, encoding="utf-8") as output:
+        for line in output:
+            assert line.startswith("<") and ">" in line, line
+            priority, _, text = line[1:].partition(">")
+            lines.append((int(priority), json.loads(text)))
+            if _watching(name)(lines[-1][1]):
+                _exec(name, "syscall_probe", "ptrace")
+    assert proc.wait(timeout=30) == 0, proc.stderr.read() if proc.stderr else ""
+    priorities = {event["kind"]: priority for priority, event in lines}
+    assert priorities["syscall-denied"] == 4 and priorities["notice"] == 6  # warning, info

@@ -14,8 +14,10 @@ from click.testing import CliRunner
 
 from saferun.app.watch import (
     Metrics,
+    journal_lines,
     parse_metrics_address,
     parse_on_denial,
+    stdout_is_the_journal,
     systemd_unit,
     systemd_word,
     visibility,
@@ -90,6 +92,20 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", str(broken)], capture_output=True,
                             text=True, check=False)
     assert "restart specifier" in result.stderr
+
+
+def test_lines_carry_a_priority_only_when_stdout_is_the_journal(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with (tmp_path / "out").open("w") as journal, (tmp_path / "other").open("w") as other:
+        status = os.fstat(journal.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{status.st_dev}:{status.st_ino}")
+        assert stdout_is_the_journal(journal) and not stdout_is_the_journal(other)
+        monkeypatch.setenv("JOURNAL_STREAM", "x:1")
+        assert not stdout_is_the_journal(journal)
+        monkeypatch.delenv("JOURNAL_STREAM")
+        assert not stdout_is_the_journal(journal)
+    assert journal_lines("12:00 web syscall-denied: ptrace\n    fix: allow", 4) == \
+        "<4>12:00 web syscall-denied: ptrace\n<4>    fix: allow"
 
 
 def _listening(path: Path) -> socket.socket:
