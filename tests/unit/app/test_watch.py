@@ -192,3 +192,22 @@ def test_the_cli_prints_a_unit_with_the_options_given() -> None:
     assert line.startswith(f"ExecStart={sys.executable} -m saferun watch --app shop "
                            "--format json")
     assert "--on-denial=stop" in line and "--print-systemd-unit" not in line
+
+
+def test_an_engine_restart_is_said_once_each_way_then_the_containers_are_found() -> None:
+    from saferun.app.watch import Watcher
+
+    watcher = object.__new__(Watcher)
+    said: list[str] = []
+    looked_up: list[bool] = []
+    watcher._emit = lambda event: said.append(event.detail)  # type: ignore[method-assign]
+    watcher.discover = lambda quiet=False: looked_up.append(quiet)  # type: ignore[method-assign]
+    watcher._engine_up, watcher._engine_lost = False, False
+    watcher._engine("up", "", 1.0)  # the first connection: nothing to say
+    assert said == [] and looked_up == []
+    for _ in range(5):  # tried every second while the engine is away
+        watcher._engine("down", "connection refused", 2.0)
+    watcher._engine("up", "", 3.0)
+    watcher._engine("up", "", 3.5)
+    assert len(said) == 2 and "lost (connection refused)" in said[0] and "back" in said[1]
+    assert looked_up == [True]
