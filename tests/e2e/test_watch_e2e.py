@@ -334,6 +334,9 @@ def watch_engine(probe_image: str) -> Iterator[ExtraDaemon]:
         name="dockerd-watch", bridge="br-watch", bridge_cidr="172.31.252.1/24",
         data_root=Path("/var/lib/docker-watch"), exec_root=Path("/run/docker-watch"),
         pidfile=Path("/run/docker-watch/dockerd.pid"), hosts=[WATCH_ENGINE_SOCKET],
+        # a dockerd managing iptables recreates the DOCKER chains it shares with the main
+        # engine at each start (dropping its port forwards): this one starts twice
+        extra_args=["--iptables=false"],
         client_env={"DOCKER_HOST": WATCH_ENGINE_SOCKET}, log=Path("/var/log/dockerd-watch.log"))
     daemon.start()
     try:

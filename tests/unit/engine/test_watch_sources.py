@@ -24,10 +24,12 @@ class _Socket:
     def __init__(self, datagrams: list[bytes]) -> None:
         self._datagrams = list(datagrams)
 
-    def recv(self, _size: int) -> bytes:
+    def recv_into(self, buffer: bytearray) -> int:
         if not self._datagrams:
             raise BlockingIOError
-        return self._datagrams.pop(0)
+        datagram = self._datagrams.pop(0)
+        buffer[:len(datagram)] = datagram
+        return len(datagram)
 
 
 def _drain(datagrams: list[bytes], later: float = 1.0) -> list[tuple[object, ...]]:
@@ -37,6 +39,7 @@ def _drain(datagrams: list[bytes], later: float = 1.0) -> list[tuple[object, ...
     source._feed = feed
     source._sock = _Socket(datagrams)  # type: ignore[assignment]
     source._serials = ws.SerialGaps()
+    source._buffer = bytearray(ws.DATAGRAM_MAX)
     source._cgroups = {}
     source.received = 0
     source._drain()
@@ -123,7 +126,7 @@ def test_a_child_of_a_container_process_inherits_its_container_without_a_proc_re
     monkeypatch.setattr(ws, "read_exe", lambda pid: "/bin/app")
     source = object.__new__(ws.ProcSource)
     feed = ws.Feed()
-    source._feed, source._known = feed, {}
+    source._feed, source._known, source._buffer = feed, {}, bytearray(ws.DATAGRAM_MAX)
     exec_, fork, exit_ = ws.PROC_EVENT_EXEC, ws.PROC_EVENT_FORK, ws.PROC_EVENT_EXIT
     source._sock = _Socket([  # type: ignore[assignment]
         _proc_event(exec_, 10, 10),  # the app: read, in the container
