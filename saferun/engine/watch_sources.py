@@ -54,6 +54,7 @@ from saferun.engine.audit import (
     parse_record,
     parse_serial,
 )
+from saferun.learn.watch import OVERFLOW
 
 PROC_EVENT_EXEC = 0x00000002
 PROC_EVENT_EXIT = 0x80000000
@@ -220,6 +221,7 @@ class AuditSource:
         self._sock.setblocking(False)
         self._buffer = bytearray(DATAGRAM_MAX)
         self._serials = SerialGaps()
+        self._prepaid = 0  # losses already reported, one per ENOBUFS, not yet matched to a gap
         self._lost = kernel_lost_counter()
         self._cgroups: dict[tuple[int, str], tuple[str, float]] = {}
         self.received = 0
@@ -241,9 +243,20 @@ class AuditSource:
         self._sock.close()
 
     def _report_missing(self, now: float, every: bool = False) -> None:
-        missing = self._serials.expired(now, every)
-        if missing:
-            self._feed.put(("dropped", "audit-socket", missing))
+        self._report_gap(self._serials.expired(now, every))
+
+    def _overflowed(self) -> None:
+        """ENOBUFS: the kernel dropped at least one record for this socket. The serial gap
+        says how many once a later record comes; if none comes (the loss was a burst's
+        tail) that gap is never seen, so one is reported now and taken off the gap later."""
+        self._prepaid += 1
+        self._feed.put(("dropped", OVERFLOW, 1))
+
+    def _report_gap(self, missing: int) -> None:
+        reported = min(missing, self._prepaid)
+        self._prepaid -= reported
+        if missing > reported:
+            self._feed.put(("dropped", "audit-socket", missing - reported))
 
     def _check_kernel_lost(self) -> None:
         lost = kernel_lost_counter()
@@ -257,7 +270,7 @@ class AuditSource:
         # A looping process sends the same record over and over: consecutive records of one
         # (pid, program, call, action) become one item with their count (at most RUN_MAX).
         run: list[Any] = []  # [record, when, count, the record's text after its header]
-        for data in _received(self._sock, self._buffer, lambda: None):
+        for data in _received(self._sock, self._buffer, self._overflowed):
             for msg_type, body in _messages(data):
                 text = body.rstrip(b"\0").decode("utf-8", "replace")
                 head, _, rest = text.partition("): ")
@@ -284,9 +297,7 @@ class AuditSource:
                     last = self._serials.last
                     if last is not None and serial != last + 1:
                         self._flush_run(run)  # nothing is folded across a gap
-                    dropped = self._serials.saw(serial, time.monotonic())
-                    if dropped:
-                        self._feed.put(("dropped", "audit-socket", dropped))
+                    self._report_gap(self._serials.saw(serial, time.monotonic()))
                 if record is None:
                     continue
                 self.received += 1

@@ -226,10 +226,14 @@ def drift_events(ctx: Watched, now: float, messages: Iterable[tuple[str, str]],
             for rule, message in messages if (rule, message) not in already]
 
 
+OVERFLOW = "audit-socket-overflow"  # ENOBUFS: how many is known only from a later serial
+
+
 def dropped_event(now: float, count: int, where: str) -> Event:
-    return Event(now, DROPPED, "", "", "", "", where,
-                 f"{count} records lost before watch read them ({where})", count=count,
-                 source=where)
+    detail = (f"{count} records lost before watch read them ({where})" if where != OVERFLOW
+              else "at least one record lost: watch's socket overflowed (ENOBUFS); a later "
+                   "gap in the audit serial numbers adds the rest as audit-socket")
+    return Event(now, DROPPED, "", "", "", "", where, detail, count=count, source=where)
 
 
 def response_event(ctx: Watched, now: float, action: str, cause: Event, outcome: str) -> Event:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import struct
 import time
 
@@ -20,6 +21,9 @@ def _message(msg_type: int, text: str) -> bytes:
     return struct.pack("=IHHII", 16 + len(body), msg_type, 0, 0, 0) + body
 
 
+ENOBUFS = b"ENOBUFS"  # in a _Socket's datagrams: the kernel dropped records for it
+
+
 class _Socket:
     def __init__(self, datagrams: list[bytes]) -> None:
         self._datagrams = list(datagrams)
@@ -28,6 +32,8 @@ class _Socket:
         if not self._datagrams:
             raise BlockingIOError
         datagram = self._datagrams.pop(0)
+        if datagram == ENOBUFS:
+            raise OSError(errno.ENOBUFS, "No buffer space available")
         buffer[:len(datagram)] = datagram
         return len(datagram)
 
@@ -39,6 +45,7 @@ def _drain(datagrams: list[bytes], later: float = 1.0) -> list[tuple[object, ...
     source._feed = feed
     source._sock = _Socket(datagrams)  # type: ignore[assignment]
     source._serials = ws.SerialGaps()
+    source._prepaid = 0
     source._buffer = bytearray(ws.DATAGRAM_MAX)
     source._cgroups = {}
     source.received = 0
@@ -143,3 +150,15 @@ def test_a_child_of_a_container_process_inherits_its_container_without_a_proc_re
     assert items[0][:2] == ("exec", 10) and items[0][3] == cid
     assert [i[:4] for i in items[1:]] == [("fork", 11, 10, cid), ("fork", 12, 11, cid),
                                           ("fork", 21, 20, cid), ("fork", 13, 11, None)]
+
+
+def test_a_socket_overflow_is_a_dropped_count_even_if_no_later_record_shows_a_gap() -> None:
+    record = [_message(AUDIT_SECCOMP, RECORD.format(ms=0, serial=s, pid=4000000 + s))
+              for s in range(10, 20)]
+    # a burst's tail lost: nothing after the overflow reveals a gap, the overflow says >= 1
+    items = _drain([record[0], record[1], ENOBUFS])
+    assert sorted((i[0], i[-1]) for i in items) == [("dropped", 1), ("seccomp", 1),
+                                                    ("seccomp", 1)]
+    # records lost in the middle: the gap (3) counts them, less the one reported at once
+    items = _drain([record[0], ENOBUFS, record[4], record[5]])
+    assert sum(i[-1] for i in items if i[0] == "dropped") == 3
