@@ -9,6 +9,7 @@ for Prometheus and applies `--on-denial`. Drift is `verify`'s comparison, repeat
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
@@ -39,6 +40,7 @@ class WatchOptions:
     window: float = 1.0
     drift_interval: float = 30.0
     duration: float | None = None  # stop after this many seconds (tests, benchmarks)
+    syslog: str | None = None  # the local syslog socket lines go to, instead of stdout
 
 
 def visibility(kernel_logs_errno: bool = False) -> list[str]:
@@ -125,9 +127,9 @@ def _watched_from(data: dict[str, Any], facts: Any) -> Watched:
 
 
 class Watcher:
-    """The loop: items in, events out. `write` gets each formatted line."""
+    """The loop: items in, events out. `write` gets each formatted line and its kind."""
 
-    def __init__(self, options: WatchOptions, write: Callable[[str], None]) -> None:
+    def __init__(self, options: WatchOptions, write: Callable[[str, str], None]) -> None:
         from saferun.engine import watch_sources as sources
         from saferun.engine.api import EngineSession, local_socket_path
         from saferun.engine.host import probe_host_facts
@@ -161,8 +163,9 @@ class Watcher:
         self.counts: dict[str, int] = {}
         self._unattributed: list[tuple[Any, float, int, float]] = []
         self._lost_unattributed = 0
-        self._latest = 0.0  # the newest event time seen: windows close on event time
         self.started = time.time()
+        self._engine_up = False  # the event stream is connected
+        self._engine_lost = False  # it was lost at least once
 
     # --- targets ---------------------------------------------------------------------------
 
@@ -199,12 +202,31 @@ class Watcher:
         self._sources.follow_logs(self.feed, self._socket, cid, now,
                                   bool((data.get("Config") or {}).get("Tty")))
 
-    def discover(self) -> None:
+    def _inspect(self, cid: str) -> dict[str, Any] | None:
+        """`docker inspect`, or None while the engine does not answer (it is restarting:
+        when its event stream is back, `discover` finds the running containers again)."""
+        from saferun.errors import EngineUnavailable
+
+        try:
+            return self.session.container_inspect(cid)
+        except EngineUnavailable:
+            return None
+
+    def discover(self, quiet: bool = False) -> None:
+        """Add the running containers wanted; `quiet`: no notice for those not running."""
+        from saferun.errors import EngineUnavailable
+
         now = time.time()
-        for name in self.session.running_containers():
-            data = self.session.container_inspect(name)
+        try:
+            names = self.session.running_containers()
+        except EngineUnavailable:
+            return  # down again: the next reconnection discovers
+        for name in names:
+            data = self._inspect(name)
             if data is not None:
                 self._add(data, now)
+        if quiet:
+            return
         for name in self.options.containers:
             if not any(w.name == name or w.container_id.startswith(name)
                        for w in self.watched.values()):
@@ -218,9 +240,9 @@ class Watcher:
             return self.watched[cid]
         if cid in self._not_ours:
             return None
-        data = self.session.container_inspect(cid)  # a container newer than its start event
+        data = self._inspect(cid)  # a container newer than its start event
         watched = self._add(data, time.time()) if data is not None else None
-        if watched is None:
+        if watched is None and data is not None:
             self._not_ours[cid] = None
             if len(self._not_ours) > UNKNOWN_CACHE:
                 self._not_ours.popitem(last=False)
@@ -276,7 +298,6 @@ class Watcher:
                     item = self.feed.queue.get(timeout=0.1)
                 except queue.Empty:
                     item = None
-                behind = False
                 if item is not None:
                     self.handle(item)
                     for _ in range(4096):  # drain what is there before the next flush
@@ -284,11 +305,7 @@ class Watcher:
                             self.handle(self.feed.queue.get_nowait())
                         except queue.Empty:
                             break
-                    else:
-                        behind = True
-                # Behind a burst, windows close on the records' own times, so a backlog
-                # does not split one window into many.
-                self.tick(time.time(), behind=behind)
+                self.tick(time.time())
         finally:
             self.feed.stopping.set()
             self._drain_rest()
@@ -307,13 +324,12 @@ class Watcher:
             except queue.Empty:
                 return
 
-    def tick(self, now: float, final: bool = False, behind: bool = False) -> None:
-        if not behind:
-            self._retry_unattributed(now)
+    def tick(self, now: float, final: bool = False) -> None:
+        self._retry_unattributed(now)
         dropped = self.feed.take_dropped()
         if dropped:
             self._emit(core.dropped_event(now, dropped, "queue"))
-        for event in self.limiter.flush(self._latest if behind else now, every=final):
+        for event in self.limiter.flush(now, every=final):
             self._out(event)
 
     def handle(self, item: tuple[Any, ...]) -> None:
@@ -341,9 +357,7 @@ class Watcher:
         elif kind == "dropped":
             self._emit(core.dropped_event(now, item[2], item[1]))
         elif kind == "engine":
-            if item[1] == "down":
-                self._emit(core.notice(now, f"engine event stream lost ({item[2]}); "
-                                            "reconnecting", subject="engine"))
+            self._engine(item[1], item[2], now)
         elif kind == "drift":
             owner = self.watched.get(item[1])
             if owner is not None:
@@ -355,9 +369,31 @@ class Watcher:
             self._emit(item[1])
         elif kind == "logs-ended":
             self._following.discard(item[1])
-            data = self.session.container_inspect(item[1]) if item[1] in self.watched else None
+            data = self._inspect(item[1]) if item[1] in self.watched else None
             if data is not None:  # restarted before its old stream ended: follow the new one
                 self._follow(data, now)
+
+    def _engine(self, state: str, detail: str, now: float) -> None:
+        """The engine's event stream broke ("down") or connected again ("up"): said once each.
+
+        Back after a loss (the engine restarted), the running containers are looked up
+        again: the engine's events while it was away are gone, and a container that kept
+        running (live-restore) or was started meanwhile has no start event to be found by.
+        """
+        if state == "down" and self._engine_up:
+            self._engine_up = False
+            self._emit(core.notice(now, f"engine event stream lost ({detail}); reconnecting "
+                                        "every second", subject="engine"))
+        elif state == "up" and not self._engine_up:
+            self._engine_up = True
+            if self._engine_lost:
+                self._emit(core.notice(now, "engine event stream back (the engine restarted?): "
+                                            "asked for the events since the last one seen, "
+                                            "and looked up the running containers again",
+                                       subject="engine"))
+                self.discover(quiet=True)
+        if state == "down":
+            self._engine_lost = True
 
     def _seccomp(self, record: Any, cid: str | None, when: float, count: int = 1,
                  give_up: float | None = None) -> None:
@@ -377,13 +413,13 @@ class Watcher:
         action = record.action
         kind = core.SYSCALL_UNLISTED if action == "log" else core.SYSCALL_DENIED
         key = (owner.container_id, kind, record.name)
-        self._latest = max(self._latest, when)
-        if not self.limiter.absorb(key, when, count):
+        now = time.time()
+        if not self.limiter.absorb(key, now, when, count):
             self._emit(core.seccomp_event(owner, when, syscall=record.name, action=action,
                                           pid=record.pid, comm=record.comm, exe=record.exe,
                                           capability_calls=self._capability_calls))
             count -= 1  # the rest fall into the window the event just opened
-            if not count or not self.limiter.absorb(key, when, count):
+            if not count or not self.limiter.absorb(key, now, when, count):
                 return
         # repeats in an open window: counted, written at the window's end
         self.metrics.events.labels(owner.name, owner.app, kind).inc(count)
@@ -401,7 +437,7 @@ class Watcher:
         cid = str((message.get("Actor") or {}).get("ID") or message.get("id") or "")
         action = str(message.get("Action") or "")
         if action == "start":
-            data = self.session.container_inspect(cid)
+            data = self._inspect(cid)
             if data is not None:
                 self._not_ours.pop(cid, None)
                 self._add(data, now)  # new, or restarted: its log stream is followed again
@@ -437,15 +473,14 @@ class Watcher:
     # --- output and response ---------------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
-        self._latest = max(self._latest, event.time)
         self.metrics.count(event)
         self.counts[event.kind] = self.counts.get(event.kind, 0) + event.count
-        for out in self.limiter.offer(event):
+        for out in self.limiter.offer(event, time.time()):
             self._out(out)
         self._respond(event)
 
     def _out(self, event: Event) -> None:
-        self._write(self._format(replace(event, reported=time.time())))
+        self._write(self._format(replace(event, reported=time.time())), event.kind)
 
     def _respond(self, event: Event) -> None:
         action = self.options.on_denial.get(event.kind)
@@ -472,11 +507,10 @@ class Watcher:
 def systemd_unit(executable: tuple[str, ...], arguments: tuple[str, ...]) -> str:
     """A unit that runs watch as a service; its lines go to the journal.
 
-    `executable` is absolute (systemd requires it): this Python and `-m saferun`.
+    `executable` is absolute (systemd requires it): this Python and `-m saferun`. Each
+    word is written so systemd reads it back exactly (`systemd_word`).
     """
-    from shlex import join
-
-    command = join([*executable, "watch", *arguments])
+    command = " ".join(systemd_word(word) for word in (*executable, "watch", *arguments))
     return f"""[Unit]
 Description=saferun watch: report what hardened containers try and are denied
 After=docker.service
@@ -496,13 +530,43 @@ WantedBy=multi-user.target
 """
 
 
+_SYSTEMD_PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./$-]+")
+
+
+def systemd_word(word: str) -> str:
+    """One ExecStart= word: %specifiers and $VARIABLES doubled (systemd expands them),
+    quoted when it holds anything else; a control character (a newline would start a new
+    directive) is refused."""
+    from saferun.errors import UsageError
+
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in word):
+        raise UsageError(f"{word!r}: a control character cannot be written into a systemd "
+                         "unit; remove it from the option's value")
+    escaped = word.replace("%", "%%").replace("$", "$$")
+    if escaped and _SYSTEMD_PLAIN.fullmatch(escaped):
+        return escaped
+    return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def watch(options: WatchOptions, out: TextIO | None = None) -> dict[str, int]:
     """Run until interrupted (or `duration`); returns the count of events per kind."""
     stream = out or sys.stdout
+    write: Callable[[str, str], None]
+    if options.syslog is not None:
+        from saferun.engine.watch_sources import SyslogOutput
 
-    def write(line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
+        syslog = SyslogOutput(options.syslog)
+
+        def write(line: str, kind: str) -> None:
+            syslog.send(core.SYSLOG_SEVERITY.get(kind, 6), line)
+    elif stdout_is_the_journal(stream):
+        def write(line: str, kind: str) -> None:
+            stream.write(journal_lines(line, core.SYSLOG_SEVERITY.get(kind, 6)) + "\n")
+            stream.flush()
+    else:
+        def write(line: str, kind: str) -> None:
+            stream.write(line + "\n")
+            stream.flush()
 
     watcher = Watcher(options, write)
     # systemd stops a service with SIGTERM: end like Ctrl-C, so the folded windows still
@@ -515,6 +579,27 @@ def watch(options: WatchOptions, out: TextIO | None = None) -> dict[str, int]:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return watcher.counts
+
+
+def stdout_is_the_journal(stream: TextIO) -> bool:
+    """True when systemd connected `stream` to the journal: it then sets JOURNAL_STREAM to
+    the stream's DEVICE:INODE (systemd.exec(5)); a copy inherited by a child does not match."""
+    import os
+
+    device, sep, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not sep or not device.isdigit() or not inode.isdigit():
+        return False
+    try:
+        status = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (status.st_dev, status.st_ino) == (int(device), int(inode))
+
+
+def journal_lines(line: str, severity: int) -> str:
+    """Each line with journald's `<N>` priority prefix (SyslogLevelPrefix=, on by default):
+    `journalctl -t saferun-watch -p warning` then shows the denials and findings only."""
+    return "\n".join(f"<{severity}>{part}" for part in line.split("\n"))
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -28,14 +28,19 @@ from saferun.cli.completion import complete_running
               show_default=True, help="Seconds between drift checks (0: off).")
 @click.option("--duration", type=click.FloatRange(min=0.1), default=None,
               help="Stop after this many seconds (default: until interrupted).")
+@click.option("--syslog", "to_syslog", is_flag=True,
+              help="Send the lines to the local syslog (facility daemon, identifier "
+                   "saferun-watch, severity by kind) instead of standard output.")
+@click.option("--syslog-socket", metavar="PATH", default="/dev/log", show_default=True,
+              help="The syslog socket --syslog sends to.")
 @click.option("--print-systemd-unit", "print_unit", is_flag=True,
               help="Print a systemd unit that runs watch with these options, and exit.")
 @click.option("--print-schema", "print_schema", is_flag=True,
               help="Print the JSON Schema of --format json lines, and exit.")
 def watch(containers: tuple[str, ...], app: str | None, every: bool, output_format: str,
           metrics: str | None, on_denial: tuple[str, ...], window: float,
-          drift_interval: float, duration: float | None, print_unit: bool,
-          print_schema: bool) -> None:
+          drift_interval: float, duration: float | None, to_syslog: bool, syslog_socket: str,
+          print_unit: bool, print_schema: bool) -> None:
     """Report, per saferun container, what it tries and is denied, with the manifest change
     that would allow it: refused system calls, read-only writes, unlisted programs, OOM
     kills, restarts, docker exec and drift. Says at start what this host cannot show.
@@ -57,7 +62,8 @@ def watch(containers: tuple[str, ...], app: str | None, every: bool, output_form
             argv = [*containers, *(["--app", app] if app else []), *(["--all"] if every else []),
                     "--format", output_format, *(["--metrics", metrics] if metrics else []),
                     *[f"--on-denial={value}" for value in on_denial],
-                    f"--window={window}", f"--drift-interval={drift_interval}"]
+                    f"--window={window}", f"--drift-interval={drift_interval}",
+                    *(["--syslog", f"--syslog-socket={syslog_socket}"] if to_syslog else [])]
             click.echo(app_watch.systemd_unit((sys.executable, "-m", "saferun"), tuple(argv)),
                        nl=False)
             return
@@ -65,5 +71,6 @@ def watch(containers: tuple[str, ...], app: str | None, every: bool, output_form
             containers=containers, app=app, every=every, output_format=output_format,
             metrics=app_watch.parse_metrics_address(metrics) if metrics else None,
             on_denial=app_watch.parse_on_denial(on_denial), window=window,
-            drift_interval=drift_interval, duration=duration)
+            drift_interval=drift_interval, duration=duration,
+            syslog=syslog_socket if to_syslog else None)
         app_watch.watch(options)

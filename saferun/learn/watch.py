@@ -54,6 +54,10 @@ KINDS: dict[str, str] = {
 DENIAL_KINDS = (SYSCALL_DENIED, WRITE_REFUSED, PERMISSION_REFUSED, CAPABILITY_REFUSED,
                 EXEC_UNLISTED)
 ACTIONS = ("stop", "kill", "pause")
+# syslog severities (RFC 5424): a denial, an OOM kill or drift is a warning; a loss of
+# events an error; watch's own notes and responses informational or a notice.
+SYSLOG_SEVERITY: dict[str, int] = {
+    **dict.fromkeys(KINDS, 4), DROPPED: 3, RESPONSE: 5, NOTICE: 6, RESTART: 5, DOCKER_EXEC: 5}
 
 
 @dataclass(frozen=True)
@@ -222,10 +226,14 @@ def drift_events(ctx: Watched, now: float, messages: Iterable[tuple[str, str]],
             for rule, message in messages if (rule, message) not in already]
 
 
+OVERFLOW = "audit-socket-overflow"  # ENOBUFS: how many is known only from a later serial
+
+
 def dropped_event(now: float, count: int, where: str) -> Event:
-    return Event(now, DROPPED, "", "", "", "", where,
-                 f"{count} records lost before watch read them ({where})", count=count,
-                 source=where)
+    detail = (f"{count} records lost before watch read them ({where})" if where != OVERFLOW
+              else "at least one record lost: watch's socket overflowed (ENOBUFS); a later "
+                   "gap in the audit serial numbers adds the rest as audit-socket")
+    return Event(now, DROPPED, "", "", "", "", where, detail, count=count, source=where)
 
 
 def response_event(ctx: Watched, now: float, action: str, cause: Event, outcome: str) -> Event:
@@ -241,46 +249,53 @@ def response_event(ctx: Watched, now: float, action: str, cause: Event, outcome:
 class _Pending:
     first: Event
     suppressed: int = 0
-    window_end: float = 0.0
+    window_end: float = 0.0  # on the clock of `now` (when events are handled)
+    last: float = 0.0  # the newest event time folded in
 
 
 @dataclass
 class Limiter:
     """Folds a looping denial into one line a window, keeping every attempt counted.
 
-    The first event of a (container, kind, subject) is let through; repeats within
-    `window` seconds are counted, and at the window's end one event stands for them with
-    `count` = their number. The sum of `count` over everything let out equals the number
-    of events that came in. At most `max_keys` keys are tracked (bounded memory): the
-    oldest is flushed first when a new one arrives.
+    The first event of a (container, kind, subject) is let through; repeats handled within
+    `window` seconds of it are counted, and at the window's end one event stands for them
+    with `count` = their number and the time of the last of them. The sum of `count` over
+    everything let out equals the number of events that came in. Windows run on the
+    clock of handling (`now`), not on the events' own times: it limits the lines written
+    per second, so a backlog that watch works off late (a burst on a busy host) folds into
+    as few lines as a burst handled live. At most `max_keys` keys are tracked (bounded
+    memory): the oldest is flushed first when a new one arrives.
     """
 
     window: float = 1.0
     max_keys: int = 4096
     _keys: OrderedDict[tuple[str, str, str], _Pending] = field(default_factory=OrderedDict)
 
-    def absorb(self, key: tuple[str, str, str], when: float, count: int = 1) -> bool:
+    def absorb(self, key: tuple[str, str, str], now: float, when: float,
+               count: int = 1) -> bool:
         """Count a repeat without building its event: True when an open window took it."""
         pending = self._keys.get(key)
-        if pending is None or when >= pending.window_end:
+        if pending is None or now >= pending.window_end:
             return False
         pending.suppressed += count
+        pending.last = max(pending.last, when)
         return True
 
-    def offer(self, event: Event) -> list[Event]:
+    def offer(self, event: Event, now: float) -> list[Event]:
         if event.kind in (NOTICE, DROPPED, RESPONSE):
             return [event]
         key = (event.container_id, event.kind, event.subject)
-        out = self.flush(event.time)
+        out = self.flush(now)
         pending = self._keys.get(key)
         if pending is not None:
             pending.suppressed += event.count
+            pending.last = max(pending.last, event.time)
             self._keys.move_to_end(key)
             return out
         if len(self._keys) >= self.max_keys:
             _, oldest = self._keys.popitem(last=False)
             out += self._summary(oldest)
-        self._keys[key] = _Pending(event, 0, event.time + self.window)
+        self._keys[key] = _Pending(event, 0, now + self.window, event.time)
         return [*out, event]
 
     def flush(self, now: float, *, every: bool = False) -> list[Event]:
@@ -295,7 +310,7 @@ class Limiter:
         if not pending.suppressed:
             return []
         first = pending.first
-        return [replace(first, time=pending.window_end, count=pending.suppressed,
+        return [replace(first, time=pending.last, count=pending.suppressed,
                         detail=f"repeated {pending.suppressed} more times within the window "
                                f"after: {first.detail}")]
 

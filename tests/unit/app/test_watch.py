@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from saferun.app.watch import (
     Metrics,
+    journal_lines,
     parse_metrics_address,
     parse_on_denial,
+    stdout_is_the_journal,
     systemd_unit,
+    systemd_word,
     visibility,
 )
 from saferun.cli import cli
-from saferun.errors import UsageError
+from saferun.engine.watch_sources import SyslogOutput
+from saferun.errors import RequirementUnmet, UsageError
 from saferun.learn import watch as core
 
 
@@ -43,6 +54,91 @@ def test_the_systemd_unit_runs_watch_with_the_options_and_logs_to_the_journal() 
     assert "ExecStart=/usr/bin/python3 -m saferun watch --all --format json" in unit
     assert "StandardOutput=journal" in unit and "SyslogIdentifier=saferun-watch" in unit
     assert "After=docker.service" in unit
+
+
+@pytest.mark.parametrize(("word", "written"), [
+    ("--all", "--all"),
+    ("--app=shop", "--app=shop"),
+    ("50%", "50%%"),  # a %specifier otherwise
+    ("$HOME", "$$HOME"),  # a variable otherwise
+    ("my app", '"my app"'),
+    ('a"b\\c', '"a\\"b\\\\c"'),
+    ("", '""'),
+])
+def test_each_unit_word_is_written_as_systemd_reads_it_back(word: str, written: str) -> None:
+    assert systemd_word(word) == written
+
+
+def test_a_control_character_cannot_reach_the_unit() -> None:
+    with pytest.raises(UsageError, match="control character"):
+        systemd_unit(("/usr/bin/python3",), ("--app", "x\nExecStartPre=/bin/sh"))
+
+
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+    """The real systemd-analyze (systemd 252 here; no systemd runs as init): no error, no
+    warning, for a unit whose words need quoting and escaping."""
+    if shutil.which("systemd-analyze") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("systemd-analyze is not installed")
+        pytest.skip("systemd-analyze is not installed")
+    unit = tmp_path / "saferun-watch.service"
+    unit.write_text(systemd_unit((sys.executable, "-m", "saferun"),
+                                 ("--app", 'my "shop" 100% $USER', "--format", "json")))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    broken = tmp_path / "broken.service"  # the check can fail: a wrong value is a warning
+    broken.write_text(unit.read_text().replace("Restart=always", "Restart=sometimes"))
+    result = subprocess.run(["systemd-analyze", "verify", str(broken)], capture_output=True,
+                            text=True, check=False)
+    assert "restart specifier" in result.stderr
+
+
+def test_lines_carry_a_priority_only_when_stdout_is_the_journal(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with (tmp_path / "out").open("w") as journal, (tmp_path / "other").open("w") as other:
+        status = os.fstat(journal.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{status.st_dev}:{status.st_ino}")
+        assert stdout_is_the_journal(journal) and not stdout_is_the_journal(other)
+        monkeypatch.setenv("JOURNAL_STREAM", "x:1")
+        assert not stdout_is_the_journal(journal)
+        monkeypatch.delenv("JOURNAL_STREAM")
+        assert not stdout_is_the_journal(journal)
+    assert journal_lines("12:00 web syscall-denied: ptrace\n    fix: allow", 4) == \
+        "<4>12:00 web syscall-denied: ptrace\n<4>    fix: allow"
+
+
+def _listening(path: Path) -> socket.socket:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(path))
+    server.settimeout(5)
+    return server
+
+
+def test_syslog_lines_reach_a_real_socket_as_syslog_3_writes_them(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    server = _listening(path)
+    out = SyslogOutput(str(path))
+    out.send(4, "12:00:00.000 web syscall-denied: ptrace\n    fix: [seccomp] allow")
+    message = server.recv(65536).decode()
+    head, _, text = message.partition(": ")
+    # <28>: facility daemon (3) * 8 + severity warning (4)
+    assert head.startswith("<28>") and head.endswith(f" saferun-watch[{os.getpid()}]")
+    assert text == "12:00:00.000 web syscall-denied: ptrace     fix: [seccomp] allow"  # one line
+    server.close()
+    path.unlink()
+    out.send(4, "lost")  # the syslog daemon is away: counted, not raised
+    assert out.failed == 1
+    server = _listening(path)  # and back: the next line gets through
+    out.send(6, "back")
+    assert server.recv(65536).decode().endswith(": back")
+    server.close()
+
+
+def test_syslog_refuses_to_start_without_a_socket(tmp_path: Path) -> None:
+    with pytest.raises(RequirementUnmet, match="cannot send to the syslog socket") as raised:
+        SyslogOutput(str(tmp_path / "absent"))
+    assert "--syslog-socket" in str(raised.value.fix)
 
 
 def test_the_start_notes_say_what_cannot_be_seen() -> None:
@@ -96,3 +192,22 @@ def test_the_cli_prints_a_unit_with_the_options_given() -> None:
     assert line.startswith(f"ExecStart={sys.executable} -m saferun watch --app shop "
                            "--format json")
     assert "--on-denial=stop" in line and "--print-systemd-unit" not in line
+
+
+def test_an_engine_restart_is_said_once_each_way_then_the_containers_are_found() -> None:
+    from saferun.app.watch import Watcher
+
+    watcher = object.__new__(Watcher)
+    said: list[str] = []
+    looked_up: list[bool] = []
+    watcher._emit = lambda event: said.append(event.detail)  # type: ignore[method-assign]
+    watcher.discover = lambda quiet=False: looked_up.append(quiet)  # type: ignore[method-assign]
+    watcher._engine_up, watcher._engine_lost = False, False
+    watcher._engine("up", "", 1.0)  # the first connection: nothing to say
+    assert said == [] and looked_up == []
+    for _ in range(5):  # tried every second while the engine is away
+        watcher._engine("down", "connection refused", 2.0)
+    watcher._engine("up", "", 3.0)
+    watcher._engine("up", "", 3.5)
+    assert len(said) == 2 and "lost (connection refused)" in said[0] and "back" in said[1]
+    assert looked_up == [True]

@@ -88,20 +88,31 @@ def test_the_limiter_folds_repeats_into_one_counted_line_per_window() -> None:
     limiter = Limiter(window=1.0)
     out: list[Event] = []
     for i in range(3000):
-        out += limiter.offer(_denied(when=100.0 + i * 0.001))
+        out += limiter.offer(_denied(when=100.0 + i * 0.001), now=500.0 + i * 0.001)
     out += limiter.flush(0.0, every=True)
     assert sum(e.count for e in out) == 3000
     assert len(out) == 6  # per second: the first, then one line for its repeats
     assert out[1].count == 999 and "repeated 999 more times" in out[1].detail
+    assert out[1].time == pytest.approx(100.999)  # the last repeat's own time
+
+
+def test_a_backlog_handled_late_folds_as_if_it_were_live() -> None:
+    # 3 s of events worked off within 0.3 s (watch behind a burst): one window
+    limiter = Limiter(window=1.0)
+    out: list[Event] = []
+    for i in range(3000):
+        out += limiter.offer(_denied(when=100.0 + i * 0.001), now=110.0 + i * 0.0001)
+    out += limiter.flush(111.0)
+    assert [e.count for e in out] == [1, 2999]
 
 
 def test_absorb_counts_a_repeat_only_inside_an_open_window() -> None:
     limiter = Limiter(window=1.0)
     key = (CID, core.SYSCALL_DENIED, "ptrace")
-    assert not limiter.absorb(key, 100.0)  # nothing open yet
-    limiter.offer(_denied(when=100.0))
-    assert limiter.absorb(key, 100.5)
-    assert not limiter.absorb(key, 101.5)  # the window is over: a new first event
+    assert not limiter.absorb(key, 100.0, 100.0)  # nothing open yet
+    limiter.offer(_denied(when=90.0), now=100.0)
+    assert limiter.absorb(key, 100.5, 99.0)
+    assert not limiter.absorb(key, 101.5, 99.5)  # the window is over: a new first event
     [summary] = limiter.flush(200.0)
     assert summary.count == 1
 
@@ -110,8 +121,8 @@ def test_the_limiter_is_bounded_and_flushes_what_it_evicts() -> None:
     limiter = Limiter(window=10.0, max_keys=4)
     out: list[Event] = []
     for name in ("a", "b", "c", "d", "e"):
-        out += limiter.offer(_denied(name, 1.0))
-        out += limiter.offer(_denied(name, 1.1))
+        out += limiter.offer(_denied(name, 1.0), now=1.0)
+        out += limiter.offer(_denied(name, 1.1), now=1.1)
     out += limiter.flush(0.0, every=True)
     assert sum(e.count for e in out) == 10
     assert len(limiter._keys) == 0
@@ -125,7 +136,7 @@ def test_no_attempt_is_lost_whatever_the_order_and_window(
     limiter = Limiter(window=window, max_keys=2)
     out: list[Event] = []
     for name, when in calls:
-        out += limiter.offer(_denied(name, when))
+        out += limiter.offer(_denied(name, when), now=when)
     out += limiter.flush(0.0, every=True)
     assert sum(e.count for e in out) == len(calls)
 
@@ -133,7 +144,7 @@ def test_no_attempt_is_lost_whatever_the_order_and_window(
 def test_notices_and_drops_pass_unfolded() -> None:
     limiter = Limiter()
     drop = core.dropped_event(1.0, 5, "queue")
-    assert limiter.offer(drop) == [drop] and limiter.offer(drop) == [drop]
+    assert limiter.offer(drop, 1.0) == [drop] and limiter.offer(drop, 1.0) == [drop]
 
 
 def _every_kind() -> list[Event]:
