@@ -54,6 +54,23 @@ def docker_engine() -> Iterator[None]:
         docker("rm", "-f", *ids)
 
 
+def _link_index(name: str) -> int | None:
+    try:
+        return int(Path(f"/sys/class/net/{name}/ifindex").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def main_bridge_kept() -> Iterator[None]:
+    """No test module may remove the main engine's bridge (a second dockerd can: see
+    tests/e2e/extra_daemons.py); every later container start would fail."""
+    before = _link_index("docker0")
+    yield
+    if before is not None:
+        assert _link_index("docker0") == before, "docker0, the main engine's bridge, was removed"
+
+
 @pytest.fixture(scope="session")
 def busybox_image(docker_engine: None) -> str:
     """The local busybox image, built without a registry if it is missing."""

@@ -37,6 +37,7 @@ class ExtraDaemon:
     address_pool: str | None = None  # --default-address-pool base, whose bridges stop() removes
     pid: int | None = None
     created_bridge: bool = False
+    restarting: bool = False  # start() has run before, so dockerd finds its old state
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
@@ -65,9 +66,16 @@ class ExtraDaemon:
         argv = ["dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 "--pidfile", str(self.pidfile), "--bridge", self.bridge,
                 *[a for h in self.hosts for a in ("-H", h)], *self.extra_args]
-        if self.address_pool:
+        # A data root left by a crashed run holds the old state too.
+        self.restarting = self.restarting or (self.data_root / "network").exists()
+        if self.address_pool and not self.restarting:
+            # Not on a restart: a dockerd with default address pools that finds its old
+            # "bridge" network deletes the interface named docker0 (hard-coded in moby's
+            # removeDefaultBridgeInterface), which is the main engine's bridge.
             argv += ["--default-address-pool", f"base={self.address_pool},size=24"]
-        with open(self.log, "wb") as log:
+        log_mode = "ab" if self.restarting else "wb"  # a restart keeps the first run's log
+        self.restarting = True  # any later start() of this helper reuses its data root
+        with open(self.log, log_mode) as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid = process.pid
