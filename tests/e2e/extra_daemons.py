@@ -14,12 +14,14 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BUSYBOX_IMAGE
+from tests.e2e.conftest import BUSYBOX_IMAGE, IN_CI
 
 
 @dataclass
@@ -241,6 +243,23 @@ def _unmount_below(root: Path) -> None:
         targets = [line.split()[1] for line in handle if line.split()[1].startswith(prefix)]
     for target in sorted(targets, key=len, reverse=True):
         subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+
+
+@contextmanager
+def running(daemon: ExtraDaemon, image: str = BUSYBOX_IMAGE) -> Iterator[ExtraDaemon]:
+    """The daemon started with `image` loaded, stopped afterwards; skipped where extra
+    daemons cannot start (failed when CI=true)."""
+    reason = can_start_daemons()
+    if reason:
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    daemon.start()
+    try:
+        daemon.load_image(image)
+        yield daemon
+    finally:
+        daemon.stop()
 
 
 def can_start_daemons() -> str | None:

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from tests.e2e.conftest import BUSYBOX_IMAGE, IN_CI, SESSION_ID, saferun
-from tests.e2e.extra_daemons import ExtraDaemon, can_start_daemons
+from tests.e2e.conftest import BUSYBOX_IMAGE, SESSION_ID, saferun
+from tests.e2e.extra_daemons import ExtraDaemon, running
 from tests.e2e.host_rules import leftovers, snapshot
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -33,11 +33,6 @@ STACK = f"rs-{SESSION_ID[:8]}"
 
 @pytest.fixture(scope="module")
 def engine(busybox_image: str) -> Iterator[ExtraDaemon]:
-    reason = can_start_daemons()
-    if reason:
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
     daemon = ExtraDaemon(
         name="dockerd-stackd", bridge="br-stackd", bridge_cidr="172.31.246.1/24",
         data_root=Path("/var/lib/docker-stackd"), exec_root=Path("/run/docker-stackd"),
@@ -50,12 +45,8 @@ def engine(busybox_image: str) -> Iterator[ExtraDaemon]:
         # writes nothing to the host for this daemon, so the host diff below is saferun's.
         extra_args=["--iptables=false"],
         client_env={"DOCKER_HOST": SOCKET}, log=Path("/var/log/dockerd-stackd.log"))
-    daemon.start()
-    try:
-        daemon.load_image(busybox_image)
+    with running(daemon, busybox_image):
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def _write_stack(directory: Path) -> Path:

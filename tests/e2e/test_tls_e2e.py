@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import IN_CI, saferun
-from tests.e2e.extra_daemons import ExtraDaemon, can_start_daemons
+from tests.e2e.extra_daemons import ExtraDaemon, running
 
 pytestmark = pytest.mark.e2e
 
@@ -84,11 +84,6 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def tls_engine(tls_pki: Path, busybox_image: str) -> Iterator[ExtraDaemon]:
-    reason = can_start_daemons()
-    if reason:
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
     host = f"tcp://127.0.0.1:{_free_port()}"
     daemon = ExtraDaemon(
         name="dockerd-tls",
@@ -105,12 +100,8 @@ def tls_engine(tls_pki: Path, busybox_image: str) -> Iterator[ExtraDaemon]:
                     "DOCKER_CERT_PATH": str(tls_pki / "good")},
         log=Path("/var/log/saferun-e2e-dockerd-tls.log"),
     )
-    daemon.start()
-    try:
-        daemon.load_image(busybox_image)
+    with running(daemon, busybox_image):
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def _plain_env(engine: ExtraDaemon, **extra: str) -> dict[str, str]:

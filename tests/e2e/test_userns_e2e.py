@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import IN_CI, saferun
-from tests.e2e.extra_daemons import ExtraDaemon, can_start_daemons
+from tests.e2e.conftest import saferun
+from tests.e2e.extra_daemons import ExtraDaemon, running
 
 pytestmark = pytest.mark.e2e
 
@@ -23,11 +23,6 @@ USERNS_SOCKET = "unix:///run/docker-userns.sock"
 @pytest.fixture(scope="session")
 def userns_engine(busybox_image: str) -> Iterator[ExtraDaemon]:
     """A second dockerd with --userns-remap=default, exactly as ../shared/ENGINE.md starts it."""
-    reason = can_start_daemons()
-    if reason:
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
     daemon = ExtraDaemon(
         name="dockerd-userns",
         bridge="br-userns",
@@ -40,12 +35,8 @@ def userns_engine(busybox_image: str) -> Iterator[ExtraDaemon]:
         client_env={"DOCKER_HOST": USERNS_SOCKET},
         log=Path("/var/log/dockerd-userns.log"),
     )
-    daemon.start()
-    try:
-        daemon.load_image(busybox_image)
+    with running(daemon, busybox_image):
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def _status_ids(pid: int) -> tuple[list[int], list[int]]:

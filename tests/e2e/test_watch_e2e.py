@@ -29,7 +29,7 @@ import pytest
 from saferun.learn.watch import EVENT_SCHEMA
 
 from .conftest import IN_CI, REPO, docker, saferun, write_manifest
-from .extra_daemons import ExtraDaemon, can_start_daemons
+from .extra_daemons import ExtraDaemon, running
 from .seccomp_probe import build_probe_image
 
 pytestmark = pytest.mark.e2e
@@ -327,9 +327,6 @@ def test_a_call_outside_the_learned_list_is_reported_in_log_mode(
 @pytest.fixture(scope="module")
 def watch_engine(probe_image: str) -> Iterator[ExtraDaemon]:
     """A private second dockerd (own bridge, data, exec root, socket) that may be restarted."""
-    reason = can_start_daemons()
-    if reason:
-        _cannot(reason)
     daemon = ExtraDaemon(
         name="dockerd-watch", bridge="br-watch", bridge_cidr="172.31.252.1/24",
         data_root=Path("/var/lib/docker-watch"), exec_root=Path("/run/docker-watch"),
@@ -338,12 +335,8 @@ def watch_engine(probe_image: str) -> Iterator[ExtraDaemon]:
         # engine at each start (dropping its port forwards): this one starts twice
         extra_args=["--iptables=false"],
         client_env={"DOCKER_HOST": WATCH_ENGINE_SOCKET}, log=Path("/var/log/dockerd-watch.log"))
-    daemon.start()
-    try:
-        daemon.load_image(probe_image)
+    with running(daemon, probe_image):  # stops only this daemon, by its pid
         yield daemon
-    finally:
-        daemon.stop()  # kills only this daemon, by its pid; removes its bridge and data
 
 
 def _restart(daemon: ExtraDaemon) -> None:
