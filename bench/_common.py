@@ -11,8 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from saferun.model.manifest import SeccompSection  # noqa: E402
-from saferun.profiles.seccomp_check import CheckResult, generate_checked  # noqa: E402
 from saferun.profiles.seccomp import render_seccomp_json  # noqa: E402
+from saferun.profiles.seccomp_check import CheckResult, generate_checked  # noqa: E402
 
 
 def docker(*args: str) -> str:

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from _machine import REPO, provenance
 
-from saferun.profiles.apparmor import profile_name_for, render_apparmor
 from saferun.inputs.loader import load_manifest
 from saferun.model.manifest import SeccompSection
+from saferun.profiles.apparmor import profile_name_for, render_apparmor
 from saferun.profiles.seccomp_check import generate_checked
 
 IMAGE = "saferun-test/busybox:1"

@@ -9,7 +9,9 @@ of a round interleaved, so drift on a shared host hits every configuration alike
   reuses the plan made for another value;
 - full: a fresh `--label bench.token=<token>` each round, a flag value that is part of the
   plan, so the whole pipeline runs (validation, planning; only a profile that compiled
-  before is not compiled again);
+  before is not compiled again), in the planning server saferun starts for such starts
+  (saferun.app.planner; the warm-up waits for it);
+- full, no server: the same with SAFERUN_NO_SERVER=1 (the whole pipeline in the process);
 - warm: the exact same command line every round (the plan cache's case);
 - no cache: SAFERUN_NO_CACHE=1 (nothing reused at all, not even a compiled profile);
 - `saferun run --dry-run` against `docker version` (the floor of any docker CLI call);
@@ -25,7 +27,7 @@ command line, so both start the same container configuration.
 
     /tmp/benchvenv/bin/python bench/run_vs_docker.py [--pairs 15] [--runtime gvisor]
         [--manifest examples/hello/saferun.toml] [--name saferun-bench] [--check-count 1000]
-        [--only cold,full,warm,nocache,dry]
+        [--only cold,full,fullalone,warm,nocache,dry]
 
 Use a NON-editable install (bench/make_venv.sh): the plan cache fingerprints saferun's own
 files, so running from a checkout that is being edited turns every start into a miss.
@@ -47,7 +49,7 @@ from _machine import provenance, saferun_argv
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "@token@"  # replaced by a fresh value for each cold pair
-CONFIGS = ("cold", "full", "warm", "nocache", "dry")
+CONFIGS = ("cold", "full", "fullalone", "warm", "nocache", "dry")
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
@@ -62,6 +64,24 @@ def docker_argv(saferun: list[str], args: list[str]) -> list[str]:
     dry = subprocess.run([*saferun, "run", "--dry-run", *args], check=True,
                          capture_output=True, text=True)
     return shlex.split(dry.stdout.strip())
+
+
+def planning_server() -> str | None:
+    """The socket of the planning server of the saferun under test (this interpreter's)."""
+    found = subprocess.run([sys.executable, "-c", "from saferun.app.planner import socket_path;"
+                            " print(socket_path() or '')"], capture_output=True, text=True,
+                           check=True)
+    return found.stdout.strip() or None
+
+
+def stop_server(server: str | None) -> None:
+    """Stop the planning server the benchmark started (SIGTERM; it removes its files)."""
+    import signal
+
+    try:
+        os.kill(int(Path(f"{server}.pid").read_text()), signal.SIGTERM)
+    except (OSError, ValueError, TypeError):
+        pass
 
 
 def with_token(argv: list[str], token: str) -> list[str]:
@@ -102,7 +122,7 @@ def measure_overhead(pairs: dict[str, tuple[list[str], list[str], dict[str, str]
     import shutil
     import tempfile
 
-    names = [n for n in ("cold", "full", "warm") if n in wanted]
+    names = [n for n in ("cold", "full", "fullalone", "warm") if n in wanted]
     if not names:
         return {}
     with tempfile.TemporaryDirectory() as fake:
@@ -148,6 +168,7 @@ def main() -> int:
     env = dict(os.environ)
     env.pop("SAFERUN_NO_CACHE", None)
     nocache_env = {**env, "SAFERUN_NO_CACHE": "1"}
+    alone_env = {**env, "SAFERUN_NO_SERVER": "1"}
     # The docker argv is rendered once per shape; cold pairs substitute their token into it,
     # so rendering it does not warm anything saferun's cold start could then reuse.
     docker_warm = docker_argv(saferun, warm_args)
@@ -157,6 +178,7 @@ def main() -> int:
         "warm": ([*saferun, "run", *warm_args], docker_warm, env),
         "cold": ([*saferun, "run", *cold_args], docker_cold, env),
         "full": ([*saferun, "run", *full_args], docker_full, env),
+        "fullalone": ([*saferun, "run", *full_args], docker_full, alone_env),
         "nocache": ([*saferun, "run", *warm_args], docker_warm, nocache_env),
         "dry": ([*saferun, "run", "--dry-run", *warm_args], ["docker", "version"], env),
     }
@@ -164,6 +186,13 @@ def main() -> int:
         ours, theirs, run_env = pairs[name]
         timed(with_token(ours, uuid.uuid4().hex), run_env)
         timed(with_token(theirs, uuid.uuid4().hex))
+    server = planning_server()
+    if "full" in wanted:  # the first full start spawned the server: let it come up and learn
+        deadline = time.monotonic() + 30
+        while server and not Path(f"{server}.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(3):
+            timed(with_token(pairs["full"][0], uuid.uuid4().hex), env)
     samples: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in wanted}
     for index in range(args.pairs):
         for name in wanted[index % len(wanted):] + wanted[:index % len(wanted)]:
@@ -174,6 +203,7 @@ def main() -> int:
             for argv, run_on, sink in order if index % 2 == 0 else reversed(order):
                 sink.append(timed(argv, run_on))
     overhead = measure_overhead(pairs, wanted, args.pairs)
+    stop_server(server)
     load = os.getloadavg()
     print(f"measured: {provenance()}")
     print(f"runtime: {args.runtime or 'runc (manifest default)'}; manifest "
@@ -187,6 +217,7 @@ def main() -> int:
         "cold": ("`run`, cold (new env value)", "`docker run`"),
         "full": ("`run`, full path (new flag value)", "`docker run`"),
         "warm": ("`run`, warm (exact repeat)", "`docker run`"),
+        "fullalone": ("`run`, full path, SAFERUN_NO_SERVER=1", "`docker run`"),
         "nocache": ("`run`, SAFERUN_NO_CACHE=1", "`docker run`"),
         "dry": ("`run --dry-run`", "`docker version`"),
     }

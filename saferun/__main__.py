@@ -3,7 +3,9 @@
 `saferun run` does not go through click: click costs about 20 ms of imports (saferun.cli
 imports it), a tenth of what saferun adds to a container start, and `saferun run` reads
 its command line with its own parser anyway (saferun.cli.run says why). So a start goes
-from here to the plan cache (which execs docker on a hit) and then to `_run`, which does
+from here to the plan cache (which execs docker on a hit), then to the planning server
+(saferun.app.planner: a warm process that plans a miss into the plan cache, served
+then as a hit), and then to `_run`, which does
 what the click command saferun.cli.run.run does; --help and usage errors are left to that
 command, so their wording and exit code stay click's. Shell completion
 (_SAFERUN_COMPLETE) always goes through click.
@@ -27,6 +29,10 @@ def main() -> None:
     plancache.begin(sys.argv[1:])
     if sys.argv[1:2] == ["run"] and not os.environ.get("_SAFERUN_COMPLETE"):
         plancache.try_fast_run(sys.argv[1:])  # execs docker or prints on a hit
+        from saferun.app import planner
+
+        if planner.fill(sys.argv[1:]):  # a warm server planned it into the plan cache
+            plancache.try_fast_run(sys.argv[1:])
         code = _run(sys.argv[2:])
         if code is not None:
             raise SystemExit(code)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
+
+# `saferun run` starts a planning server (saferun.app.planner) that outlives the command;
+# the suite turns it off, and the tests of the server turn it on for themselves.
+os.environ.setdefault("SAFERUN_NO_SERVER", "1")
+_SESSION_START = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,3 +33,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
         reasons.append(reason.removeprefix("Skipped: "))
     terminalreporter.write_line(skip_summary(reasons))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop every planning server this session started (a test that built its
+    environment from scratch may have started one): none outlives the suite."""
+    for pid, started in _planning_servers():
+        if started >= _SESSION_START:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _planning_servers() -> list[tuple[int, int]]:
+    from saferun.engine.host import processes
+
+    found = []
+    for pid, argv in processes():
+        if not any("saferun.app.planner import serve_main" in word for word in argv):
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                found.append((pid, int(handle.read().rsplit(")", 1)[1].split()[19])))
+        except OSError:
+            continue
+    return found

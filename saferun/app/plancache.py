@@ -98,7 +98,7 @@ def max_entries() -> int:
     return max(1, int(text)) if text.isdigit() else DEFAULT_MAX_ENTRIES
 
 
-def _cache_root() -> str:
+def cache_root() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "saferun", "plans")
 
@@ -106,15 +106,15 @@ def _cache_root() -> str:
 _fingerprint: str | None = None
 
 
-def _code_fingerprint() -> str:
+def code_fingerprint() -> str:
     """Size and mtime of saferun's code and data: an edited checkout never reuses old plans."""
     global _fingerprint
     if _fingerprint is None:
-        _fingerprint = _walk_code()
+        _fingerprint = walk_code()
     return _fingerprint
 
 
-def _walk_code() -> str:
+def walk_code() -> str:
     digest = sha256()
     parent = os.path.dirname(_PACKAGE)
     roots = [_PACKAGE, *(os.path.join(parent, d) for d in _DATA_DIRS)]
@@ -191,7 +191,7 @@ def exact_key(argv: list[str]) -> str:
 def _key(shape: object) -> str:
     env = _started_env if _started_env is not None else [os.environ.get(k, "")
                                                          for k in _KEY_ENV]
-    material = (_FORMAT, shape, os.getcwd(), sys.executable, env, _code_fingerprint())
+    material = (_FORMAT, shape, os.getcwd(), sys.executable, env, code_fingerprint())
     return sha256(repr(material).encode()).hexdigest()
 
 
@@ -221,7 +221,7 @@ def daemon_info(session: Any) -> dict[str, Any]:
     identity = daemon_identity() if enabled() else None
     if identity is None:
         return dict(session.info())
-    path = os.path.join(_cache_root(), f"{sha256(identity.encode()).hexdigest()}.info")
+    path = os.path.join(cache_root(), f"{sha256(identity.encode()).hexdigest()}.info")
     raw = _private_read(path)
     if raw is not None:
         try:
@@ -238,7 +238,7 @@ def daemon_info(session: Any) -> dict[str, Any]:
 
         from saferun.engine.files import private_dir, write_atomic
 
-        root = Path(_cache_root())
+        root = Path(cache_root())
         private_dir(root.parent)
         directory = private_dir(root)
         write_atomic(directory / os.path.basename(path),
@@ -407,7 +407,7 @@ def store(
         "dry_run": request.dry_run,
     }
     try:
-        root = Path(_cache_root())
+        root = Path(cache_root())
         private_dir(root.parent)
         directory = private_dir(root)
         assert invocation is not None
@@ -428,9 +428,19 @@ def evict(directory: str, suffix: str, bound: int) -> None:
     Safe with concurrent writers: another process may remove a file first (ignored), and
     each writer re-lists until it sees the bound kept, so once every writer is done the
     directory holds at most `bound` entries.
+
+    Cheap when nothing is due: names are counted without a stat (a full cache of 512
+    files costs ~4 ms to stat), and a pass over the bound removes a sixteenth more than
+    it must, so a full cache is stat'ed once in every bound/32 stores, not on each.
     """
     import time
 
+    with os.scandir(directory) as listing:
+        names = [item.name for item in listing]
+    if (sum(name.endswith(suffix) for name in names) <= bound
+            and not any(n.startswith(".") and n.endswith(".tmp") for n in names)):
+        return
+    keep = bound - bound // 16
     for _ in range(8):  # each pass removes what it saw beyond the bound
         entries: list[tuple[int, str]] = []
         now = time.time()
@@ -449,7 +459,7 @@ def evict(directory: str, suffix: str, bound: int) -> None:
         if len(entries) <= bound:
             return
         entries.sort()
-        for _, path in entries[: len(entries) - bound]:
+        for _, path in entries[: len(entries) - keep]:
             _unlink(path)
 
 
@@ -499,14 +509,14 @@ def try_fast_run(argv: list[str]) -> None:
     return to take the full path."""
     if not enabled():
         return
-    path = os.path.join(_cache_root(), f"{exact_key(argv)}.plan")
+    path = os.path.join(cache_root(), f"{exact_key(argv)}.plan")
     entry = _read_entry(path)
     if entry is not None and entry["slots"] == "exact":
         return _serve(entry, list(entry["docker_argv"]), path, dry_run=entry["dry_run"])
     request = parse_request(argv)
     if request is None or not request.fast:
         return
-    path = os.path.join(_cache_root(), f"{entry_key(argv, request)}.plan")
+    path = os.path.join(cache_root(), f"{entry_key(argv, request)}.plan")
     entry = _read_entry(path)
     if entry is None:
         return _debug("miss: no entry for this request, directory and saferun code")
@@ -562,7 +572,7 @@ def _profile_file(profile: str) -> str:
     """saferun.engine.files.store_profile's path for this profile (the file --dry-run
     names), checked without importing pathlib; written by store_profile when missing."""
     digest = sha256(profile.encode()).hexdigest()[:24]
-    path = os.path.join(os.path.dirname(_cache_root()), "profiles", f"{digest}.json")
+    path = os.path.join(os.path.dirname(cache_root()), "profiles", f"{digest}.json")
     try:
         info, directory = os.lstat(path), os.lstat(os.path.dirname(path))
         if (stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid()
@@ -577,7 +587,7 @@ def _profile_file(profile: str) -> str:
 
 
 def _compiled_root() -> str:
-    return os.path.join(os.path.dirname(_cache_root()), "compiled")
+    return os.path.join(os.path.dirname(cache_root()), "compiled")
 
 
 def _libseccomp_identity() -> str:

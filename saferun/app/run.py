@@ -595,17 +595,10 @@ def start(parsed: Any, *, cwd: str, warn: Callable[[str], None],
     with --dry-run, return what would run: the argv as a shell line, or the API body."""
     import json
 
-    from saferun.app.user_config import POLICY_ENV, acknowledge, user_config
     from saferun.render.argv import shell_quote
 
     dry_run = bool(parsed.flag("dry-run"))
-    config, config_file = user_config()
-    if config is not None and config.policy and not os.environ.get(POLICY_ENV):
-        os.environ[POLICY_ENV] = config.policy  # the user's default team policy file
-    request = request_from_args(parsed, cwd=cwd, offline=bool(parsed.flag("offline")))
-    for message in request.dropin.notes:
-        warn(message)
-    prepared, acknowledged = acknowledge(prepare(request), config, config_file)
+    request, prepared, acknowledged = decide(parsed, cwd=cwd, warn=warn)
     for message in prepared.plan.warnings:
         warn(message)
     if dry_run:
@@ -621,6 +614,44 @@ def start(parsed: Any, *, cwd: str, warn: Callable[[str], None],
     if warning:
         warn(warning)
     launch(prepared, request.dropin.notes, notes=(*prepared.plan.notes, *acknowledged))
+
+
+def decide(parsed: Any, *, cwd: str, warn: Callable[[str], None]
+           ) -> tuple[RunRequest, PreparedRun, list[str]]:
+    """The full path of a start up to what it prints and execs: the request, the prepared
+    plan, and the notes of the user config's acknowledged warnings."""
+    from saferun.app.user_config import POLICY_ENV, acknowledge, user_config
+
+    config, config_file = user_config()
+    if config is not None and config.policy and not os.environ.get(POLICY_ENV):
+        os.environ[POLICY_ENV] = config.policy  # the user's default team policy file
+    request = request_from_args(parsed, cwd=cwd, offline=bool(parsed.flag("offline")))
+    for message in request.dropin.notes:
+        warn(message)
+    prepared, acknowledged = acknowledge(prepare(request), config, config_file)
+    return request, prepared, acknowledged
+
+
+def fill_plan_cache(args: list[str], *, cwd: str) -> bool:
+    """For the planning server (saferun.app.planner): decide a start exactly as `start`
+    does, and store it in the plan cache instead of exec'ing docker -> whether the start
+    is one the plan cache can serve (the client then serves it as a hit, or plans itself).
+    """
+    from saferun.inputs.run_flags import parse_run_args, usage_problem
+
+    parsed = parse_run_args(args)
+    if parsed.flag("help") or parsed.flag("dry-run") or usage_problem(parsed):
+        return False
+    request, prepared, acknowledged = decide(parsed, cwd=cwd, warn=lambda _message: None)
+    if not (prepared.info is not None and prepared.image_present and prepared.cacheable):
+        return False  # not cacheable: the client's own full path says and does the rest
+    if prepared.plan.apparmor_profile is not None:
+        from saferun.engine.apparmor_parser import load_profile
+
+        load_profile(prepared.plan.apparmor_profile[1])  # as launch does, before docker runs
+    remember(prepared, request.dropin.notes, dry_run=False,
+             notes=(*prepared.plan.notes, *acknowledged))
+    return True
 
 
 def image_presence_warning(image: str, pull: str, present: bool | None) -> str | None:

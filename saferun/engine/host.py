@@ -130,8 +130,8 @@ def _read(path: str) -> str | None:
         return None
 
 
-def dockerd_processes() -> list[tuple[int, tuple[str, ...]]]:
-    """(pid, argv) of every dockerd on this host, from /proc."""
+def processes() -> list[tuple[int, tuple[str, ...]]]:
+    """(pid, argv) of every process on this host that can be read, from /proc."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -141,10 +141,14 @@ def dockerd_processes() -> list[tuple[int, tuple[str, ...]]]:
                 raw = handle.read()
         except OSError:
             continue
-        argv = tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
-        if argv and os.path.basename(argv[0]) == "dockerd":
-            found.append((int(entry), argv))
+        found.append((int(entry), tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)))
     return sorted(found)
+
+
+def dockerd_processes() -> list[tuple[int, tuple[str, ...]]]:
+    """(pid, argv) of every dockerd on this host, from /proc."""
+    return [(pid, argv) for pid, argv in processes()
+            if argv and os.path.basename(argv[0]) == "dockerd"]
 
 
 def daemon_for_socket(processes: list[tuple[int, tuple[str, ...]]],

@@ -75,15 +75,15 @@ def test_store_writes_a_private_entry(monkeypatch: pytest.MonkeyPatch, cache_hom
         seccomp_profile=None,
         warnings=["w"],
     )
-    path = Path(plancache._cache_root()) / f"{plancache.entry_key(['run', 'x.toml'])}.plan"
+    path = Path(plancache.cache_root()) / f"{plancache.entry_key(['run', 'x.toml'])}.plan"
     assert path.stat().st_mode & 0o777 == 0o600
-    assert Path(plancache._cache_root()).stat().st_mode & 0o777 == 0o700
+    assert Path(plancache.cache_root()).stat().st_mode & 0o777 == 0o700
     entry = marshal.loads(path.read_bytes())
     assert entry["docker_argv"] == ["docker", "run", "img"] and entry["warnings"] == ["w"]
 
 
 def test_entries_others_could_write_are_ignored(cache_home: Path) -> None:
-    directory = Path(plancache._cache_root())
+    directory = Path(plancache.cache_root())
     directory.mkdir(parents=True, mode=0o700)
     path = directory / "entry.plan"
     path.write_bytes(marshal.dumps({"format": 1}))
@@ -196,7 +196,7 @@ def test_eviction_keeps_the_bound_and_drops_the_least_recently_used(
 ) -> None:
     # Each store writes two files (the request's entry and the exact command line's).
     monkeypatch.setenv("SAFERUN_CACHE_ENTRIES", "10")
-    root = Path(plancache._cache_root())
+    root = Path(plancache.cache_root())
 
     def files(index: int) -> list[Path]:
         argv = ["run", f"m{index}.toml"]
@@ -240,7 +240,7 @@ def test_fifty_concurrent_writers_leave_a_bounded_readable_cache(cache_home: Pat
 
 def test_stale_temporary_files_are_removed(cache_home: Path) -> None:
     _store(["run", "a.toml"])
-    root = Path(plancache._cache_root())
+    root = Path(plancache.cache_root())
     stale = root / ".x.plan.123.tmp"
     stale.write_bytes(b"")
     os.utime(stale, (0, 0))
