@@ -387,7 +387,7 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
     here owned by the container's user.
     """
     from saferun.errors import SaferunError
-    from saferun.policy.writable import MountOwner, unwritable
+    from saferun.policy.writable import MountOwner, hidden_volumes, unwritable
 
     uid_text, _, gid_text = plan.user.partition(":")
     if not uid_text.isdigit() or int(uid_text) == 0:
@@ -448,6 +448,8 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
                            "app would fail to write its data:\n  " + "\n  ".join(problems))
     warnings = [f"{text} (a bind the app only reads can stay as it is)"
                 for text in unwritable(plan.user, binds)]
+    if probe is not None:
+        warnings += hidden_volumes(probe.volumes, tuple(t.target for t in plan.tmpfs))
     if not notes and not warnings:
         return plan
     return replace(plan, notes=(*plan.notes, *notes), warnings=(*plan.warnings, *warnings))

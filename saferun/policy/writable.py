@@ -54,3 +54,15 @@ def unwritable(user: str, owners: list[MountOwner],
             f"`docker run --rm -v SOURCE:/v --user 0 IMAGE chown {uid}:{gid} /v`){as_owner}, "
             "or mount it read-only")
     return problems
+
+
+def hidden_volumes(volumes: tuple[str, ...], tmpfs: tuple[str, ...]) -> list[str]:
+    """One warning per VOLUME of the image that a tmpfs replaces (same target: docker then
+    mounts no anonymous volume there; a tmpfs above it does not stop the volume). What the
+    app writes there is in memory, lost when the container stops: said, never silent."""
+    covered = {t.rstrip("/") or "/" for t in tmpfs}
+    return [f"tmpfs {path} replaces the image's VOLUME {path}: docker mounts no volume there, "
+            "so what the app writes there is in memory and lost when the container stops; "
+            f"to keep it, mount a volume at {path} instead (-v NAME:{path}, or a "
+            "filesystem.mounts entry)"
+            for path in (v.rstrip("/") or "/" for v in volumes) if path in covered]
