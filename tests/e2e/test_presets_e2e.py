@@ -146,6 +146,10 @@ def _assert_hardened(name: str, manifest: Path, preset: str, root_processes: int
     assert proc.uids[0] == int(user)
     problems = oc.hardening_problems(name, root_processes=root_processes)
     assert not problems, problems
+    # `saferun verify` finds the container as planned (the data presets' anonymous volume too).
+    verified = saferun("verify", name)
+    assert verified.returncode in (0, 1) and "[drift]" not in verified.stdout, (
+        verified.stdout, verified.stderr)
 
 
 def _health_passes(name: str, manifest: Path) -> None:
