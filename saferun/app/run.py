@@ -431,17 +431,18 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
         if image_dir is not None:
             volumes.append(MountOwner(mount.target, f"new volume {name} (docker "
                                       f"copies the owner of {mount.target} in the image)",
-                                      image_dir.uid, image_dir.gid, image_dir.mode))
+                                      image_dir.uid, image_dir.gid, image_dir.mode,
+                                      anonymous=not mount.source))
         else:
             volumes.append(MountOwner(mount.target, f"new volume {name} (the image "
                                       f"has no {mount.target}, so docker creates it "
-                                      "root-owned)", 0, 0, 0o755))
+                                      "root-owned)", 0, 0, 0o755, anonymous=not mount.source))
     for declared in probe.volumes if probe is not None else ():
         image_dir = probe.path(declared) if probe is not None else None
         if declared.rstrip("/") not in covered and image_dir is not None:
             volumes.append(MountOwner(declared, f"the anonymous volume docker mounts at the "
                                       f"image's VOLUME {declared}", image_dir.uid,
-                                      image_dir.gid, image_dir.mode))
+                                      image_dir.gid, image_dir.mode, anonymous=True))
     problems = unwritable(plan.user, volumes)
     if problems:
         raise SaferunError("a volume would not be writable by the container's user, so the "

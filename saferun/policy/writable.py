@@ -20,6 +20,7 @@ class MountOwner(msgspec.Struct, frozen=True):
     uid: int
     gid: int
     mode: int
+    anonymous: bool = False  # a new volume docker names itself: no SOURCE to chown first
 
 
 def can_write(uid: int, gids: frozenset[int], owner: MountOwner) -> bool:
@@ -47,12 +48,15 @@ def unwritable(user: str, owners: list[MountOwner],
             continue
         as_owner = (f", run as its owner with --user {owner.uid}:{owner.gid}"
                     if owner.uid != 0 else "")
+        give = (f"mount a named volume there instead, given to the app's user first "
+                f"(`docker run --rm -v NAME:/v --user 0 IMAGE chown {uid}:{gid} /v`, then "
+                f"-v NAME:{owner.target})" if owner.anonymous else
+                f"give it to the app's user (`chown {uid}:{gid}` the host directory, or for a "
+                f"volume `docker run --rm -v SOURCE:/v --user 0 IMAGE chown {uid}:{gid} /v`)")
         problems.append(
             f"{owner.target}: the container user {uid}:{gid} cannot write {owner.what} "
-            f"(owned by {owner.uid}:{owner.gid}, mode {owner.mode & 0o7777:04o}); fix: give it "
-            f"to the app's user (`chown {uid}:{gid}` the host directory, or for a volume "
-            f"`docker run --rm -v SOURCE:/v --user 0 IMAGE chown {uid}:{gid} /v`){as_owner}, "
-            "or mount it read-only")
+            f"(owned by {owner.uid}:{owner.gid}, mode {owner.mode & 0o7777:04o}); fix: "
+            f"{give}{as_owner}, or mount it read-only")
     return problems
 
 

@@ -271,6 +271,7 @@ def test_a_data_preset_on_an_image_without_its_data_directory_is_refused(
         assert refused.returncode == 125, (refused.stdout, refused.stderr)
         assert f"{target}: the container user 999:999 cannot write" in refused.stderr
         assert f"the image has no {target}" in refused.stderr
+        assert "mount a named volume there instead" in refused.stderr
         # Nothing was created: no container, so no volume of its either.
         assert name not in docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
     finally:

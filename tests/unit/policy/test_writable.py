@@ -40,3 +40,11 @@ def test_a_tmpfs_in_place_of_a_volume_is_said() -> None:
     # A tmpfs above a VOLUME does not stop docker mounting the volume there: nothing lost.
     assert hidden_volumes(("/var/lib/postgresql/data",), ("/var/lib/postgresql",)) == []
     assert hidden_volumes((), ("/data",)) == []
+
+
+def test_an_anonymous_volume_is_fixed_by_a_named_one() -> None:
+    """A volume docker names itself has no source to chown first: the fix names one."""
+    new = MountOwner("/data", "new volume (anonymous)", 0, 0, 0o755, anonymous=True)
+    text = unwritable("999:999", [new])[0]
+    assert "mount a named volume there instead" in text and "-v NAME:/data" in text
+    assert "SOURCE" not in text
