@@ -387,7 +387,7 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
     here owned by the container's user.
     """
     from saferun.errors import SaferunError
-    from saferun.policy.writable import MountOwner, unwritable
+    from saferun.policy.writable import MountOwner, hidden_volumes, unwritable
 
     uid_text, _, gid_text = plan.user.partition(":")
     if not uid_text.isdigit() or int(uid_text) == 0:
@@ -431,23 +431,26 @@ def check_writable_mounts(plan: RunPlan, facts: HostFacts, session: Any, *,
         if image_dir is not None:
             volumes.append(MountOwner(mount.target, f"new volume {name} (docker "
                                       f"copies the owner of {mount.target} in the image)",
-                                      image_dir.uid, image_dir.gid, image_dir.mode))
+                                      image_dir.uid, image_dir.gid, image_dir.mode,
+                                      anonymous=not mount.source))
         else:
             volumes.append(MountOwner(mount.target, f"new volume {name} (the image "
                                       f"has no {mount.target}, so docker creates it "
-                                      "root-owned)", 0, 0, 0o755))
+                                      "root-owned)", 0, 0, 0o755, anonymous=not mount.source))
     for declared in probe.volumes if probe is not None else ():
         image_dir = probe.path(declared) if probe is not None else None
         if declared.rstrip("/") not in covered and image_dir is not None:
             volumes.append(MountOwner(declared, f"the anonymous volume docker mounts at the "
                                       f"image's VOLUME {declared}", image_dir.uid,
-                                      image_dir.gid, image_dir.mode))
+                                      image_dir.gid, image_dir.mode, anonymous=True))
     problems = unwritable(plan.user, volumes)
     if problems:
         raise SaferunError("a volume would not be writable by the container's user, so the "
                            "app would fail to write its data:\n  " + "\n  ".join(problems))
     warnings = [f"{text} (a bind the app only reads can stay as it is)"
                 for text in unwritable(plan.user, binds)]
+    if probe is not None:
+        warnings += hidden_volumes(probe.volumes, tuple(t.target for t in plan.tmpfs))
     if not notes and not warnings:
         return plan
     return replace(plan, notes=(*plan.notes, *notes), warnings=(*plan.warnings, *warnings))

@@ -250,7 +250,7 @@ def _pod_spec(app: Prepared, name: str, kind: KubeKind, minor: int, annotations:
     _high_uid_note(app, spec, notes)
     volumes, mounts = _volumes(app, notes)
     container = _container(app, name, minor, annotations, files, notes, opts)
-    handled = _dropins(app, spec, container, volumes, mounts)
+    handled = _dropins(app, spec, container, volumes, mounts) | {"mount.anonymous"}
     if mounts:
         container["volumeMounts"] = mounts
     spec["containers"] = [container]
@@ -513,8 +513,16 @@ def _volumes(app: Prepared, notes: list[Unsupported]) -> tuple[list[dict[str, An
             f"an emptyDir (medium Memory) has no mount options: {','.join(lost)} cannot be "
             "set")))
     for mount in app.plan.mounts:
-        if not mount.source:
-            continue  # an anonymous volume: reported by unexpressed()
+        if not mount.source:  # an anonymous volume: lives with the pod, as docker's with
+            volume = _volume_name("volume", mount.target, used)  # the container
+            volumes.append({"name": volume, "emptyDir": {}})
+            mounts.append({"name": volume, "mountPath": mount.target,
+                           "readOnly": mount.read_only})
+            notes.append(Unsupported(app.name, f"filesystem.mounts {mount.target}", (
+                "anonymous volume becomes an emptyDir: it survives container restarts and "
+                "goes with the pod (docker's goes with the container); the kubelet does not "
+                f"copy the image's files at {mount.target} into it, as docker does")))
+            continue
         if mount.kind == "bind":
             notes.append(Unsupported(app.name, f"filesystem.mounts {mount.target}", (
                 f"bind mount of host path {mount.source} not exported: hostPath volumes are "

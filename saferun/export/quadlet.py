@@ -118,8 +118,10 @@ def _sections(app: Prepared, profiles: list[ExportFile], notes: list[Unsupported
     for tmpfs in plan.tmpfs:
         add(("Tmpfs", _value(f"{tmpfs.target}:{tmpfs.options}", "filesystem.tmpfs")))
     for mount in plan.mounts:
-        if not mount.source:
-            continue  # an anonymous volume: reported by unexpressed()
+        if not mount.source:  # an anonymous volume: Podman makes one, as docker does
+            add(("Volume", _value(f"{mount.target}{':ro' if mount.read_only else ''}",
+                                  "filesystem.mounts")))
+            continue
         spec = f"type={mount.kind},source={mount.source},destination={mount.target}"
         if mount.read_only:
             spec += ",ro=true"
@@ -183,7 +185,8 @@ DROPIN_FLAGS: dict[str, str] = {
 def _dropins(app: Prepared, c: list[tuple[str, str]], podman_args: list[str]) -> set[str]:
     """Drop-in `docker run` settings: Quadlet keys first, PodmanArgs flags otherwise."""
     plan = app.plan
-    handled = {"mount.propagation", "mount.relabel", "security_opts", "network.host"}
+    handled = {"mount.propagation", "mount.relabel", "mount.anonymous", "security_opts",
+               "network.host"}
     for field, key in DROPIN_KEYS.items():
         value = dropin(plan, field)
         if value is not None:

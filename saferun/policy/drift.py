@@ -92,12 +92,17 @@ def config_drift(expected: ContainerSpec, actual: ContainerSpec) -> list[Finding
     want_mounts = {(m.kind, m.source, m.target, m.read_only) for m in expected.mounts}
     have_mounts = {(m.kind, m.source, m.target, m.read_only) for m in actual.mounts}
     for kind, source, target, read_only in sorted(have_mounts - want_mounts):
+        if kind == "volume" and not source and target not in {m.target for m in
+                                                               expected.mounts}:
+            continue  # docker's anonymous volume for an image VOLUME: no host path, as planned
         rw = "ro" if read_only else "rw"
         found.append(_drift("sensitive-host-mount",
-                            f"mount not in the manifest: {kind} {source} -> {target} ({rw})"))
+                            f"mount not in the manifest: {kind} {source or '(anonymous)'} -> "
+                            f"{target} ({rw})"))
     for kind, source, target, _ in sorted(want_mounts - have_mounts):
         found.append(_drift("sensitive-host-mount",
-                            f"mount missing or changed: {kind} {source} -> {target}"))
+                            f"mount missing or changed: {kind} {source or '(anonymous)'} -> "
+                            f"{target}"))
     if set(expected.ports) != set(actual.ports):
         found.append(_drift("port-host-ip", f"published ports: manifest says "
                             f"{_ports(expected)}, container has {_ports(actual)}"))

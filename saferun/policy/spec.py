@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -328,8 +329,12 @@ def _inspect_network(data: Mapping[str, Any]) -> str:
 
 
 def _inspect_mount(mount: Mapping[str, Any]) -> MountSpec:
+    """A mount as the manifest states it: an anonymous volume (docker names it with a random
+    64-hex id) has no source, as in `-v /data` or a mount without `source`."""
     kind = str(mount.get("Type"))
     source = str(mount.get("Name") if kind == "volume" else mount.get("Source", ""))
+    if kind == "volume" and re.fullmatch(r"[0-9a-f]{64}", source):
+        source = ""
     return MountSpec(kind, source, str(mount.get("Destination", "")), not mount.get("RW", True),
                      str(mount.get("Propagation") or "") or None)
 

@@ -20,6 +20,7 @@ class MountOwner(msgspec.Struct, frozen=True):
     uid: int
     gid: int
     mode: int
+    anonymous: bool = False  # a new volume docker names itself: no SOURCE to chown first
 
 
 def can_write(uid: int, gids: frozenset[int], owner: MountOwner) -> bool:
@@ -47,10 +48,25 @@ def unwritable(user: str, owners: list[MountOwner],
             continue
         as_owner = (f", run as its owner with --user {owner.uid}:{owner.gid}"
                     if owner.uid != 0 else "")
+        give = (f"mount a named volume there instead, given to the app's user first "
+                f"(`docker run --rm -v NAME:/v --user 0 IMAGE chown {uid}:{gid} /v`, then "
+                f"-v NAME:{owner.target})" if owner.anonymous else
+                f"give it to the app's user (`chown {uid}:{gid}` the host directory, or for a "
+                f"volume `docker run --rm -v SOURCE:/v --user 0 IMAGE chown {uid}:{gid} /v`)")
         problems.append(
             f"{owner.target}: the container user {uid}:{gid} cannot write {owner.what} "
-            f"(owned by {owner.uid}:{owner.gid}, mode {owner.mode & 0o7777:04o}); fix: give it "
-            f"to the app's user (`chown {uid}:{gid}` the host directory, or for a volume "
-            f"`docker run --rm -v SOURCE:/v --user 0 IMAGE chown {uid}:{gid} /v`){as_owner}, "
-            "or mount it read-only")
+            f"(owned by {owner.uid}:{owner.gid}, mode {owner.mode & 0o7777:04o}); fix: "
+            f"{give}{as_owner}, or mount it read-only")
     return problems
+
+
+def hidden_volumes(volumes: tuple[str, ...], tmpfs: tuple[str, ...]) -> list[str]:
+    """One warning per VOLUME of the image that a tmpfs replaces (same target: docker then
+    mounts no anonymous volume there; a tmpfs above it does not stop the volume). What the
+    app writes there is in memory, lost when the container stops: said, never silent."""
+    covered = {t.rstrip("/") or "/" for t in tmpfs}
+    return [f"tmpfs {path} replaces the image's VOLUME {path}: docker mounts no volume there, "
+            "so what the app writes there is in memory and lost when the container stops; "
+            f"to keep it, mount a volume at {path} instead (-v NAME:{path}, or a "
+            "filesystem.mounts entry)"
+            for path in (v.rstrip("/") or "/" for v in volumes) if path in covered]

@@ -174,7 +174,7 @@ def _network_flags(plan: RunPlan) -> list[str]:
     network in the `name=NET,alias=...` syntax."""
     endpoint = plan.endpoint
     if endpoint is not None and endpoint.driver_opts:
-        opts = ",".join(f"driver-opt={k}={v}" for k, v in endpoint.driver_opts)
+        opts = ",".join(_csv_field(f"driver-opt={k}={v}") for k, v in endpoint.driver_opts)
         flags = ["--network", f"name={plan.network},{opts}"]
     else:
         flags = ["--network", plan.network]
@@ -194,13 +194,21 @@ def _network_flags(plan: RunPlan) -> list[str]:
     return flags
 
 
+def _csv_field(field: str) -> str:
+    """One field of docker's CSV-style option values (--network name=...,driver-opt=...):
+    quoted when it holds a comma or a quote, as docker's csv reader expects."""
+    if "," not in field and '"' not in field:
+        return field
+    return '"' + field.replace('"', '""') + '"'
+
+
 def _advanced_network(e: EndpointPlan) -> str:
     parts = [f"name={e.network}", *(f"alias={a}" for a in e.aliases)]
     for key, value in (("ip", e.ip), ("ip6", e.ip6), ("mac-address", e.mac_address)):
         if value:
             parts.append(f"{key}={value}")
     parts += [f"link-local-ip={a}" for a in e.link_local_ips]
-    parts += [f"driver-opt={k}={v}" for k, v in e.driver_opts]
+    parts += [_csv_field(f"driver-opt={k}={v}") for k, v in e.driver_opts]
     return ",".join(parts)
 
 

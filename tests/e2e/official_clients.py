@@ -173,11 +173,13 @@ def postgres_write(host: str, port: int, password: str, marker: str) -> list[lis
         connection.close()
 
 
-def postgres_read(host: str, port: int, password: str) -> list[list[Any]]:
+def postgres_read(host: str, port: int, password: str, table: str = "srtest",
+                  column: str = "note") -> list[list[Any]]:
+    """The row count of `table` and the `column` of its row 42."""
     connection = postgres_connect(host, port, password)
     try:
         rows: list[list[Any]] = connection.run(
-            "SELECT count(*), max(note) FILTER (WHERE id = 42) FROM srtest")
+            f"SELECT count(*), max({column}) FILTER (WHERE id = 42) FROM {table}")
         return rows
     finally:
         connection.close()
@@ -356,11 +358,23 @@ def capability_bits(names: list[str] | None) -> int:
     return mask
 
 
-def hardening_problems(container: str) -> list[str]:
+def root_is_read_only(pid: int, proc: str = "/proc") -> bool:
+    """The root the process sees, from its own /proc/PID/mountinfo: the last mount at "/"
+    (the visible one) has the `ro` option."""
+    from saferun.model.process import facts_from_text
+
+    with open(f"{proc}/{pid}/mountinfo", encoding="utf-8", errors="replace") as handle:
+        mounts = handle.read()
+    root = facts_from_text(pid, "", "", mounts).mount("/")
+    return root is not None and root.read_only
+
+
+def hardening_problems(container: str, *, root_processes: int = 0) -> list[str]:
     """What is not in force on the container's processes (empty when all is): no process
-    runs as uid 0, CapEff holds nothing beyond the capabilities the container was given
-    (HostConfig.CapAdd after --cap-drop ALL), NoNewPrivs 1, Seccomp 2 (filter), and
-    `docker inspect` shows a read-only root filesystem."""
+    runs as uid 0 (up to `root_processes` may, for a preset that documents a root master),
+    CapEff holds nothing beyond the capabilities the container was given (HostConfig.CapAdd
+    after --cap-drop ALL), NoNewPrivs 1, Seccomp 2 (filter), and a read-only root
+    filesystem both in `docker inspect` and in each process's /proc/PID/mountinfo."""
     result = _docker("inspect", "--format", "{{json .HostConfig}}", container)
     host: dict[str, Any] = json.loads(result.stdout)
     problems = []
@@ -370,18 +384,24 @@ def hardening_problems(container: str) -> list[str]:
     if "ALL" not in drops:
         problems.append(f"CapDrop is {drops!r}, not ALL")
     allowed = capability_bits(host.get("CapAdd"))
+    as_root = []
     for pid in container_pids(container):
         try:
             status = read_status(pid)
+            read_only = root_is_read_only(pid)
         except OSError:
             continue  # exited meanwhile
         what = f"pid {pid} ({status.name})"
         if 0 in status.uids:
-            problems.append(f"{what} has uid 0 in {status.uids}")
+            as_root.append(f"{what} has uid 0 in {status.uids}")
         if status.cap_eff & ~allowed:
             problems.append(f"{what} CapEff {status.cap_eff:016x} beyond {allowed:016x}")
         if status.no_new_privs != 1:
             problems.append(f"{what} NoNewPrivs {status.no_new_privs}")
         if status.seccomp != 2:
             problems.append(f"{what} Seccomp {status.seccomp}")
+        if not read_only:
+            problems.append(f"{what} sees a writable root in its mountinfo")
+    if len(as_root) > root_processes:
+        problems.extend(as_root)
     return problems

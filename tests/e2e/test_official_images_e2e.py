@@ -14,6 +14,10 @@ modes:
   `docker inspect`: no uid 0, CapEff within the capabilities the container was given,
   NoNewPrivs 1, Seccomp 2, a read-only root.
 
+The READMEs type the image without a tag (`redis`, meaning redis:latest): one test types the
+redis imitation so, under a local name of this session, and proves that saferun warns, runs
+the local image pinned by its id with the digest label, and that it serves and keeps its data.
+
 A saferun case that fails today is marked xfail(strict=True) with the error it showed
 (SAFERUN_XFAIL below), so it turns red the day saferun starts it correctly: then remove its
 entry. The line rewriting (ports, names, host paths, -d) is described in the data file.
@@ -35,7 +39,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import official_clients as oc
-from tests.e2e.conftest import E2E_LABEL, IN_CI, REPO, docker, saferun
+from tests.e2e.conftest import E2E_LABEL, IN_CI, REPO, docker, inspect, saferun
 
 LINES_FILE = REPO / "tests" / "data" / "official_readme_lines.toml"
 IMAGES: dict[str, Any] = tomllib.loads(LINES_FILE.read_text())
@@ -409,3 +413,49 @@ def test_readme_line(image: str, index: int, line: str, mode: str, tmp_path: Pat
             docker("rm", "-f", "-v", started.container, check=False)
         for volume in started.volumes:
             docker("volume", "rm", volume, check=False)
+
+
+# --- an image typed without a tag, as the READMEs type it ---------------------------------
+
+@pytest.fixture
+def untagged_redis(official_images: None) -> Iterator[str]:
+    """The redis imitation under a name typed without a tag, as its README types `redis`
+    (`docker run --name some-redis -d redis`): the name means NAME:latest. Unique to this
+    session and removed after; the image keeps its own tag."""
+    name = f"saferun-e2e-redis-{E2E_LABEL[1]}"
+    docker("tag", IMAGES["redis"]["tag"], name)
+    yield name
+    docker("rmi", name, check=False)
+
+
+def test_an_untagged_image_runs_pinned_by_its_id_and_serves(untagged_redis: str) -> None:
+    container = f"srtest-untagged-{uuid.uuid4().hex[:8]}"
+    started = saferun("run", "--name", container, "-d", "-l", "=".join(E2E_LABEL),
+                      untagged_redis, timeout=180)
+    try:
+        assert started.returncode == 0, started.stderr
+        # Warned (CIS 4.2), and what starts is the local image that was judged, by its id.
+        assert f"app.image = '{untagged_redis}': rule 'image-tag-latest'" in started.stderr
+        assert f"app.image '{untagged_redis}' floats: saferun runs the local image" \
+            in started.stderr
+        image_id = docker("image", "inspect", "--format", "{{.Id}}", untagged_redis
+                          ).stdout.strip()
+        data = inspect(container)
+        assert data["Image"] == image_id and data["Config"]["Image"] == image_id
+        labels = data["Config"]["Labels"]
+        assert labels["io.saferun.image-reference"] == untagged_redis
+        assert labels["io.saferun.image-digest"] == image_id  # a local build: no repo digest
+        # It serves a real client, hardened, and keeps its data in the image's VOLUME.
+        key, value = "saferun:untagged", uuid.uuid4().hex
+        address = oc.wait_for(lambda: oc.container_address(container), container)
+        oc.wait_for(lambda: oc.redis_ping(address, 6379), container)
+        assert oc.redis_write(address, 6379, key, value) == {"set": "OK", "get": value,
+                                                             "save": "OK"}
+        problems = oc.hardening_problems(container)
+        assert not problems, problems
+        docker("stop", "-t", "20", container, timeout=60)
+        docker("start", container, timeout=60)
+        address = oc.wait_for(lambda: oc.container_address(container), container)
+        assert oc.wait_for(lambda: oc.redis_read(address, 6379, key), container) == value
+    finally:
+        docker("rm", "-f", "-v", container, check=False)

@@ -6,7 +6,13 @@ from the host what is in force on the server's process: seccomp filter mode with
 profile generated from the preset's learned list, no_new_privs, a read-only root, and no
 capability beyond the ones the preset documents; and it talks to the server with a real
 client (tests/e2e/preset_clients.py: HTTP with urllib, RESP for redis, pg8000 for
-PostgreSQL). The images come from Debian packages: scripts/build-preset-images.sh.
+PostgreSQL). Every process of the container is checked too (official_clients.
+hardening_problems: non-root, CapEff within the preset's capabilities, NoNewPrivs 1,
+Seccomp 2, a read-only root in its own mountinfo). The data presets (redis, postgres) keep
+their data in a volume across a restart of the same container, and are refused before the
+start on an image without their data directory. The manifests give no --name: the
+container is named by app.name. The images come from Debian packages:
+scripts/build-preset-images.sh and scripts/build-official-images.sh.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import pytest
 from saferun.engine.proc import read_process
 from saferun.inputs.loader import load_manifest, preset_names, preset_path
 from saferun.model.capabilities import CAPABILITY_BITS
+from tests.e2e import official_clients as oc
 from tests.e2e import preset_clients
 from tests.e2e.conftest import IN_CI, REPO, docker, inspect, saferun, write_manifest
 
@@ -83,13 +90,36 @@ def _start(tmp_path: Path, preset: str, extra: dict[str, Any] | None = None) -> 
         **(extra or {}),
     }
     manifest = write_manifest(tmp_path, document)
-    started = saferun("run", "-d", "--name", name, str(manifest), timeout=180)
+    started = saferun("run", "-d", str(manifest), timeout=180)  # named by app.name
     assert started.returncode == 0, started.stderr
+    assert inspect(name)["Name"] == f"/{name}"
     return name, host_port, manifest
 
 
-def _assert_hardened(name: str, manifest: Path, preset: str) -> None:
-    """What the kernel enforces on the server's init process, read from the host."""
+def _remove(name: str) -> None:
+    """The container and its anonymous volumes (the data presets' volume included)."""
+    docker("rm", "-f", "-v", name, check=False)
+
+
+def _restart(name: str) -> None:
+    """The same container stopped and started again, as `docker restart` or a reboot does."""
+    docker("stop", "-t", "30", name, timeout=90)
+    assert not inspect(name)["State"]["Running"]
+    docker("start", name, timeout=90)
+
+
+def _data_volume(name: str, target: str) -> str:
+    """The volume docker mounted at the preset's data directory; no tmpfs hides it."""
+    data = inspect(name)
+    assert target not in (data["HostConfig"].get("Tmpfs") or {})
+    found = [m for m in data["Mounts"] if m["Destination"] == target]
+    assert len(found) == 1 and found[0]["Type"] == "volume" and found[0]["RW"], data["Mounts"]
+    return str(found[0]["Name"])
+
+
+def _assert_hardened(name: str, manifest: Path, preset: str, root_processes: int = 0) -> None:
+    """What the kernel enforces on the server's init process, read from the host, and on
+    every other process of the container (`root_processes`: how many may be root)."""
     loaded, base = load_manifest(manifest), load_manifest(preset_path(preset))
     assert loaded.seccomp.learned and loaded.seccomp.learned == base.seccomp.learned
     data = inspect(name)
@@ -114,6 +144,12 @@ def _assert_hardened(name: str, manifest: Path, preset: str) -> None:
     assert effective <= documented
     user = base.app.user.split(":")[0]
     assert proc.uids[0] == int(user)
+    problems = oc.hardening_problems(name, root_processes=root_processes)
+    assert not problems, problems
+    # `saferun verify` finds the container as planned (the data presets' anonymous volume too).
+    verified = saferun("verify", name)
+    assert verified.returncode in (0, 1) and "[drift]" not in verified.stdout, (
+        verified.stdout, verified.stderr)
 
 
 def _health_passes(name: str, manifest: Path) -> None:
@@ -135,14 +171,14 @@ def test_nginx_preset_serves_http(tmp_path: Path) -> None:
         answer = preset_clients.nginx_check(port)
         assert answer["status"] == 200 and "Welcome to nginx" in answer["body"]
         assert answer["missing"] == 404
-        _assert_hardened(name, manifest, "nginx")
+        _assert_hardened(name, manifest, "nginx", root_processes=1)  # the master
         # Only the master is root; requests are served by workers running as www-data.
         users = [line.split()[1] for line in docker("top", name, "-o", "pid,user,args").stdout
                  .splitlines()[1:]]
         assert users.count("root") == 1 and users.count("www-data") >= 1, users
         _health_passes(name, manifest)
     finally:
-        docker("rm", "-f", name, check=False)
+        _remove(name)
 
 
 @pytest.mark.usefixtures("preset_images")
@@ -162,7 +198,7 @@ def test_official_web_presets_serve_without_root(tmp_path: Path, preset: str, ui
         assert users == {str(uid)}, users
         _health_passes(name, manifest)
     finally:
-        docker("rm", "-f", name, check=False)
+        _remove(name)
 
 
 @pytest.mark.usefixtures("preset_images")
@@ -179,8 +215,18 @@ def test_redis_preset_answers_ping_set_get(tmp_path: Path) -> None:
         assert host["Memory"] == 128 * 1024 * 1024
         assert host["PidsLimit"] == load_manifest(preset_path("redis")).resources.pids
         _health_passes(name, manifest)
+        # The data outlives a restart of the same container: it is in the volume.
+        before = inspect(name)["Mounts"]
+        written = oc.redis_write("127.0.0.1", port, "saferun:kept", "across a restart")
+        assert written == {"set": "OK", "get": "across a restart", "save": "OK"}, written
+        _restart(name)
+        assert oc.wait_for(lambda: oc.redis_read("127.0.0.1", port, "saferun:kept"), name,
+                           timeout=60) == "across a restart"
+        assert oc.redis_read("127.0.0.1", port, "saferun:key") == "hardened"
+        assert _data_volume(name, "/data") in {m.get("Name") for m in before}
+        _assert_hardened(name, manifest, "redis")
     finally:
-        docker("rm", "-f", name, check=False)
+        _remove(name)
 
 
 @pytest.mark.usefixtures("preset_images")
@@ -194,8 +240,42 @@ def test_postgres_preset_answers_sql(tmp_path: Path) -> None:
         _health_passes(name, manifest)
         with pytest.raises(Exception, match="password authentication failed"):
             preset_clients.postgres_check(port, password="wrong")
+        # The cluster outlives a restart of the same container: it is in the volume, and
+        # the entrypoint finds it instead of running initdb again.
+        before = inspect(name)["Mounts"]
+        _restart(name)
+        rows = oc.wait_for(lambda: oc.postgres_read("127.0.0.1", port, preset_clients.PG_PASSWORD,
+                                                     "saferun_t", "v"), name, timeout=90)
+        assert rows == [[500, "row 42"]], rows
+        assert "Skipping initialization" in docker("logs", name).stdout
+        assert _data_volume(name, "/var/lib/postgresql/data") in {m.get("Name") for m in before}
+        _assert_hardened(name, manifest, "postgres")
     finally:
-        docker("rm", "-f", name, check=False)
+        _remove(name)
+
+
+@pytest.mark.usefixtures("preset_images")
+@pytest.mark.parametrize(("preset", "image", "target"), [
+    ("redis", "saferun-test/redis:1", "/data"),
+    ("postgres", "saferun-test/postgres:1", "/var/lib/postgresql/data"),
+])
+def test_a_data_preset_on_an_image_without_its_data_directory_is_refused(
+        tmp_path: Path, preset: str, image: str, target: str) -> None:
+    """The preset's volume would be created root-owned, and the server (999) could not
+    write its data: refused before anything is created, never found out in the log."""
+    name = f"preset-{preset}-nodata-{_free_port()}"
+    manifest = write_manifest(tmp_path, {"extends": preset, "app": {"name": name,
+                                                                     "image": image}})
+    refused = saferun("run", "-d", str(manifest), timeout=180)
+    try:
+        assert refused.returncode == 125, (refused.stdout, refused.stderr)
+        assert f"{target}: the container user 999:999 cannot write" in refused.stderr
+        assert f"the image has no {target}" in refused.stderr
+        assert "mount a named volume there instead" in refused.stderr
+        # Nothing was created: no container, so no volume of its either.
+        assert name not in docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    finally:
+        _remove(name)
 
 
 @pytest.mark.usefixtures("preset_images")
@@ -210,4 +290,26 @@ def test_python_web_preset_serves_the_app(tmp_path: Path) -> None:
         _assert_hardened(name, manifest, "python-web")
         _health_passes(name, manifest)
     finally:
-        docker("rm", "-f", name, check=False)
+        _remove(name)
+
+
+@pytest.mark.usefixtures("preset_images")
+def test_a_tmpfs_in_place_of_the_redis_volume_is_said(tmp_path: Path) -> None:
+    """A manifest that restates the redis preset as an in-memory cache (a tmpfs at /data,
+    no volume) runs as docker would, and is told that its data goes with each stop."""
+    manifest = write_manifest(tmp_path, {
+        "extends": "redis",
+        "app": {"name": f"preset-redis-memory-{_free_port()}",
+                "image": SERVERS["redis"].image},
+        "filesystem": {"mounts": [], "tmpfs": [
+            {"target": "/tmp", "size": "16m"},
+            {"target": "/data", "size": "64m", "uid": 999, "gid": 999, "mode": "0750"}]},
+    })
+    planned = saferun("run", "--dry-run", str(manifest))
+    assert planned.returncode == 0, planned.stderr
+    assert "tmpfs /data replaces the image's VOLUME /data" in planned.stderr
+    assert "lost when the container stops" in planned.stderr
+    preset_alone = write_manifest(tmp_path, {"extends": "redis", "app": {
+        "name": "preset-redis-kept", "image": SERVERS["redis"].image}}, "kept.toml")
+    kept = saferun("run", "--dry-run", str(preset_alone))
+    assert kept.returncode == 0 and "replaces the image's VOLUME" not in kept.stderr

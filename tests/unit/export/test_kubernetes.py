@@ -221,3 +221,15 @@ def test_names_and_versions() -> None:
              for n in ("Web", "web")]
     with pytest.raises(ExportError, match="'web'"):
         export([ExportInput(m) for m in clash], Target.KUBERNETES)
+
+
+def test_an_anonymous_volume_is_an_empty_dir_with_a_note() -> None:
+    manifest = Manifest.from_data({"app": {"name": "web", "image": "busybox:1"}, "filesystem": {
+        "mounts": [{"type": "volume", "target": "/data", "read_only": False}]}})
+    result = export([ExportInput(manifest)], Target.KUBERNETES)
+    spec = spec_of(documents(result.main.content)[-1])
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["mountPath"] == "/data")
+    assert mount["readOnly"] is False
+    assert next(v for v in spec["volumes"] if v["name"] == mount["name"])["emptyDir"] == {}
+    assert "anonymous volume becomes an emptyDir" in result.main.content
+    assert "anonymous volume at /data: a Pod spec has no equivalent" not in result.main.content

@@ -172,3 +172,11 @@ def test_restart_and_health() -> None:
     assert keys["Restart"] == ["on-failure"] and keys["StartLimitBurst"] == ["3"]
     assert keys["HealthCmd"] == ['["wget", "-q", "http://x/"]']
     assert keys["HealthTimeout"] == ["2s500ms"]
+
+
+def test_an_anonymous_volume_is_a_volume_podman_makes() -> None:
+    keys = unit(filesystem={"mounts": [
+        {"type": "volume", "target": "/data", "read_only": False},
+        {"type": "volume", "target": "/seed"}]})
+    assert keys["Volume"] == ["/data", "/seed:ro"]
+    assert not any("anonymous" in line for line in keys.get("Mount", []))

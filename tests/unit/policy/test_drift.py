@@ -90,3 +90,21 @@ def test_a_floating_image_started_by_its_id_is_not_drift() -> None:
     assert not [f for f in config_drift(expected, actual) if "image" in f.message]
     moved = _replace(actual, labels=())
     assert [f for f in config_drift(expected, moved) if "image" in f.message]
+
+
+def test_anonymous_volumes_are_not_drift_but_a_changed_one_is() -> None:
+    """docker names an anonymous volume (`-v /data`, a preset's mount without a source, an
+    image VOLUME) with a random id: it matches a mount without a source at its target."""
+    from saferun.policy.spec import _inspect_mount
+
+    anonymous = _inspect_mount({"Type": "volume", "Name": "b1" * 32, "Destination": "/data",
+                                "RW": True})
+    assert anonymous == MountSpec("volume", "", "/data", False)
+    expected = replace(EXPECTED, mounts=(MountSpec("volume", "", "/data", False),))
+    image_volume = _inspect_mount({"Type": "volume", "Name": "c2" * 32,
+                                   "Destination": "/var/lib/x", "RW": True})
+    assert config_drift(expected, replace(expected, mounts=(anonymous, image_volume))) == []
+    named = replace(EXPECTED, mounts=(MountSpec("volume", "cache", "/data", False),))
+    found = [f.message for f in config_drift(named, replace(named, mounts=(anonymous,)))]
+    assert found == ["mount not in the manifest: volume (anonymous) -> /data (rw)",
+                     "mount missing or changed: volume cache -> /data"]

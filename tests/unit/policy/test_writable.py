@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from saferun.policy.writable import MountOwner, can_write, unwritable
+from saferun.policy.writable import MountOwner, can_write, hidden_volumes, unwritable
 
 
 def owner(uid: int, gid: int, mode: int) -> MountOwner:
@@ -30,3 +30,21 @@ def test_each_unwritable_mount_is_named_with_its_fix() -> None:
 
 def test_named_users_are_left_to_the_image() -> None:
     assert unwritable("redis", [owner(0, 0, 0o700)]) == []
+
+
+def test_a_tmpfs_in_place_of_a_volume_is_said() -> None:
+    said = hidden_volumes(("/data/", "/var/lib/postgresql/data"), ("/tmp", "/data"))
+    assert len(said) == 1
+    assert said[0].startswith("tmpfs /data replaces the image's VOLUME /data: ")
+    assert "lost when the container stops" in said[0] and "-v NAME:/data" in said[0]
+    # A tmpfs above a VOLUME does not stop docker mounting the volume there: nothing lost.
+    assert hidden_volumes(("/var/lib/postgresql/data",), ("/var/lib/postgresql",)) == []
+    assert hidden_volumes((), ("/data",)) == []
+
+
+def test_an_anonymous_volume_is_fixed_by_a_named_one() -> None:
+    """A volume docker names itself has no source to chown first: the fix names one."""
+    new = MountOwner("/data", "new volume (anonymous)", 0, 0, 0o755, anonymous=True)
+    text = unwritable("999:999", [new])[0]
+    assert "mount a named volume there instead" in text and "-v NAME:/data" in text
+    assert "SOURCE" not in text

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 import pytest
@@ -104,3 +105,18 @@ def test_shell_quote_round_trips() -> None:
 
     args = argv({"app": {"command": ["sh", "-c", "echo 'a b' \"$X\""]}})
     assert shlex.split(shell_quote(args)) == args
+
+
+def test_a_driver_option_with_a_comma_stays_one_csv_field() -> None:
+    """docker reads `--network name=...,driver-opt=...` as CSV: a value with a comma (or a
+    quote) is quoted, or docker would split it into a field it does not know."""
+    sysctls = 'net.ipv4.conf.IFNAME.log_martians=1,net.ipv4.conf.IFNAME.forwarding="0"'
+    args = argv({"network": {"mode": "front", "driver_opts": {"com.docker.sysctls": sysctls},
+                             "extra_networks": [{"name": "back", "driver_opts": {"k": "a,b"}}]}})
+    assert pairs(args, "--network") == [
+        'name=front,"driver-opt=com.docker.sysctls=net.ipv4.conf.IFNAME.log_martians=1,'
+        'net.ipv4.conf.IFNAME.forwarding=""0"""',
+        'name=back,"driver-opt=k=a,b"',
+    ]
+    fields = next(csv.reader([pairs(args, "--network")[0]]))
+    assert fields == ["name=front", f"driver-opt=com.docker.sysctls={sysctls}"]
