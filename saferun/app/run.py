@@ -595,13 +595,15 @@ def start(parsed: Any, *, cwd: str, warn: Callable[[str], None],
     with --dry-run, return what would run: the argv as a shell line, or the API body."""
     import json
 
-    from saferun.app.user_config import POLICY_ENV, acknowledge, user_config
+    from saferun.app.user_config import POLICY_ENV, acknowledge, default_policy, user_config
     from saferun.render.argv import shell_quote
 
     dry_run = bool(parsed.flag("dry-run"))
     config, config_file = user_config()
-    if config is not None and config.policy and not os.environ.get(POLICY_ENV):
-        os.environ[POLICY_ENV] = config.policy  # the user's default team policy file
+    if not os.environ.get(POLICY_ENV):
+        policy = default_policy(config, config_file)
+        if policy is not None:
+            os.environ[POLICY_ENV] = policy  # the user's default team policy file
     request = request_from_args(parsed, cwd=cwd, offline=bool(parsed.flag("offline")))
     for message in request.dropin.notes:
         warn(message)
