@@ -59,6 +59,11 @@ def test_progress_outside_a_terminal_draws_nothing(capsys: pytest.CaptureFixture
     with style.progress("reading", total=3) as advance:
         advance(completed=2)
     assert capsys.readouterr() == ("", "")
+    # what goes above the bar on a terminal is printed as it is (tests/e2e/test_terminal_e2e.py
+    # looks at a terminal)
+    with style.progress("reading") as advance:
+        advance(say="saferun: run 1/2: 40 records", show="+ openat\n")
+    assert capsys.readouterr() == ("+ openat\n", "saferun: run 1/2: 40 records\n")
 
 
 def test_the_run_path_does_not_import_rich() -> None:
