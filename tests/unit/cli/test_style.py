@@ -22,14 +22,19 @@ def test_not_a_terminal_gives_the_plain_table(runner: CliRunner) -> None:
     assert "HIGH" in result.stdout and ESC not in result.stdout
 
 
-@pytest.mark.parametrize("how", ["tty", "NO_COLOR", "--no-color", "TERM=dumb"])
-def test_colour_on_a_terminal_unless_refused(how: str, runner: CliRunner,
+@pytest.mark.parametrize("how", ["tty", "NO_COLOR", "--no-color", "TERM=dumb",
+                                 "color = false"])
+def test_colour_on_a_terminal_unless_refused(how: str, runner: CliRunner, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(style, "_is_terminal", lambda stream: True)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no user config but this one
     args = ["check", str(WEAKENED)]
-    if how == "NO_COLOR":
+    if how == "color = false":
+        (tmp_path / "saferun").mkdir()
+        (tmp_path / "saferun" / "config.toml").write_text("color = false\n")
+    elif how == "NO_COLOR":
         monkeypatch.setenv("NO_COLOR", "1")
     elif how == "TERM=dumb":
         monkeypatch.setenv("TERM", "dumb")
