@@ -23,8 +23,13 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """End with one line: the skipped groups and the command that enables each."""
+_SKIP_SUMMARY = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    """The skipped groups and the command that enables each: the last line of the output,
+    written at unconfigure (pytest prints its short summary and the counts after this)."""
     from tests.skips import skip_summary
 
     reasons = []
@@ -32,7 +37,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         longrepr = report.longrepr
         reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
         reasons.append(reason.removeprefix("Skipped: "))
-    terminalreporter.write_line(skip_summary(reasons))
+    config.stash[_SKIP_SUMMARY] = skip_summary(reasons)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    line = config.stash.get(_SKIP_SUMMARY, None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if line is not None and reporter is not None:
+        reporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

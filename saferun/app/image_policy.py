@@ -121,10 +121,9 @@ def image_policy(policy: Any) -> ImagePolicy:
 
 def team_policy_path(explicit: str | None = None) -> Path | None:
     if explicit is None and not os.environ.get(POLICY_ENV):
-        from saferun.app.user_config import user_config
+        from saferun.app.user_config import default_policy, user_config
 
-        config = user_config()[0]
-        explicit = config.policy if config is not None else None  # config.toml `policy`
+        explicit = default_policy(*user_config())  # config.toml `policy`
     value = explicit if explicit is not None else os.environ.get(POLICY_ENV) or None
     return Path(value) if value else None
 

@@ -623,11 +623,13 @@ def decide(parsed: Any, *, cwd: str, warn: Callable[[str], None]
            ) -> tuple[RunRequest, PreparedRun, list[str]]:
     """The full path of a start up to what it prints and execs: the request, the prepared
     plan, and the notes of the user config's acknowledged warnings."""
-    from saferun.app.user_config import POLICY_ENV, acknowledge, user_config
+    from saferun.app.user_config import POLICY_ENV, acknowledge, default_policy, user_config
 
     config, config_file = user_config()
-    if config is not None and config.policy and not os.environ.get(POLICY_ENV):
-        os.environ[POLICY_ENV] = config.policy  # the user's default team policy file
+    if not os.environ.get(POLICY_ENV):
+        policy = default_policy(config, config_file)
+        if policy is not None:
+            os.environ[POLICY_ENV] = policy  # the user's default team policy file
     request = request_from_args(parsed, cwd=cwd, offline=bool(parsed.flag("offline")))
     for message in request.dropin.notes:
         warn(message)

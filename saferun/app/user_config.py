@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from msgspec.structs import replace
 
+from saferun.errors import ManifestError
 from saferun.inputs.user_config import config_path, read_user_config
 
 if TYPE_CHECKING:
@@ -20,6 +21,24 @@ def user_config() -> tuple[UserConfig | None, Path]:
     neither the model nor the file: most hosts have none)."""
     path = config_path()
     return (read_user_config(path) if path.exists() else None), path
+
+
+def default_policy(config: UserConfig | None, path: Path) -> str | None:
+    """The config's default team policy file (its `policy` key), or None without one.
+
+    A file that cannot be read stops the command here, named with the config file and its
+    key: `saferun run` passes the file on as $SAFERUN_POLICY, which the user never set.
+    """
+    if config is None or not config.policy:
+        return None
+    try:
+        Path(config.policy).open("rb").close()
+    except OSError as exc:
+        raise ManifestError(
+            f"policy file {config.policy}: cannot read it: {exc.strerror} (the default team "
+            f"policy named by the `policy` key of the user config {path})",
+            fix=f"fix the path in {path}, or remove its `policy` key") from None
+    return config.policy
 
 
 def acknowledge(prepared: Any, config: UserConfig | None, path: Path) -> tuple[Any, list[str]]:

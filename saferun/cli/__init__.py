@@ -7,6 +7,7 @@ does not pay for the imports of `saferun check` or `saferun profile`.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import click
@@ -34,6 +35,13 @@ class LazyGroup(click.Group):
             command.short_help = command.short_help or short_help
             return command
         return super().get_command(ctx, cmd_name)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if os.environ.get("_SAFERUN_COMPLETE"):  # a shell asks: our bash script answers
+            from saferun.cli.completion import use_saferun_bash
+
+            use_saferun_bash()
+        return super().main(*args, **kwargs)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help lists the short descriptions without importing every command module.

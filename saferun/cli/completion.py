@@ -5,15 +5,20 @@ Subcommands and options complete by themselves; this module adds the values clic
 know: manifest files, local image and container names (asked of the engine with a short
 timeout, and no names when it does not answer), rule ids, and `saferun run`'s own
 docker-style command line, which click does not parse (see saferun.cli.run).
+
+bash gets click's script with one change (`SaferunBash`): a candidate that ends in `=` (a
+rule id for `--allow RULE=REASON`) or `/` (a folder) is not followed by a space, so the
+reason or the rest of the path is typed on in the same word.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 import click
-from click.shell_completion import CompletionItem
+from click.shell_completion import BashComplete, CompletionItem, add_completion_class
 
 MANIFEST_SUFFIX = ".toml"
 # Values of `saferun run` flags that are a closed set (docker's words).
@@ -27,6 +32,57 @@ _RUN_VALUES: dict[str, tuple[str, ...]] = {
 }
 _RUN_FILES = frozenset({"file", "env-file", "label-file", "cidfile"})
 _RUN_CONTAINERS = frozenset({"volumes-from", "link"})
+
+
+# click's bash script (click.shell_completion), with the candidate quoted and the
+# `nospace` option for candidates that go on. The `dir` and `file` types are click's.
+_SOURCE_BASH = """\
+%(complete_func)s() {
+    local IFS=$'\\n'
+    local response
+
+    response=$(env COMP_WORDS="${COMP_WORDS[*]}" COMP_CWORD=$COMP_CWORD \
+%(complete_var)s=bash_complete $1)
+
+    for completion in $response; do
+        IFS=',' read type value <<< "$completion"
+
+        if [[ $type == 'dir' ]]; then
+            COMPREPLY=()
+            compopt -o dirnames
+        elif [[ $type == 'file' ]]; then
+            COMPREPLY=()
+            compopt -o default
+        elif [[ $type == 'plain' ]]; then
+            COMPREPLY+=("$value")
+            # a rule id's '=' or a folder's '/': the word goes on, no space after it
+            if [[ $value == *[=/] ]]; then
+                compopt -o nospace
+            fi
+        fi
+    done
+
+    return 0
+}
+
+%(complete_func)s_setup() {
+    complete -o nosort -F %(complete_func)s %(prog_name)s
+}
+
+%(complete_func)s_setup;
+"""
+
+
+class SaferunBash(BashComplete):
+    """bash completion: click's, but no space after a candidate ending in `=` or `/`."""
+
+    source_template: ClassVar[str] = _SOURCE_BASH
+
+
+def use_saferun_bash() -> None:
+    """Register SaferunBash for `_SAFERUN_COMPLETE=bash_source` (called before click
+    answers a completion request)."""
+    add_completion_class(SaferunBash, "bash")
 
 
 def _matching(candidates: Iterable[str], incomplete: str) -> list[CompletionItem]:

@@ -64,17 +64,11 @@ def learn(manifest: Path, workload: tuple[str, ...], exec_cmd: str | None, load_
                         duration=duration, timeout=timeout)
         with progress(f"learning {manifest.name}: {runs} run(s)") as advance:
             def say(line: str) -> None:
-                _say(line)  # the lines stay; the spinner shows the latest with the time
-                advance(description=f"learning {manifest.name}: {line[:70]}")
+                # the lines stay; the spinner shows the latest with the time
+                advance(say=f"saferun: {line}",
+                        description=f"learning {manifest.name}: {line[:70]}")
 
             learn_manifest(manifest, spec, runs=runs, verify=verify,
                            minimize_caps=minimize_caps, rcvbuf=audit_buffer,
-                           write_manifest=write_manifest, output=output, say=say, show=_show)
-
-
-def _say(line: str) -> None:
-    click.echo(f"saferun: {line}", err=True)
-
-
-def _show(text: str) -> None:
-    click.echo(text, nl=False)
+                           write_manifest=write_manifest, output=output, say=say,
+                           show=lambda text: advance(show=text))

@@ -88,12 +88,18 @@ def progress(description: str | None, total: int | None = None
              ) -> Iterator[Callable[..., None]]:
     """A progress bar (or a spinner without `total`) on a terminal's standard error.
 
-    Yields `advance(completed=None, description=None, total=None)` (a total of 0 is a bar
-    whose total arrives later). Outside a terminal, or without a description (a machine
-    format was asked for), it draws nothing and the callback does nothing.
+    Yields `advance(completed=None, description=None, total=None, say=None, show=None)`
+    (a total of 0 is a bar whose total arrives later); `say` is a line for standard error
+    and `show` text for standard output, printed above the bar when they go to the
+    terminal. Outside a terminal, or without a description (a machine format was asked
+    for), nothing is drawn and `say` and `show` are printed as they are.
+
+    While the bar is drawn, output must go through `say` and `show`: click writes to the
+    terminal past rich, so its line would land after the bar's and the bar be redrawn
+    over the line before it.
     """
     if description is None or not _is_terminal(sys.stderr):
-        yield _nothing
+        yield _plain
         return
     from rich.console import Console
     from rich.progress import (
@@ -114,7 +120,17 @@ def progress(description: str | None, total: int | None = None
         task = bar.add_task(description, total=total)
 
         def advance(completed: int | None = None, description: str | None = None,
-                    total: int | None = None) -> None:
+                    total: int | None = None, say: str | None = None,
+                    show: str | None = None) -> None:
+            from rich.text import Text
+
+            if say is not None:
+                bar.console.print(Text(say), highlight=False, soft_wrap=True)
+            if show is not None and _is_terminal(sys.stdout):  # the same screen as the bar
+                bar.console.print(Text(show.removesuffix("\n")), highlight=False,
+                                  soft_wrap=True)
+            elif show is not None:
+                click.echo(show, nl=False)
             bar.update(task, completed=completed, description=description, total=total)
 
         yield advance
@@ -122,5 +138,10 @@ def progress(description: str | None, total: int | None = None
             bar.update(task, completed=bar.tasks[0].total)
 
 
-def _nothing(*_args: Any, **_kwargs: Any) -> None:
-    """Progress outside a terminal: nothing drawn."""
+def _plain(*_args: Any, say: str | None = None, show: str | None = None,
+           **_kwargs: Any) -> None:
+    """Progress outside a terminal: nothing drawn; the output is printed as it is."""
+    if say is not None:
+        click.echo(say, err=True)
+    if show is not None:
+        click.echo(show, nl=False)

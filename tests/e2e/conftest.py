@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 import tomli_w
+
+from tests.e2e.terminal import Server, tmux_server
 
 REPO = Path(__file__).resolve().parents[2]
 BUSYBOX_IMAGE = "saferun-test/busybox:1"
@@ -83,6 +86,17 @@ def busybox_image(docker_engine: None) -> str:
     if result.returncode != 0:
         pytest.fail(f"cannot build {BUSYBOX_IMAGE}: {result.stderr}")
     return BUSYBOX_IMAGE
+
+
+@pytest.fixture(scope="module")
+def tmux(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A private tmux server for this module's terminal tests (tests/e2e/terminal.py)."""
+    if shutil.which("tmux") is None:
+        if IN_CI:
+            pytest.fail("tmux is missing (CI=true: scripts/engine.sh install adds it)")
+        pytest.skip("tmux is not installed")
+    with tmux_server(tmp_path_factory.mktemp("tmux")) as server:
+        yield server
 
 
 def docker(

@@ -1,4 +1,5 @@
-"""Completion asks the real engine for image and container names."""
+"""Completion asks the real engine for image and container names; a real bash, TAB
+pressed in a terminal, goes on typing after a rule id's `=` and a folder's `/`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.e2e.conftest import E2E_LABEL, SESSION_ID, docker
+from tests.e2e.terminal import Server, interactive_bash, prompt_line, wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -38,3 +40,35 @@ def test_images_and_containers_come_from_the_engine(busybox_image: str, tmp_path
                                                                                     running}
     finally:
         docker("rm", "-f", stopped, running, check=False)
+
+
+def test_bash_adds_no_space_after_a_rule_id_or_a_folder(tmux: Server, tmp_path: Path) -> None:
+    """What a user sees: the line after TAB, then a typed X. click's own script added a
+    space after `host-pid=` (the reason became a separate word) and after `apps/`."""
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "web.toml").write_text("")
+    session = interactive_bash(tmux, tmp_path, {
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})  # no image names to offer
+    try:
+        tmux.tmux("send-keys", "-t", session, 'eval "$(_SAFERUN_COMPLETE=bash_source saferun)"',
+                  "Enter", "complete -p saferun", "Enter")
+        wait_for(tmux, session, lambda screen: "-F _saferun_completion saferun" in screen)
+        for typed, tabs, expected in (
+                ("saferun run --allow host-p", 1, "saferun run --allow host-pid=X"),
+                ("saferun run --allow=host-p", 1, "saferun run --allow=host-pid=X"),
+                ("saferun init --allow privi", 1, "saferun init --allow privileged=X"),
+                ("saferun run ap", 1, "saferun run apps/X"),
+                # into the folder; a manifest file ends the word: a space after it
+                ("saferun run ap", 2, "saferun run apps/web.toml X")):
+            tmux.tmux("send-keys", "-t", session, "C-u", typed)
+            wait_for(tmux, session, lambda screen, t=typed: prompt_line(screen) == f"$ {t}")
+            for _ in range(tabs):
+                before = prompt_line(wait_for(tmux, session, lambda _: True))
+                tmux.tmux("send-keys", "-t", session, "Tab")
+                wait_for(tmux, session, lambda screen, b=before: prompt_line(screen) != b)
+            tmux.tmux("send-keys", "-t", session, "X")
+            shown = wait_for(tmux, session, lambda screen: prompt_line(screen).endswith("X"))
+            assert prompt_line(shown) == f"$ {expected}", typed
+    finally:
+        tmux.kill_session(session)

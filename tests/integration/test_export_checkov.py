@@ -25,6 +25,7 @@ from saferun.export import ExportInput, KubeKind, Target, export
 from saferun.export.kubernetes import KubeOptions, ProfileDelivery
 from saferun.inputs.loader import load_manifest
 from saferun.policy.rules import image_parts
+from tests.skips import CHECKOV_INSTALL
 from tests.unit.export.cases import PRESETS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def _checkov() -> str:
                       shutil.which("checkov")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    message = "checkov is not installed (.ci/run installs it into .venv-checkov)"
+    message = f"checkov is not installed: {CHECKOV_INSTALL}"
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)

@@ -39,20 +39,42 @@ def complete(words: str, tmp_path: Path, cwd: Path | None = None) -> list[str]:
 
 def compreply(words: list[str], tmp_path: Path) -> list[str]:
     """What bash itself puts in COMPREPLY after sourcing `_SAFERUN_COMPLETE=bash_source`."""
+    return _bash_completes(words, tmp_path)[0]
+
+
+def _bash_completes(words: list[str], tmp_path: Path) -> tuple[list[str], list[str]]:
+    """COMPREPLY, and the options the script set with `compopt` (outside a TAB press bash
+    refuses compopt, so a function of that name records them; tests/e2e/
+    test_completion_e2e.py presses TAB in a real terminal)."""
     script = ('eval "$(_SAFERUN_COMPLETE=bash_source saferun)"\n'
+              'compopt() { echo "$@" >&2; }\n'
               'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))\n'
-              '_saferun_completion saferun 2>/dev/null\n'
+              '_saferun_completion saferun\n'
               'printf "%s\\n" "${COMPREPLY[@]}"\n')
     result = subprocess.run(["bash", "-c", script, "bash", *words], capture_output=True,
                             text=True, timeout=60, check=False, cwd=tmp_path, env=_env(tmp_path))
     assert result.returncode == 0, result.stderr
-    return [line for line in result.stdout.splitlines() if line]
+    return ([line for line in result.stdout.splitlines() if line],
+            [line for line in result.stderr.splitlines() if line])
 
 
 def test_bash_sources_the_script_and_completes_subcommands(tmp_path: Path) -> None:
     assert compreply(["saferun", "ve"], tmp_path) == ["verify"]
     assert compreply(["saferun", "run", "--all"], tmp_path) == ["--allow"]
     assert "host-network=" in compreply(["saferun", "run", "--allow", "host-n"], tmp_path)
+
+
+def test_bash_adds_no_space_after_a_rule_id_or_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "app.toml").write_text("")
+    assert _bash_completes(["saferun", "run", "--allow", "host-p"], tmp_path) == (
+        ["host-pid="], ["-o nospace"])
+    assert _bash_completes(["saferun", "init", "--allow", "privi"], tmp_path) == (
+        ["privileged="], ["-o nospace"])
+    assert _bash_completes(["saferun", "check", "apps"], tmp_path) == (["apps/"], ["-o nospace"])
+    # a manifest file or a subcommand is a whole word: bash adds the space
+    assert _bash_completes(["saferun", "check", "app."], tmp_path) == (["app.toml"], [])
+    assert _bash_completes(["saferun", "ve"], tmp_path) == (["verify"], [])
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])

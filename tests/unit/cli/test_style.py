@@ -22,14 +22,19 @@ def test_not_a_terminal_gives_the_plain_table(runner: CliRunner) -> None:
     assert "HIGH" in result.stdout and ESC not in result.stdout
 
 
-@pytest.mark.parametrize("how", ["tty", "NO_COLOR", "--no-color", "TERM=dumb"])
-def test_colour_on_a_terminal_unless_refused(how: str, runner: CliRunner,
+@pytest.mark.parametrize("how", ["tty", "NO_COLOR", "--no-color", "TERM=dumb",
+                                 "color = false"])
+def test_colour_on_a_terminal_unless_refused(how: str, runner: CliRunner, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(style, "_is_terminal", lambda stream: True)
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no user config but this one
     args = ["check", str(WEAKENED)]
-    if how == "NO_COLOR":
+    if how == "color = false":
+        (tmp_path / "saferun").mkdir()
+        (tmp_path / "saferun" / "config.toml").write_text("color = false\n")
+    elif how == "NO_COLOR":
         monkeypatch.setenv("NO_COLOR", "1")
     elif how == "TERM=dumb":
         monkeypatch.setenv("TERM", "dumb")
@@ -59,6 +64,11 @@ def test_progress_outside_a_terminal_draws_nothing(capsys: pytest.CaptureFixture
     with style.progress("reading", total=3) as advance:
         advance(completed=2)
     assert capsys.readouterr() == ("", "")
+    # what goes above the bar on a terminal is printed as it is (tests/e2e/test_terminal_e2e.py
+    # looks at a terminal)
+    with style.progress("reading") as advance:
+        advance(say="saferun: run 1/2: 40 records", show="+ openat\n")
+    assert capsys.readouterr() == ("+ openat\n", "saferun: run 1/2: 40 records\n")
 
 
 def test_the_run_path_does_not_import_rich() -> None:
