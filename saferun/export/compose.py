@@ -149,7 +149,8 @@ def _service(app: Prepared, files: list[ExportFile], notes: list[Unsupported]) -
     if not service["logging"]["options"]:
         del service["logging"]["options"]
     service["restart"] = (f"on-failure:{plan.restart_retries}"
-                          if plan.restart_policy == "on-failure" else plan.restart_policy)
+                          if plan.restart_policy == "on-failure" and plan.restart_retries
+                          else plan.restart_policy)
     if plan.env_files:
         service["env_file"] = [relative_to_output(p) for p in plan.env_files]
     environment: dict[str, str | None] = dict(plan.env)

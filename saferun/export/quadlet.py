@@ -160,7 +160,7 @@ def _sections(app: Prepared, profiles: list[ExportFile], notes: list[Unsupported
         add(("GlobalArgs", f"--runtime={_value(plan.runtime, 'security.runtime')}"))
     notes += unexpressed(app, handled, "Quadlet") + plan_notes(app)
     service = [("Restart", RESTART[plan.restart_policy])]
-    if plan.restart_policy == "on-failure":
+    if plan.restart_policy == "on-failure" and plan.restart_retries:  # 0: no limit
         # Docker stops after max_retries restarts; systemd counts starts (the first + retries).
         unit += [("StartLimitIntervalSec", "infinity"),
                  ("StartLimitBurst", str(plan.restart_retries + 1))]

@@ -66,7 +66,7 @@ RULE_FLAGS: dict[str, str] = {
     "sensitive-host-mount": "-v/--mount", "device": "--device", "gpus": "--gpus",
     "unsafe-sysctl": "--sysctl", "shared-propagation": "-v/--mount propagation",
     "run-as-root": "--user", "writable-root": "--read-only=false", "restart-always": "--restart",
-    "restart-retries": "--restart on-failure:N", "image-tag-latest": "the image reference",
+    "restart-retries": "--restart on-failure[:N]", "image-tag-latest": "the image reference",
     "port-host-ip": "-P/-p 0.0.0.0:...", "cgroup-parent": "--cgroup-parent",
     "ulimit-override": "--ulimit NAME=-1", "oom-protected": "--oom-score-adj",
 }
@@ -567,6 +567,8 @@ def _map_misc(p: ParsedRun, doc: dict[str, Any]) -> None:
         section: dict[str, Any] = {"policy": policy}
         if retries:
             section["max_retries"] = _int(retries, "--restart")
+        elif policy == "on-failure":
+            section["max_retries"] = 0  # docker's reading: no count, no limit (warned)
         doc["restart"] = section
     logging: dict[str, Any] = {}
     if p.last("log-driver") is not None:

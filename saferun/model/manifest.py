@@ -633,9 +633,9 @@ class NetworkSection(StrictModel, frozen=True, kw_only=True):
 
 class RestartSection(StrictModel, frozen=True, kw_only=True):
     policy: Literal["no", "on-failure", "unless-stopped", "always"] = "no"
-    max_retries: Annotated[Annotated[int, meta(ge=1, le=1000)], meta(
-        description="Retries for on-failure (default 5; above 5 warns by rule "
-        "restart-retries).")] = 5
+    max_retries: Annotated[Annotated[int, meta(ge=0, le=1000)], meta(
+        description="Retries for on-failure (default 5; 0 is docker's no limit; 0 and above "
+        "5 warn by rule restart-retries).")] = 5
 
 
 class HealthcheckSection(StrictModel, frozen=True, kw_only=True):
@@ -1189,8 +1189,9 @@ def _warnings(m: Manifest) -> list[Violation]:
 
     add(m.restart.policy in ("always", "unless-stopped"), "restart-always", "restart.policy",
         repr(m.restart.policy))
-    add(m.restart.policy == "on-failure" and m.restart.max_retries > 5, "restart-retries",
-        "restart.max_retries", str(m.restart.max_retries))
+    retries = m.restart.max_retries
+    add(m.restart.policy == "on-failure" and (retries > 5 or retries == 0), "restart-retries",
+        "restart.max_retries", "0 (no limit)" if retries == 0 else str(retries))
     problem = image_tag_problem(m.app.image)
     add(problem is not None, "image-tag-latest", "app.image", repr(m.app.image))
     add(m.network.publish_all, "port-host-ip", "network.publish_all",

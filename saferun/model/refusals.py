@@ -133,7 +133,7 @@ WARNING_RULES: tuple[PolicyWarning, ...] = (
     PolicyWarning("restart-always", "Unbounded restart policy", f"{CIS} 5.15",
                   "always/unless-stopped restart a crashing or compromised container forever.",
                   "use --restart on-failure:5", legacy_key="restart_always"),
-    PolicyWarning("restart-retries", "Restart retries above 5", f"{CIS} 5.15",
+    PolicyWarning("restart-retries", "Restart retries above 5 or unlimited", f"{CIS} 5.15",
                   "A container that keeps failing should stop after a few tries instead of "
                   "burning resources (and hiding an attack) in a crash loop.",
                   "use --restart on-failure:5 or fewer"),

@@ -91,8 +91,8 @@ def render_argv(
         )
         argv += ["--publish", f"{host}{port.container_port}/{port.protocol}"]
     restart = plan.restart_policy
-    if restart == "on-failure":
-        restart = f"on-failure:{plan.restart_retries}"
+    if restart == "on-failure" and plan.restart_retries:
+        restart = f"on-failure:{plan.restart_retries}"  # 0: docker's own no-limit spelling
     argv += ["--restart", restart]
     if plan.healthcheck:
         check = plan.healthcheck

@@ -209,8 +209,10 @@ def ulimit(value: str) -> list[str]:
 
 def restart(value: str) -> list[str]:
     policy, _, retries = value.partition(":")
-    # saferun bounds on-failure without a count to 5 retries (docs/drop-in.md, CIS 5.15).
-    return [f"on-failure:{retries or 5}" if policy == "on-failure" else policy]
+    # docker's reading: on-failure without a count retries without limit (MaximumRetryCount
+    # 0, argv `on-failure`); saferun keeps it and warns restart-retries (docs/drop-in.md).
+    return [f"on-failure:{retries}" if policy == "on-failure" and retries not in ("", "0")
+            else policy]
 
 
 def key_value(value: str) -> list[str]:
@@ -311,7 +313,8 @@ def _ports_in(body: dict[str, Any]) -> list[str]:
 def _restart_in(host: dict[str, Any]) -> list[str]:
     policy = host["RestartPolicy"]
     name = policy["Name"]
-    return [f"{name}:{policy['MaximumRetryCount']}" if name == "on-failure" else name]
+    retries = policy["MaximumRetryCount"]
+    return [f"{name}:{retries}" if name == "on-failure" and retries else name]
 
 
 BODY: dict[str, Callable[[dict[str, Any]], list[str]]] = {

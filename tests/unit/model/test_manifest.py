@@ -124,7 +124,10 @@ def test_restart_always_and_many_retries_are_warnings_not_errors() -> None:
     assert [w.rule for w in m.warnings()] == ["restart-retries"]
     assert make(restart={"policy": "always"}, exceptions={
         "restart_always": "a daemon that must come back"}).warnings() == []
-    errors(restart={"policy": "on-failure", "max_retries": 0})
+    # 0 is docker's "no limit" (what `--restart on-failure` means): kept, and warned.
+    unlimited = make(restart={"policy": "on-failure", "max_retries": 0})
+    assert [(w.rule, w.what) for w in unlimited.warnings()] == [("restart-retries", "0 (no limit)")]
+    errors(restart={"policy": "on-failure", "max_retries": -1})
 
 
 def test_reserved_label_prefix() -> None:
