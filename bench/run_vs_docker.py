@@ -68,7 +68,9 @@ def docker_argv(saferun: list[str], args: list[str]) -> list[str]:
 
 def planning_server() -> str | None:
     """The socket of the planning server of the saferun under test (this interpreter's)."""
-    found = subprocess.run([sys.executable, "-c", "from saferun.app.planner import socket_path;"
+    # -P: not the checkout in the working directory, the install under test
+    found = subprocess.run([sys.executable, "-P", "-c",
+                            "from saferun.app.planner import socket_path;"
                             " print(socket_path() or '')"], capture_output=True, text=True,
                            check=True)
     return found.stdout.strip() or None

@@ -125,6 +125,7 @@ def serve_main() -> None:
     _warm_up()
     if plancache.walk_code() != plancache.code_fingerprint():
         return  # saferun changed while this server imported it: its name would lie
+    forkserver.remove_stale(os.path.dirname(path), "planner-", path)  # older versions' files
     forkserver.serve(path, _handle, idle_seconds=idle_seconds())
 
 

@@ -215,6 +215,40 @@ def _write_pid(path: str) -> None:
         handle.write(f"{os.getpid()}\n")
 
 
+def remove_stale(directory: str, prefix: str, keep: str) -> None:
+    """Remove the files of servers at `directory/prefix*` other than `keep` whose lock no
+    server holds (servers of an older code version leave their lock and marker files)."""
+    import fcntl
+
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".lock")):
+            continue
+        base = os.path.join(directory, name[: -len(".lock")])
+        if base == keep:
+            continue
+        try:
+            fd = os.open(f"{base}.lock", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a server runs there
+        try:
+            for suffix in ("", ".pid", ".spawned", ".lock"):
+                try:
+                    os.unlink(base + suffix)
+                except FileNotFoundError:
+                    pass
+        finally:
+            os.close(fd)
+
+
 def spawn_detached(argv: list[str]) -> None:
     """Start `argv` as a daemon of its own session, its stdio on /dev/null, reparented at
     once (double fork), so it never becomes a zombie of the process that spawned it (which

@@ -220,3 +220,13 @@ def test_spawn_detached_runs_the_program_outside_this_process(short_dir: Path) -
         time.sleep(0.02)
     parent, pid = marker.read_text().split()
     assert int(parent) != os.getpid() and int(pid) != os.getpid()
+
+
+def test_files_of_servers_no_longer_running_are_removed(server: Server, short_dir: Path) -> None:
+    old = short_dir / "planner-old.sock"
+    for suffix in (".lock", ".spawned", ""):
+        Path(f"{old}{suffix}").write_text("")
+    running = Path(server.path).name  # s.sock: its lock is held
+    forkserver.remove_stale(str(short_dir), "", str(short_dir / "keep.sock"))
+    assert not any(Path(f"{old}{suffix}").exists() for suffix in (".lock", ".spawned", ""))
+    assert (short_dir / running).exists() and (short_dir / f"{running}.lock").exists()
