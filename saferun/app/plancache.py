@@ -581,9 +581,20 @@ def _profile_file(profile: str) -> str:
             return path
     except OSError:
         pass
+    return store_profile_file(profile)
+
+
+def store_profile_file(profile: str) -> str:
+    """The profile's content-addressed file (saferun.engine.files.store_profile), the
+    directory bounded like the plans (least recently written first)."""
     from saferun.engine.files import store_profile
 
-    return str(store_profile(profile, ".json"))
+    path = store_profile(profile, ".json")
+    try:
+        evict(str(path.parent), ".json", max_entries())
+    except OSError:
+        pass  # a bound that cannot be kept now is kept by the next store
+    return str(path)
 
 
 def _compiled_root() -> str:

@@ -498,11 +498,11 @@ def _host_owner(path: str, facts: HostFacts) -> tuple[int, int, int] | None:
 
 
 def dry_run_argv(plan: RunPlan) -> list[str]:
-    from saferun.engine.files import store_profile
+    from saferun.app.plancache import store_profile_file
     from saferun.render.argv import render_argv
 
-    path = store_profile(plan.seccomp_profile, ".json") if plan.seccomp_profile else None
-    return render_argv(plan, seccomp_path=str(path) if path else None)
+    path = store_profile_file(plan.seccomp_profile) if plan.seccomp_profile else None
+    return render_argv(plan, seccomp_path=path)
 
 
 def dry_run_body(plan: RunPlan) -> dict[str, Any]:

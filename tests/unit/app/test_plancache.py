@@ -332,3 +332,11 @@ def test_daemon_info_ignores_a_file_another_user_could_have_written(
     os.chmod(kept, 0o666)
     assert plancache.daemon_info(session) == _INFO
     assert session.asked == 2
+
+
+def test_profile_files_are_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFERUN_CACHE_ENTRIES", "5")
+    paths = [plancache.store_profile_file(f'{{"n": {n}}}') for n in range(12)]
+    directory = Path(paths[0]).parent
+    assert len(list(directory.glob("*.json"))) == 5
+    assert all(Path(p).exists() for p in paths[-5:])  # the newest are kept
