@@ -6,6 +6,7 @@ commands exit 2 for a bad manifest or usage.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,18 @@ def test_run_usage_errors_exit_125(here: Path) -> None:
     assert code == 125 and "--format xml" in err
     code, err = _invoke("run", "--offline", "nginx:1.25")
     assert code == 125 and "--offline" in err
+
+
+@pytest.mark.parametrize("value", ["name=a\nb", "name=a\rb", "name=a,alias=b\nc"])
+def test_a_network_value_that_is_no_csv_record(here: Path, value: str) -> None:
+    """Gap 3 of the audit: a newline or a carriage return in `--network name=...` was a
+    csv.Error traceback in run, check and init; now one paragraph naming flag and value."""
+    code, err = _invoke("run", "--dry-run", "--offline", "--network", value, "nginx:1.25")
+    assert code == 125 and "--network" in err and repr(value) in err
+    assert len(err.strip().splitlines()) == 1
+    line = shlex.join(["docker", "run", "--network", value, "nginx:1.25"])
+    result = CliRunner().invoke(cli, ["check", "--docker-run", line])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code == 2 and "--network" in result.output
+    code, err = _invoke("init", "--from-docker-run", line, "-o", str(here / "n.toml"))
+    assert code == 2 and "--network" in err and not (here / "n.toml").exists()
