@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from saferun.app.networks import NetworkLookup
-from saferun.app.planning import checked_plan
-from saferun.errors import ManifestError, ProfileError, RequirementUnmet, SaferunError
+from saferun.app.planning import judged_plan
+from saferun.errors import ManifestError, ProfileError, Refused, RequirementUnmet, SaferunError
 from saferun.inputs.plain_docker import plain_docker_spec
 from saferun.model.facts import HostFacts
 from saferun.model.strict import to_document, updated
@@ -58,8 +58,10 @@ def manifest_reasons(manifest: Any) -> dict[str, tuple[str, str]]:
 
 def manifest_spec(manifest: Any, manifest_dir: str,
                   facts: HostFacts = IDEAL_FACTS) -> ContainerSpec:
-    """What `saferun run` would start for this manifest, bind sources resolved."""
-    plan = checked_plan(manifest, facts, LaunchOptions(manifest_dir=manifest_dir))
+    """What `saferun run` would start for this manifest, bind sources resolved. The plan is
+    run's own judged plan: a bind source that leads to /etc through `..` or a symlink is
+    refused here as `run` refuses it (the manifest is INVALID, as with `/etc` written)."""
+    plan = judged_plan(manifest, facts, LaunchOptions(manifest_dir=manifest_dir))
     return resolve_sources(from_plan(plan))
 
 
@@ -134,7 +136,7 @@ def check_manifest(path: Path, *, network: str | None = None,
             spec = replace(spec, network=network)
         else:
             spec, notes = resolve_networks(spec, manifest_networks(manifest), lookup)
-    except (ManifestError, RequirementUnmet, ProfileError) as exc:  # this input only:
+    except (ManifestError, RequirementUnmet, ProfileError, Refused) as exc:  # this input only:
         return TargetReport(str(path), "manifest", error=exc.render())  # check the rest
     policy = Policy(digest=manifest.policy.digest)
     findings, results, score = judge(spec, policy=policy, reasons=manifest_reasons(manifest))
