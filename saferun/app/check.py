@@ -45,6 +45,34 @@ def resolve_sources(spec: ContainerSpec) -> ContainerSpec:
     return with_resolved_sources(spec, resolved)
 
 
+def read_seccomp_file(spec: ContainerSpec, security_opts: list[str],
+                      cwd: str) -> tuple[ContainerSpec, tuple[str, ...]]:
+    """`--security-opt seccomp=FILE`: the docker CLI reads FILE and sends its JSON, so it is
+    read here too (the edge, with the input files' bound) and judged by what it denies: a
+    profile that lets every call through (defaultAction SCMP_ACT_LOG, allow rules only) is
+    seccomp-unconfined, as `check --container` judges the same profile from docker inspect."""
+    from dataclasses import replace
+
+    from saferun.inputs.loader import decode_input, read_bounded
+    from saferun.policy.spec import denies_nothing, profile_sha256, security_opt_pair
+
+    files = [v for k, v in map(security_opt_pair, security_opts) if k == "seccomp"]
+    if spec.seccomp != "custom" or not files:
+        return spec, ()
+    path = Path(cwd, files[-1])
+    try:
+        text = decode_input(read_bounded(path, "seccomp profile"), str(path), "seccomp profile")
+    except ManifestError as exc:
+        return spec, (f"{exc.message}: judged as a custom profile (docker would not start "
+                      "without it)",)
+    spec = replace(spec, seccomp_sha256=profile_sha256(text))
+    if not denies_nothing(text):
+        return spec, ()
+    return replace(spec, seccomp="unconfined"), (
+        f"seccomp profile {path} denies nothing (every action lets the call through): judged "
+        "as seccomp=unconfined",)
+
+
 def manifest_reasons(manifest: Any) -> dict[str, tuple[str, str]]:
     """Written reasons of a manifest by rule id: [allow], legacy [exceptions], [policy] ignore."""
     from saferun.model.refusals import LEGACY_KEYS
@@ -174,7 +202,10 @@ def check_docker_run(line: str, *, cwd: str | None = None,
         names = [parse_network(value)["name"] for value in parsed.values("network")]
     except SaferunError as exc:
         return TargetReport(shown, "docker-run", error=exc.render())
+    spec, seccomp_notes = read_seccomp_file(spec, parsed.values("security-opt"),
+                                            cwd or os.getcwd())
     spec, notes = resolve_networks(spec, names, lookup)
+    notes = (*seccomp_notes, *notes)
     findings, results, score = judge(spec)
     return TargetReport(shown, "docker-run", findings=findings, score=score, results=results,
                         notes=("judged as plain `docker run` would start it; `saferun run` "
