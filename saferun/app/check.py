@@ -14,7 +14,14 @@ from typing import Any
 
 from saferun.app.networks import NetworkLookup
 from saferun.app.planning import judged_plan
-from saferun.errors import ManifestError, ProfileError, Refused, RequirementUnmet, SaferunError
+from saferun.errors import (
+    ImageRefused,
+    ManifestError,
+    ProfileError,
+    Refused,
+    RequirementUnmet,
+    SaferunError,
+)
 from saferun.inputs.plain_docker import plain_docker_spec
 from saferun.model.facts import HostFacts
 from saferun.model.strict import to_document, updated
@@ -155,8 +162,11 @@ def check_manifest(path: Path, *, network: str | None = None,
     from saferun.inputs.loader import load_manifest
 
     notes: tuple[str, ...] = ()
+    from saferun.app.image_policy import refuse_registry
+
     try:
         manifest = load_manifest(path)
+        refuse_registry(manifest.app.image, manifest.policy)  # as run refuses it
         spec = _checked_spec(manifest, str(path.resolve().parent))
         if network is not None:
             from dataclasses import replace
@@ -164,7 +174,8 @@ def check_manifest(path: Path, *, network: str | None = None,
             spec = replace(spec, network=network)
         else:
             spec, notes = resolve_networks(spec, manifest_networks(manifest), lookup)
-    except (ManifestError, RequirementUnmet, ProfileError, Refused) as exc:  # this input only:
+    except (ManifestError, RequirementUnmet, ProfileError, Refused,
+            ImageRefused) as exc:  # this input only:
         return TargetReport(str(path), "manifest", error=exc.render())  # check the rest
     policy = Policy(digest=manifest.policy.digest)
     findings, results, score = judge(spec, policy=policy, reasons=manifest_reasons(manifest))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saferun.app.networks import NetworkLookup, judge_networks
-from saferun.errors import ExportError, ManifestError, UsageError
+from saferun.errors import ExportError, ImageRefused, ManifestError, Refused, UsageError
 from saferun.export import ExportInput, ExportResult, KubeKind, Target
 from saferun.export import export as run_export
 from saferun.model.manifest import Manifest
@@ -96,8 +96,16 @@ def _pinned_images(images: list[str]) -> dict[str, str]:
 def _judge_as_run(manifest: Manifest, directory: str, arch: str) -> None:
     """Judged as `saferun run` judges it, before anything is rendered: the seccomp profile
     compiled by libseccomp (ProfileError) and every bind source resolved against the
-    manifest's own directory, symlinks followed (refused by the rule `run` names)."""
+    manifest's own directory, symlinks followed (refused by the rule `run` names); an
+    image from a registry the manifest's [policy] does not allow (image-registry)."""
     from msgspec.structs import replace
+
+    from saferun.app.image_policy import refuse_registry
+
+    try:
+        refuse_registry(manifest.app.image, manifest.policy)
+    except ImageRefused as exc:  # a refusal of the manifest here: exit 2, as the others
+        raise Refused(exc.message, fix=exc.fix, rule_ids=("image-registry",)) from None
 
     from saferun.app.planning import judged_plan
     from saferun.export.common import EXPORT_FACTS
