@@ -23,6 +23,7 @@ from tests.unit.export.test_quadlet import parse as parse_unit
 from tests.unit.export.test_quadlet import quadlet_words
 
 Field = tuple[tuple[str, ...], str]  # (key path, "[0]" for the item of a list of tables; shape)
+LINK = "etclink"  # a symlink to /etc in the test's directory
 
 # A deterministic corpus: every kind of hostile value the issue names, so each field and each
 # flag meets every one in CI (hypothesis adds random ones on top, SAFERUN_HOSTILE_EXAMPLES).
@@ -34,14 +35,20 @@ CORPUS: tuple[str, ...] = (
     "'", '"', "\\", "a\\nb", "$(id)", "`id`", "${X}", "$X", "%n", "%%", "a;b", "a|b", "a&b",
     "#c", "{", "}", "[", "]", "a,b", "a=b", "a:b", "a@b", "---", "host", "container:x",
     "0.0.0.0", "::", "[::0]", "x\nExecStartPre=/bin/sh", "x\n[Service]\nExecStart=/bin/evil",
-    "x\u2028---\u2028kind: Pod\u2028spec:\u2028  hostPID: true",
+    "x\u2028---\u2028kind: Pod\u2028spec:\u2028  hostPID: true", f"./{LINK}", LINK,
+    f"./{LINK}/passwd",
     'x"\nprivileged = true\n"',
 )
 BASE = {"app": {"name": "hostile-h", "image": "nginx:1.25"}}
-# A minimal valid item for each list of tables, so the hostile value is the only fault.
-ITEM = {("filesystem", "mounts"): {"type": "volume", "source": "hostile-v", "target": "/d"},
-        ("filesystem", "tmpfs"): {"target": "/cache"}, ("network", "ports"): {"container": 80},
-        ("network", "extra_networks"): {"name": "hostile-n"}}
+# Minimal valid items for each list of tables, so the hostile value is the only fault; a
+# mount is tried as a named volume and as a bind mount (whose source may be relative, or a
+# symlink: LINK in the test's directory leads to /etc).
+ITEMS: dict[tuple[str, ...], tuple[dict[str, Any], ...]] = {
+    ("filesystem", "mounts"): ({"type": "volume", "source": "hostile-v", "target": "/d"},
+                               {"type": "bind", "source": "./hostile-data", "target": "/d",
+                                "read_only": True}),
+    ("filesystem", "tmpfs"): ({"target": "/cache"},), ("network", "ports"): ({"container": 80},),
+    ("network", "extra_networks"): ({"name": "hostile-n"},)}
 
 
 # --- every string field, from the model and (independently) from its JSON Schema ---------
@@ -160,15 +167,21 @@ def toml_document(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def document_with(field: Field, value: str) -> dict[str, Any]:
+def variants(field: Field) -> int:
+    """How many items the field's list of tables is tried in (1 outside such a list)."""
+    path = field[0]
+    return len(ITEMS[path[:path.index("[0]")]]) if "[0]" in path else 1
+
+
+def document_with(field: Field, value: str, variant: int = 0) -> dict[str, Any]:
     """BASE with `value` at the field, in the field's shape (an item of a list of tables
-    is a whole valid item with the hostile value in it)."""
+    is a whole valid item, ITEMS[...][variant], with the hostile value in it)."""
     path, shape = field
     document: dict[str, Any] = json.loads(json.dumps(BASE))
     if "[0]" in path:
         index = path.index("[0]")
         head, tail = path[:index], path[index + 1:]
-        item = json.loads(json.dumps(ITEM.get(head, {})))
+        item = json.loads(json.dumps(ITEMS[head][variant]))
         _put(item, tail, shape, value)
         _put(document, head, "raw", [item])
     else:

@@ -47,6 +47,7 @@ from saferun.inputs.loader import load_manifest, parse_manifest
 from saferun.policy.rules import RULES
 from tests.unit.app.hostile_cases import (
     CORPUS,
+    LINK,
     REFUSED_RULES,
     VALUE_FLAGS,
     Field,
@@ -60,6 +61,7 @@ from tests.unit.app.hostile_cases import (
     substituted,
     toml_document,
     value_at,
+    variants,
 )
 
 FRAGMENTS = ["a", "/", "../", "/etc", "\n", "\r", "\x1b[2K", "\u2028", "\x85", "'", '"',
@@ -73,6 +75,7 @@ SETTINGS = settings(max_examples=int(HUNT or 3), derandomize=not HUNT, deadline=
 READS_FILES = {"env-file", "label-file"}
 IMAGE = "nginx:1.25"
 FIELDS = sorted(model_fields())
+CASES = [(field, variant) for field in FIELDS for variant in range(variants(field))]
 
 
 def _with_corpus(test: Any) -> Any:
@@ -85,12 +88,17 @@ def _name(field: Field) -> str:
     return ".".join(field[0]) + f"<{field[1]}>"
 
 
+def _case_name(case: tuple[Field, int]) -> str:
+    return _name(case[0]) + (f"-item{case[1]}" if variants(case[0]) > 1 else "")
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """No engine for anything here (`run --offline` is compared, so check, export and init
     judge offline too: a hostile name such as `a` would otherwise be an ID prefix of some
     network on the engine at hand), and a private plan cache."""
     directory = tmp_path_factory.mktemp("hostile")
+    os.symlink("/etc", directory / LINK)
 
     def absent() -> None:
         raise EngineUnavailable("no engine in this test")
@@ -125,8 +133,9 @@ def test_each_field_holds_the_value_it_is_given(field: Field) -> None:
     """The value really is at the field in the file the test writes (an item of a list of
     tables included), so no field is a no-op."""
     for value in CORPUS:
-        document = tomllib.loads(toml_document(document_with(field, value)))
-        assert value_at(document, field) == value, (field, value)
+        for variant in range(variants(field)):
+            document = tomllib.loads(toml_document(document_with(field, value, variant)))
+            assert value_at(document, field) == value, (field, value)
 
 
 # --- the run of one input ------------------------------------------------------------------
@@ -203,12 +212,13 @@ def _judge_accepted(path: Path) -> dict[Target, Any]:
 
 
 def _judge_refused(path: Path, rules: frozenset[str]) -> None:
-    """`run` refused the manifest by `rules`: check has the rules (or calls it invalid) and
-    every exporter refuses it by the same rules. A manifest that does not load is invalid
-    for every command. (A valid one that `run` stops for want of something on this host,
-    such as a label file that is not there, names no rule: exports do not read it.)"""
-    report = check_manifest(path)
-    assert report.error or rules <= {f.rule for f in report.findings}, (rules, report)
+    """`run` refused the manifest by `rules`: check calls it invalid by the same rules (not
+    a finding with a passing score) and every exporter refuses it by the same rules. A
+    manifest that does not load is invalid for every command. (A valid one that `run`
+    stops for want of something on this host, such as a label file that is not there,
+    names no rule: exports do not read it.)"""
+    report = check_manifest(path)  # INVALID by the same rules, as the manifest is for run
+    assert report.error and set(REFUSED_RULES.findall(report.error)) >= rules, (rules, report)
     for target, exported in _exports(path).items():
         assert isinstance(exported, SaferunError), (target, "emitted what run refuses")
         if rules:
@@ -259,10 +269,13 @@ def _against_twin(case: Any, value: str) -> None:
     _same_structure(exports, twin, token, value)
 
 
-def _manifest_case(workdir: Path, field: Field, value: str, name: str) -> tuple[str, Any]:
-    """Write, load, run, check and export one manifest: ('invalid'|'refused'|'ok', exports)."""
+def _manifest_case(workdir: Path, case: tuple[Field, int], value: str,
+                   name: str) -> tuple[str, Any]:
+    """Write, load, run, check and export one manifest: ('invalid'|'refused'|'stopped'|'ok',
+    exports)."""
+    field, variant = case
     path = workdir / name
-    path.write_text(toml_document(document_with(field, value)), encoding="utf-8")
+    path.write_text(toml_document(document_with(field, value, variant)), encoding="utf-8")
     assert value_at(tomllib.loads(path.read_text()), field) == value
     try:
         load_manifest(path)
@@ -283,12 +296,12 @@ def _manifest_case(workdir: Path, field: Field, value: str, name: str) -> tuple[
 
 # --- the generated tests -------------------------------------------------------------------
 
-@pytest.mark.parametrize("field", FIELDS, ids=_name)
+@pytest.mark.parametrize("case", CASES, ids=_case_name)
 @SETTINGS
 @given(value=HOSTILE)
 @_with_corpus
-def test_hostile_manifest_value(workdir: Path, field: Field, value: str) -> None:
-    _against_twin(lambda v, prefix: _manifest_case(workdir, field, v, f"{prefix}saferun.toml"),
+def test_hostile_manifest_value(workdir: Path, case: tuple[Field, int], value: str) -> None:
+    _against_twin(lambda v, prefix: _manifest_case(workdir, case, v, f"{prefix}saferun.toml"),
                   value)
 
 
