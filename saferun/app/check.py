@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from saferun.app.networks import NetworkLookup
-from saferun.app.planning import checked_plan
-from saferun.errors import ManifestError, ProfileError, RequirementUnmet, SaferunError
+from saferun.app.planning import judged_plan
+from saferun.errors import (
+    ImageRefused,
+    ManifestError,
+    ProfileError,
+    Refused,
+    RequirementUnmet,
+    SaferunError,
+)
 from saferun.inputs.plain_docker import plain_docker_spec
 from saferun.model.facts import HostFacts
 from saferun.model.strict import to_document, updated
@@ -45,6 +52,34 @@ def resolve_sources(spec: ContainerSpec) -> ContainerSpec:
     return with_resolved_sources(spec, resolved)
 
 
+def read_seccomp_file(spec: ContainerSpec, security_opts: list[str],
+                      cwd: str) -> tuple[ContainerSpec, tuple[str, ...]]:
+    """`--security-opt seccomp=FILE`: the docker CLI reads FILE and sends its JSON, so it is
+    read here too (the edge, with the input files' bound) and judged by what it denies: a
+    profile that lets every call through (defaultAction SCMP_ACT_LOG, allow rules only) is
+    seccomp-unconfined, as `check --container` judges the same profile from docker inspect."""
+    from dataclasses import replace
+
+    from saferun.inputs.loader import decode_input, read_bounded
+    from saferun.policy.spec import denies_nothing, profile_sha256, security_opt_pair
+
+    files = [v for k, v in map(security_opt_pair, security_opts) if k == "seccomp"]
+    if spec.seccomp != "custom" or not files:
+        return spec, ()
+    path = Path(cwd, files[-1])
+    try:
+        text = decode_input(read_bounded(path, "seccomp profile"), str(path), "seccomp profile")
+    except ManifestError as exc:
+        return spec, (f"{exc.message}: judged as a custom profile (docker would not start "
+                      "without it)",)
+    spec = replace(spec, seccomp_sha256=profile_sha256(text))
+    if not denies_nothing(text):
+        return spec, ()
+    return replace(spec, seccomp="unconfined"), (
+        f"seccomp profile {path} denies nothing (every action lets the call through): judged "
+        "as seccomp=unconfined",)
+
+
 def manifest_reasons(manifest: Any) -> dict[str, tuple[str, str]]:
     """Written reasons of a manifest by rule id: [allow], legacy [exceptions], [policy] ignore."""
     from saferun.model.refusals import LEGACY_KEYS
@@ -58,8 +93,10 @@ def manifest_reasons(manifest: Any) -> dict[str, tuple[str, str]]:
 
 def manifest_spec(manifest: Any, manifest_dir: str,
                   facts: HostFacts = IDEAL_FACTS) -> ContainerSpec:
-    """What `saferun run` would start for this manifest, bind sources resolved."""
-    plan = checked_plan(manifest, facts, LaunchOptions(manifest_dir=manifest_dir))
+    """What `saferun run` would start for this manifest, bind sources resolved. The plan is
+    run's own judged plan: a bind source that leads to /etc through `..` or a symlink is
+    refused here as `run` refuses it (the manifest is INVALID, as with `/etc` written)."""
+    plan = judged_plan(manifest, facts, LaunchOptions(manifest_dir=manifest_dir))
     return resolve_sources(from_plan(plan))
 
 
@@ -125,8 +162,11 @@ def check_manifest(path: Path, *, network: str | None = None,
     from saferun.inputs.loader import load_manifest
 
     notes: tuple[str, ...] = ()
+    from saferun.app.image_policy import refuse_registry
+
     try:
         manifest = load_manifest(path)
+        refuse_registry(manifest.app.image, manifest.policy)  # as run refuses it
         spec = _checked_spec(manifest, str(path.resolve().parent))
         if network is not None:
             from dataclasses import replace
@@ -134,7 +174,8 @@ def check_manifest(path: Path, *, network: str | None = None,
             spec = replace(spec, network=network)
         else:
             spec, notes = resolve_networks(spec, manifest_networks(manifest), lookup)
-    except (ManifestError, RequirementUnmet, ProfileError) as exc:  # this input only:
+    except (ManifestError, RequirementUnmet, ProfileError, Refused,
+            ImageRefused) as exc:  # this input only:
         return TargetReport(str(path), "manifest", error=exc.render())  # check the rest
     policy = Policy(digest=manifest.policy.digest)
     findings, results, score = judge(spec, policy=policy, reasons=manifest_reasons(manifest))
@@ -172,7 +213,10 @@ def check_docker_run(line: str, *, cwd: str | None = None,
         names = [parse_network(value)["name"] for value in parsed.values("network")]
     except SaferunError as exc:
         return TargetReport(shown, "docker-run", error=exc.render())
+    spec, seccomp_notes = read_seccomp_file(spec, parsed.values("security-opt"),
+                                            cwd or os.getcwd())
     spec, notes = resolve_networks(spec, names, lookup)
+    notes = (*seccomp_notes, *notes)
     findings, results, score = judge(spec)
     return TargetReport(shown, "docker-run", findings=findings, score=score, results=results,
                         notes=("judged as plain `docker run` would start it; `saferun run` "

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from saferun.app.networks import NetworkLookup
-from saferun.errors import ExportError, ManifestError, UsageError
+from saferun.app.networks import NetworkLookup, judge_networks
+from saferun.errors import ExportError, ImageRefused, ManifestError, Refused, UsageError
 from saferun.export import ExportInput, ExportResult, KubeKind, Target
 from saferun.export import export as run_export
 from saferun.model.manifest import Manifest
@@ -59,7 +59,7 @@ def render_export(request: ExportRequest) -> RenderedExport:
     for path in paths:
         manifest = load_manifest(path)
         _judge_as_run(manifest, str(path.resolve().parent), request.arch)
-        warnings += [f"{path}: {w}" for w in _judge_networks(manifest, lookup)]
+        warnings += [f"{path}: {w}" for w in judge_networks(manifest, lookup)]
         inputs.append(ExportInput(manifest, manifest_dir(path, base, request.target)))
     kube_options = None
     if request.target is Target.KUBERNETES:
@@ -96,8 +96,16 @@ def _pinned_images(images: list[str]) -> dict[str, str]:
 def _judge_as_run(manifest: Manifest, directory: str, arch: str) -> None:
     """Judged as `saferun run` judges it, before anything is rendered: the seccomp profile
     compiled by libseccomp (ProfileError) and every bind source resolved against the
-    manifest's own directory, symlinks followed (refused by the rule `run` names)."""
+    manifest's own directory, symlinks followed (refused by the rule `run` names); an
+    image from a registry the manifest's [policy] does not allow (image-registry)."""
     from msgspec.structs import replace
+
+    from saferun.app.image_policy import refuse_registry
+
+    try:
+        refuse_registry(manifest.app.image, manifest.policy)
+    except ImageRefused as exc:  # a refusal of the manifest here: exit 2, as the others
+        raise Refused(exc.message, fix=exc.fix, rule_ids=("image-registry",)) from None
 
     from saferun.app.planning import judged_plan
     from saferun.export.common import EXPORT_FACTS
@@ -105,20 +113,6 @@ def _judge_as_run(manifest: Manifest, directory: str, arch: str) -> None:
 
     judged_plan(manifest, replace(EXPORT_FACTS, architecture=arch),
                 LaunchOptions(manifest_dir=directory))
-
-
-def _judge_networks(manifest: Manifest, lookup: NetworkLookup) -> list[str]:
-    """Refused as `saferun run` refuses it: a network the engine says is its host network
-    (by its ID or an ID prefix). -> the warning when no engine could say."""
-    from saferun.app.networks import manifest_networks
-    from saferun.inputs.dockerrun import check_networks
-
-    names = manifest_networks(manifest)
-    found = lookup.resolve(names)
-    if found is None:
-        return [lookup.unresolved_note(names)]
-    check_networks(manifest, found)
-    return []
 
 
 def output_location(output: str | None, target: Target,

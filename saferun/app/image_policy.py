@@ -139,18 +139,17 @@ def _resolve_key(policy: Any, base: Path) -> Any:
 
 def read_team_policy(path: Path) -> Any:
     """A team policy file: TOML with one [policy] table, validated like a manifest's."""
-    import tomllib
-
+    from saferun.inputs.loader import parse_toml_input, read_bounded
     from saferun.model.manifest import PolicySection
     from saferun.model.strict import ValidationError
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ManifestError(f"policy file {path}: cannot read it: {exc.strerror}",
-                            fix=f"fix the path, or unset {POLICY_ENV}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"policy file {path}: not valid TOML: {exc}") from None
+        data = parse_toml_input(read_bounded(path, "policy file"), f"policy file {path}",
+                                "policy file")[0]
+    except ManifestError as exc:
+        raise ManifestError(exc.message if exc.message.startswith("policy file")
+                            else f"policy file {exc.message}",
+                            fix=f"fix the file, or unset {POLICY_ENV}") from None
     extra = sorted(set(data) - {"policy"})
     if extra or not isinstance(data.get("policy"), dict):
         raise ManifestError(f"policy file {path}: needs one [policy] table and nothing else "

@@ -40,20 +40,24 @@ def init(line: str | None, image: str | None, allows: tuple[str, ...], *, out: P
 
 
 def from_docker_run_line(line: str, allows: tuple[str, ...], *, cwd: str,
-                         manifest_dir: str) -> InitResult:
+                         manifest_dir: str, lookup: Any = None) -> InitResult:
     """Parse, map and validate the line exactly as `saferun run` would, then render it."""
     from saferun.inputs.dockerargs import split_command_line
 
     return from_docker_run_words(split_command_line(line), allows, cwd=cwd,
-                                 manifest_dir=manifest_dir)
+                                 manifest_dir=manifest_dir, lookup=lookup)
 
 
 def from_docker_run_words(words: list[str], allows: tuple[str, ...], *, cwd: str,
                           manifest_dir: str, name: str | None = None,
                           network: dict[str, Any] | None = None,
-                          notes_before: tuple[str, ...] = ()) -> InitResult:
+                          notes_before: tuple[str, ...] = (),
+                          lookup: Any = None) -> InitResult:
     """The words after `docker run`, read as `saferun run` reads them; `name` and `network`
-    (a stack service's name and ingress/egress) are set on the result before it is judged."""
+    (a stack service's name and ingress/egress) are set on the result before it is judged.
+    `lookup` (a saferun.app.networks.NetworkLookup; a new one if None) resolves the
+    networks the line names through the engine, as `run` does."""
+    from saferun.app.networks import NetworkLookup, judge_networks
     from saferun.inputs.dockerargs import DOCKER_RUN
     from saferun.inputs.dockerrun import (
         SAFERUN_RUN_FLAGS,
@@ -82,8 +86,9 @@ def from_docker_run_words(words: list[str], allows: tuple[str, ...], *, cwd: str
         document.setdefault("network", {}).update(network)
     manifest = build_manifest(document, source=f"service {name}" if name else "command line")
     _judge_as_run(manifest, cwd)
+    unresolved = judge_networks(manifest, lookup if lookup is not None else NetworkLookup())
     session = _session_words(dropin.options)
-    notes = (*notes_before, *image_notes, *dropin.notes)
+    notes = (*notes_before, *image_notes, *dropin.notes, *unresolved)
     text = render_manifest(manifest, origin=shlex.join(["docker", "run", *words]),
                            session=session, notes=notes, manifest_dir=manifest_dir)
     return InitResult(text, notes)
@@ -202,6 +207,9 @@ def from_compose(compose: Path, allows: tuple[str, ...], *, out_dir: Path, force
     cwd = str(compose.resolve().parent)
     manifest_dir = str(out_dir.resolve())
     rendered, notes = [], []
+    from saferun.app.networks import NetworkLookup
+
+    lookup = NetworkLookup()  # the engine is asked once, if a network needs it
     for service in project.services:
         audit = (f"AUDIT: imported from service '{service.name}' of {compose.name}; saferun's "
                  "hardening applies where Compose was silent (non-root user, every capability "
@@ -209,7 +217,8 @@ def from_compose(compose: Path, allows: tuple[str, ...], *, out_dir: Path, force
                  "seccomp), as `saferun run` would with its docker run line", *service.notes)
         result = from_docker_run_words(list(service.words), allows, cwd=cwd,
                                        manifest_dir=manifest_dir, name=service.name,
-                                       network=service.network, notes_before=audit)
+                                       network=service.network, notes_before=audit,
+                                       lookup=lookup)
         rendered.append((out_dir / f"{service.name}.toml", result.text))
         notes += [(service.name, n) for n in result.notes]
     stack_name = stack_name_for(project.name or compose.resolve().parent.name, compose)

@@ -4,7 +4,8 @@
 network with the host driver) is the host network, as `--network host` is; only the engine
 knows which names those are. So each command asks it (`docker network inspect`, here at the
 edge) and the pure verdicts judge the answer: saferun.inputs.dockerrun.check_networks
-refuses (`run`, `learn`, `export`), and `check` judges the spec as on the host network.
+refuses (`run`, `learn`, `export`, `init`), and `check` judges the spec as on the host
+network.
 `run` and `learn` need an engine anyway; `check` and `export` also work without one, and
 then say in their output that the names were judged unresolved (never silently).
 """
@@ -105,3 +106,17 @@ def host_network_notes(found: dict[str, dict[str, Any]]) -> list[str]:
     return [f"network {name!r} is the engine's host network {data.get('Name')!r} "
             "(resolved through the engine): judged as --network host"
             for name, data in sorted(found.items()) if is_host_network(name, data)]
+
+
+def judge_networks(manifest: Any, lookup: NetworkLookup) -> list[str]:
+    """Refuse as `saferun run` refuses it a network the engine says is its host network (by
+    its ID or an ID prefix), for the commands that also work offline (`export`, `init`).
+    -> the note to show when no engine could say (the names were judged unresolved)."""
+    from saferun.inputs.dockerrun import check_networks
+
+    names = manifest_networks(manifest)
+    found = lookup.resolve(names)
+    if found is None:
+        return [lookup.unresolved_note(names)]
+    check_networks(manifest, found)
+    return []

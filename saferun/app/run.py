@@ -516,11 +516,16 @@ def dry_run_body(plan: RunPlan) -> dict[str, Any]:
 
 
 def _file_lines(path: str, key: str) -> list[str]:
-    """The lines of a file the manifest names under `key` (label or env files)."""
+    """The lines of a file the manifest names under `key` (label or env files), read with
+    the input files' size bound; not UTF-8 is one paragraph naming the key and the file."""
+    from saferun.inputs.loader import decode_input, read_bounded
+
     try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ManifestError(f"{key}: cannot read {path}: {exc.strerror}") from None
+        data = read_bounded(Path(path), "file")
+        return decode_input(data, f"{key}: {path}", "file").splitlines()
+    except ManifestError as exc:
+        message = exc.message if exc.message.startswith(key) else f"{key}: {exc.message}"
+        raise ManifestError(message) from None
 
 
 def read_env_files(paths: tuple[str, ...]) -> tuple[str, ...]:

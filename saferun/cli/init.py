@@ -32,8 +32,10 @@ def init(line: str | None, compose: Path | None, image: str | None, output: str,
 
     With --from-docker-run the line's flags become manifest settings exactly as
     `saferun run` reads them (dangerous ones are refused unless --allow gives a reason), so
-    `saferun run --dry-run` of the new manifest prints the same hardened command. Exit 0
-    written, 2 usage or refused, 3 engine unavailable (--image).
+    `saferun run --dry-run` of the new manifest prints the same hardened command. Network
+    names are resolved through the engine as `run` resolves them (the host network by its
+    ID is refused); with no engine the notes say they were not resolved. Exit 0 written, 2
+    usage or refused, 3 engine unavailable (--image).
 
     With --from-compose each service is read as the docker run line Compose would send, so
     it is hardened and refused by the same rules; its networks become [network] ingress and

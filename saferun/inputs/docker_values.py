@@ -129,10 +129,7 @@ _BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": F
 def parse_mount(value: str) -> MountValue:
     """`--mount type=...,source=...,target=...,...`: one CSV record; keys and the type are
     read case-insensitively, an alias is the same key, and the last of a key wins."""
-    try:
-        fields = next(csv.reader([value]))
-    except (csv.Error, StopIteration):
-        raise DockerArgsError(f"invalid --mount value: {value!r}") from None
+    fields = _csv_record(value, "--mount")
     seen: dict[str, str] = {}
     for item in fields:
         key, sep, val = item.partition("=")
@@ -155,6 +152,16 @@ def parse_mount(value: str) -> MountValue:
         raise DockerArgsError(f'invalid mount config for type "bind": field Source must not '
                               f"be empty ({value!r})")
     return MountValue(kind, source, target, read_only, tuple(seen.items()))
+
+
+def _csv_record(value: str, flag: str) -> list[str]:
+    """One CSV record, as docker's encoding/csv reads a `--mount` or `--network` value; a
+    newline or a stray quote is a usage error naming the flag, never a csv.Error."""
+    try:
+        return next(csv.reader([value]))
+    except (csv.Error, StopIteration):
+        raise DockerArgsError(f"invalid {flag} value: {value!r} (not one comma-separated "
+                              f"record: a newline or an unmatched quote)") from None
 
 
 def _bool(text: str, whole: str) -> bool:
@@ -180,7 +187,7 @@ def parse_network(value: str) -> dict[str, Any]:
     if "=" not in value:
         return {"name": value}
     entry: dict[str, Any] = {"aliases": [], "link_local_ips": [], "driver_opts": {}}
-    for field_ in next(csv.reader([value])):
+    for field_ in _csv_record(value, "--network"):
         key, sep, setting = field_.partition("=")
         key = key.strip().lower()
         if not sep or key not in _NETWORK_KEYS:

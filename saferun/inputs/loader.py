@@ -32,6 +32,7 @@ MAX_EXTENDS_DEPTH = 8
 # Hostile-input limits: no manifest is near them; a crafted one stops with one paragraph.
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_NESTING = 32
+MAX_VALUES = 1 << 20  # more than a MAX_MANIFEST_BYTES TOML file can hold
 # What a preset read on its own validates with: its name, and an image that cannot be
 # pulled by mistake (the .invalid domain never resolves).
 PRESET_PLACEHOLDER_IMAGE = "preset.invalid/{name}:placeholder"
@@ -150,31 +151,75 @@ def merge_documents(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, 
 
 
 def _parse_toml(data: bytes, source: str) -> tuple[dict[str, Any], str]:
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{source}: the manifest is {len(data)} bytes, more than the "
-                            f"{MAX_MANIFEST_BYTES} a manifest may have")
+    return parse_toml_input(data, source, "manifest")
+
+
+def read_bounded(path: Path, what: str, limit: int = MAX_MANIFEST_BYTES) -> bytes:
+    """An input file's bytes, never more than `limit` read (at most limit+1, to know it is
+    too big): `/dev/zero` or a sparse file of gigabytes stops with one paragraph."""
     try:
-        text = data.decode("utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:  # ENOENT, EACCES, EISDIR, ENAMETOOLONG...
+        raise ManifestError(f"{str(path)[:200]}: cannot read {what}: "
+                            f"{exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ManifestError(f"{path}: the {what} is more than the {limit} bytes it may have")
+    return data
+
+
+def decode_input(data: bytes, source: str, what: str) -> str:
+    """UTF-8 text of an input file, or one paragraph naming the file and the byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{source}: the {what} is not UTF-8 text (byte "
+                            f"{data[exc.start]:#04x} at offset {exc.start})") from None
+
+
+def check_nesting(document: Any, source: str) -> None:
+    """Arrays and tables (TOML) or sequences and mappings (YAML) at most MAX_NESTING deep."""
+    depth = _depth(document)
+    if depth is None:
+        raise ManifestError(f"{source}: more than {MAX_VALUES} values (YAML aliases that "
+                            "repeat a node many times?)")
+    if depth > MAX_NESTING:
+        raise too_deep(source)
+
+
+def too_deep(source: str) -> ManifestError:
+    """The error for a document nested past MAX_NESTING (or past the parser's stack)."""
+    return ManifestError(f"{source}: arrays or tables are nested more than {MAX_NESTING} deep")
+
+
+def parse_toml_input(data: bytes, source: str, what: str) -> tuple[dict[str, Any], str]:
+    """A TOML input file (manifest, stack, team policy, user config) with the size, UTF-8
+    and depth limits: every problem is a ManifestError naming the file."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{source}: the {what} is {len(data)} bytes, more than the "
+                            f"{MAX_MANIFEST_BYTES} it may have")
+    text = decode_input(data, source, what)
+    try:
         document = tomllib.loads(text)
-    except UnicodeDecodeError:
-        raise ManifestError(f"{source}: the manifest is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(f"{source}: invalid TOML: {exc}") from None
     except RecursionError:
-        raise ManifestError(f"{source}: arrays or tables are nested more than "
-                            f"{MAX_NESTING} deep") from None
-    if _depth(document) > MAX_NESTING:
-        raise ManifestError(f"{source}: arrays or tables are nested more than "
-                            f"{MAX_NESTING} deep")
+        raise too_deep(source) from None
+    check_nesting(document, source)
     return document, text
 
 
-def _depth(value: Any) -> int:
-    """How deeply arrays and tables nest, walked without recursion."""
-    deepest, stack = 0, [(value, 0)]
+def _depth(value: Any) -> int | None:
+    """How deeply arrays and tables nest, walked without recursion. A YAML alias can make
+    one node the child of many (a "billion laughs"): past MAX_VALUES visits the document
+    is None, so the walk itself stays bounded."""
+    deepest, stack, visits = 0, [(value, 0)], 0
     while stack:
         item, level = stack.pop()
         deepest = max(deepest, level)
+        visits += 1
+        if visits > MAX_VALUES:
+            return None
         if level <= MAX_NESTING:
             children = item.values() if isinstance(item, dict) else item \
                 if isinstance(item, list) else ()
@@ -269,10 +314,7 @@ def read_toml_file(path: Path) -> dict[str, Any]:
 
 
 def read_manifest_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from None
+    return read_bounded(path, "manifest")
 
 
 def parse_manifest(data: bytes, source: str, *, base_dir: Path | None = None) -> Any:

@@ -64,15 +64,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _stack_from_document(document: dict[str, Any], path: Path) -> LoadedStack:
-    from saferun.inputs.loader import format_validation_error
+    from saferun.inputs.loader import format_validation_error, read_manifest_bytes
     from saferun.model.stack import StackFile, start_order
     from saferun.model.strict import ValidationError
 
     try:
         stack = StackFile.from_data(document)
     except ValidationError as exc:
-        raise ManifestError(format_validation_error(exc, path.read_text(encoding="utf-8"),
-                                                    str(path))) from None
+        text = read_manifest_bytes(path).decode("utf-8", "replace")  # read_toml_file decoded it
+        raise ManifestError(format_validation_error(exc, text, str(path))) from None
     members = {name: _member(name, path.parent / entry.manifest, tuple(entry.depends_on))
                for name, entry in stack.services.items()}
     order = start_order({name: m.depends_on for name, m in members.items()})
@@ -163,14 +163,17 @@ def compose_document(path: Path) -> Any:
     """A Compose file's YAML (safe loader: plain data, no tags)."""
     import yaml
 
+    from saferun.inputs.loader import check_nesting, decode_input, read_bounded, too_deep
+
+    text = decode_input(read_bounded(path, "Compose file"), str(path), "Compose file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise too_deep(str(path)) from None
+    check_nesting(document, str(path))
+    return document
 
 
 def is_stack_file(path: Path) -> bool:

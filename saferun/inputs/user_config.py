@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,21 +26,18 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def read_user_config(path: Path) -> UserConfig:
     """The validated config; the defaults when the file does not exist."""
-    from saferun.inputs.loader import format_validation_error
+    from saferun.inputs.loader import format_validation_error, parse_toml_input, read_bounded
     from saferun.model.strict import ValidationError, updated
     from saferun.model.user_config import UserConfig
 
     try:
-        data = path.read_bytes()
+        path.stat()
     except FileNotFoundError:
         return UserConfig()
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read the user config: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-        document = tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ManifestError(f"{path}: invalid TOML: {exc}") from None
+    except OSError:
+        pass  # read_bounded names the error
+    document, text = parse_toml_input(read_bounded(path, "user config"), str(path),
+                                      "user config")
     try:
         config = UserConfig.from_data(document)
     except ValidationError as exc:

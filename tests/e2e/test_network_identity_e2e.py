@@ -1,8 +1,10 @@
-"""Issue 19, case 11 on the real engine: `check` and `export` judge a network as `run` does.
+"""Issue 19, case 11 on the real engine: `check`, `export` and `init` judge a network as
+`run` does.
 
 The host network's real ID (and a 12-character prefix of it) is host-network for
 `check --docker-run`, for `check` of a manifest and for `export` to every target; a bridge
-network by its ID stays a bridge network. With no engine to ask, `check` and `export`
+network by its ID stays a bridge network. `init --from-docker-run` refuses the host
+network by its ID and writes nothing. With no engine to ask, `check`, `export` and `init`
 still work and say that the names were not resolved (`run` itself:
 tests/e2e/test_hostile_e2e.py).
 """
@@ -88,3 +90,38 @@ def test_without_an_engine_the_network_is_said_to_be_unresolved(
     assert exported.returncode == 0, exported.stderr
     assert f"saferun: warning: {manifest}: network '{host_id[:12]}' not resolved" in (
         exported.stderr)
+
+
+def test_init_refuses_the_host_network_by_its_id(host_id: str, tmp_path: Path) -> None:
+    for name in (host_id, host_id[:12]):
+        out = tmp_path / "saferun.toml"
+        result = saferun("init", "--from-docker-run",
+                         f"docker run --network {name} saferun-test/busybox:1", "-o", str(out))
+        assert result.returncode == 2, (result.stdout, result.stderr)
+        assert "refused by rule 'host-network'" in result.stderr
+        assert "the engine's host network 'host'" in result.stderr and not out.exists()
+
+
+def test_init_keeps_a_bridge_network_and_says_when_it_cannot_resolve(
+        host_id: str, tmp_path: Path) -> None:
+    name = "hostile19-e2e-net"
+    docker("network", "rm", name, check=False)
+    network_id = docker("network", "create", name).stdout.strip()
+    try:
+        out = tmp_path / "bridge.toml"
+        result = saferun("init", "--from-docker-run",
+                         f"docker run --network {network_id[:12]} saferun-test/busybox:1",
+                         "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert f'mode = "{network_id[:12]}"' in out.read_text()
+        assert "not resolved" not in result.stderr
+    finally:
+        docker("network", "rm", name, check=False)
+    offline = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    out = tmp_path / "offline.toml"
+    result = saferun("init", "--from-docker-run",
+                     f"docker run --network {host_id[:12]} saferun-test/busybox:1",
+                     "-o", str(out), env=offline)
+    assert result.returncode == 0, result.stderr
+    assert f"network '{host_id[:12]}' not resolved" in result.stderr
+    assert "not resolved" in out.read_text()

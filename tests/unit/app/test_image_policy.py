@@ -103,7 +103,7 @@ def test_team_policy_file(tmp_path: Path) -> None:
              "only add constraints"),
             ("[app]\nname = \"x\"\n", "one \\[policy\\] table"),
             ("[policy]\nscan = { tool = \"clair\" }\n", "scan.tool"),
-            ("[policy\n", "not valid TOML")):
+            ("[policy\n", "invalid TOML")):
         path.write_text(text)
         with pytest.raises(ManifestError, match=message):
             read_team_policy(path)

@@ -166,3 +166,41 @@ def test_without_an_engine_export_writes_and_warns(no_engine: None, tmp_path: Pa
     printed = CliRunner().invoke(cli, ["export", str(path), "--to", "compose"])
     assert printed.exit_code == 0, printed.stderr
     assert f"saferun: warning: {warning}" in printed.stderr and "services:" in printed.stdout
+
+
+@pytest.mark.parametrize("name", [HOST_ID, HOST_ID[:12], HOST_ID[:3]])
+def test_init_refuses_the_host_network_by_its_id_as_run_does(engine: Engine, tmp_path: Path,
+                                                           name: str) -> None:
+    """Gap 5 of the audit: `init --from-docker-run "docker run --network <host ID>"` wrote
+    a manifest `run` then refused; init now asks the engine as run does, and refuses."""
+    from saferun.app.init import from_docker_run_line
+
+    line = f"docker run --network {name} nginx:1.25"
+    with pytest.raises(Refused, match="host-network") as caught:
+        from_docker_run_line(line, (), cwd=str(tmp_path), manifest_dir=str(tmp_path))
+    assert caught.value.rule_ids == ["host-network"] and name in engine.asked
+    out = tmp_path / "saferun.toml"
+    result = CliRunner().invoke(cli, ["init", "--from-docker-run", line, "-o", str(out)])
+    assert result.exit_code == 2 and "host-network" in result.stderr and not out.exists()
+    allowed = from_docker_run_line(line, ("host-network=the app serves the host's LAN",),
+                                   cwd=str(tmp_path), manifest_dir=str(tmp_path))
+    assert f'mode = "{name}"' in allowed.text  # with a reason it is written, as run starts it
+
+
+def test_init_writes_another_network_and_says_when_names_were_not_resolved(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from saferun.app.init import from_docker_run_line
+
+    line = "docker run --network hostile2-net nginx:1.25"
+    result = from_docker_run_line(line, (), cwd=str(tmp_path), manifest_dir=str(tmp_path))
+    assert 'mode = "hostile2-net"' in result.text and "hostile2-net" in engine.asked
+    assert not any("not resolved" in n for n in result.notes)
+    monkeypatch.setattr(networks, "_engine_session", _absent)
+    line = f"docker run --network {HOST_ID[:12]} nginx:1.25"
+    result = from_docker_run_line(line, (), cwd=str(tmp_path), manifest_dir=str(tmp_path))
+    note = [n for n in result.notes if "not resolved" in n]
+    assert note and HOST_ID[:12] in note[0] and "no engine answered" in note[0]
+    assert "not resolved" in result.text  # the written manifest says so too
+    out = tmp_path / "saferun.toml"
+    cli_run = CliRunner().invoke(cli, ["init", "--from-docker-run", line, "-o", str(out)])
+    assert cli_run.exit_code == 0 and "not resolved" in cli_run.stderr

@@ -40,3 +40,31 @@ def test_denies_nothing() -> None:
     assert not denies_nothing(json.dumps(denying))
     assert not denies_nothing(json.dumps({"defaultAction": "SCMP_ACT_ERRNO"}))
     assert not denies_nothing("not json")
+
+
+@pytest.mark.parametrize(("profile", "unconfined"), [
+    ({"defaultAction": "SCMP_ACT_LOG"}, True),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_LOG"}]}, True),
+    ({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}, False),
+])
+def test_a_docker_run_line_with_a_profile_file_that_denies_nothing(
+        tmp_path: object, profile: dict[str, object], unconfined: bool) -> None:
+    """Gap 8 of the audit: `check --docker-run "... --security-opt seccomp=FILE"` judged any
+    file "custom"; the docker CLI sends the file's JSON, so check reads it and a profile
+    that denies nothing is seccomp-unconfined (as from docker inspect)."""
+    from pathlib import Path
+
+    from saferun.app.check import check_docker_run
+
+    Path(str(tmp_path), "p.json").write_text(json.dumps(profile))
+    for opt in ("seccomp=p.json", f"seccomp:{tmp_path}/p.json"):
+        report = check_docker_run(f"docker run --security-opt {opt} nginx:1.25",
+                                  cwd=str(tmp_path))
+        rules = {f.rule for f in report.findings}
+        assert ("seccomp-unconfined" in rules) is unconfined, (opt, report)
+        assert any("denies nothing" in n for n in report.notes) is unconfined
+    missing = check_docker_run("docker run --security-opt seccomp=nope.json nginx:1.25",
+                               cwd=str(tmp_path))
+    assert any("cannot read seccomp profile" in n for n in missing.notes), missing.notes

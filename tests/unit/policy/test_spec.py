@@ -89,6 +89,10 @@ def test_symlink_to_a_sensitive_path_is_caught_in_a_manifest(tmp_path: Path) -> 
     manifest = tmp_path / "saferun.toml"
     manifest.write_text('[app]\nname = "web"\nimage = "busybox:1"\n\n[[filesystem.mounts]]\n'
                         'type = "bind"\nsource = "./data"\ntarget = "/data"\n')
+    report = check_manifest(manifest)  # refused as run refuses it: the manifest is invalid
+    assert report.error and "resolves to '/etc'" in report.error
+    with manifest.open("a") as handle:
+        handle.write('[allow]\nsensitive-host-mount = "the test reads the host config"\n')
     report = check_manifest(manifest)
     hits = [f for f in report.findings if f.rule == "sensitive-host-mount"]
     assert hits and "resolves to '/etc'" in hits[0].message
