@@ -124,10 +124,17 @@ def preset_document(name: str) -> dict[str, Any]:
 
 def is_preset_file(path: Path) -> bool:
     """Whether `path` is one of the shipped presets (a partial manifest without an app)."""
+    if path.suffix != ".toml" or path.stem not in _preset_stems():
+        return False  # no resolve (a stat per path component) for the usual manifest
     try:
-        return path.suffix == ".toml" and path.resolve().parent == _resolved_preset_dir()
+        return path.resolve().parent == _resolved_preset_dir()
     except FileNotFoundError:
         return False
+
+
+@cache
+def _preset_stems() -> frozenset[str]:
+    return frozenset(preset_names())
 
 
 @cache  # saferun's own folder, asked once per manifest by `saferun check`

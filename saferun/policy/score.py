@@ -61,12 +61,16 @@ def rating(value: float) -> str:
     return RATINGS[-1][1]
 
 
+_PASSED: dict[str, str] = {}  # rule id -> its "ok" explanation (`check` scores thousands)
+
+
 def exposure(results: Sequence[RuleResult]) -> Score:
     items = []
     for result in results:
         rule = result.rule
         if result.passed:
-            explanation = f"ok: no finding for '{rule.title.lower()}'"
+            explanation = _PASSED.get(rule.id) or _PASSED.setdefault(
+                rule.id, f"ok: no finding for '{rule.title.lower()}'")
         else:
             explanation = "; ".join(h.detail for h in result.hits) + f". {rule.rationale}"
         items.append(ScoreItem(rule.id, rule.title, rule.weight, 0.0 if result.passed else 1.0,

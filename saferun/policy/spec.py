@@ -164,13 +164,14 @@ def denies_nothing(text: str) -> bool:
 
 def with_resolved_sources(spec: ContainerSpec, resolved: Mapping[str, str]) -> ContainerSpec:
     """Replace bind sources by the real paths the edge resolved (symlinks followed)."""
-    mounts = []
+    mounts, changed = [], False
     for mount in spec.mounts:
         real = resolved.get(mount.source) if mount.kind == "bind" else None
         if real and real != mount.source:
             mount = replace(mount, source=real, written_source=mount.source)
+            changed = True
         mounts.append(mount)
-    return replace(spec, mounts=tuple(mounts))
+    return replace(spec, mounts=tuple(mounts)) if changed else spec
 
 
 # --- from a RunPlan (a manifest) ---------------------------------------------------------
