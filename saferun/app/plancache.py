@@ -296,16 +296,20 @@ def _inputs_unchanged(inputs: list[dict[str, Any]]) -> bool:
     return all(describe_input(record["path"]) == record for record in inputs)
 
 
+def private_directory(path: str) -> bool:
+    """Whether `path` is a directory (not a symlink) that only this user can use."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
 def _private_read(path: str) -> bytes | None:
     """Read an entry only if this user alone could have written it."""
+    if not private_directory(os.path.dirname(path)):
+        return None
     try:
-        directory = os.lstat(os.path.dirname(path))
-        if (
-            not stat.S_ISDIR(directory.st_mode)
-            or directory.st_uid != os.getuid()
-            or directory.st_mode & 0o077
-        ):
-            return None
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
@@ -479,8 +483,13 @@ def _touch(path: str) -> None:
 
 
 def _debug(message: str) -> None:
+    debug(f"plan cache {message}")
+
+
+def debug(message: str) -> None:
+    """SAFERUN_DEBUG=1: say how a start was served (tests and users read it)."""
     if os.environ.get("SAFERUN_DEBUG"):
-        print(f"saferun: debug: plan cache {message}", file=sys.stderr)
+        print(f"saferun: debug: {message}", file=sys.stderr)
 
 
 def host_fingerprint() -> str:

@@ -72,24 +72,16 @@ def fill(argv: list[str]) -> bool:
         return False
     planned = status == "ok" and isinstance(reply, dict) and reply.get("stored") is True
     if planned:
-        _debug("planned by the planning server")
+        plancache.debug("planned by the planning server")
     return planned
-
-
-def _debug(message: str) -> None:
-    if os.environ.get("SAFERUN_DEBUG"):
-        print(f"saferun: debug: {message}", file=sys.stderr)
 
 
 def _private_directory(path: str) -> bool:
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
-        info = os.lstat(path)
     except OSError:
         return False
-    import stat
-
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+    return plancache.private_directory(path)
 
 
 def _spawn(path: str) -> None:
@@ -108,7 +100,7 @@ def _spawn(path: str) -> None:
     except OSError:
         return
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    _debug("no planning server: starting one")
+    plancache.debug("no planning server: starting one")
     forkserver.spawn_detached([
         sys.executable, "-c",
         "import sys; sys.path.insert(0, sys.argv[1]); "
