@@ -313,13 +313,19 @@ def _no_line(name: str, state: Mapping[str, object], tasks_rise: int) -> Result:
     """The verdict for an attempt whose container ended without printing its line.
 
     Only two endings count as blocked, and only with evidence from the host: the kernel's
-    OOM killer ended the container (docker's OOMKilled), or a fork bomb's container died
-    while the host's task count rose by less than the bomb's size. Anything else is
-    ALLOWED: an attempt that could not be judged must never pass as blocked.
+    OOM killer ended the container (docker's OOMKilled, or the kernel log's record of an
+    OOM kill in the container's memory cgroup), or a fork bomb's container died while the
+    host's task count rose by less than the bomb's size. Anything else is ALLOWED: an
+    attempt that could not be judged must never pass as blocked.
     """
     code = state.get("ExitCode")
     if state.get("OOMKilled"):
         return Result("blocked", f"no line: the whole container was OOM-killed (exit {code})")
+    if memcg_oom_killed(str(state.get("Id", ""))):
+        # dockerd 20.10 learns of an OOM kill from an event that can lose the race with the
+        # task's exit under load, leaving OOMKilled false; the kernel's own record cannot.
+        return Result("blocked", f"no line: the whole container was OOM-killed (exit {code}; "
+                                 f"kernel log: oom_memcg of the container)")
     if name == "fork_bomb" and tasks_rise < FORK_BOUND:
         return Result("blocked", f"no line: the whole container died at the PIDs limit "
                                  f"(exit {code}); host tasks rose by {tasks_rise} at most")
@@ -327,6 +333,21 @@ def _no_line(name: str, state: Mapping[str, object], tasks_rise: int) -> Result:
 
 
 FORK_BOUND = 1000  # escape_probe.c's FORK_BOUND
+
+
+def memcg_oom_killed(container_id: str) -> bool:
+    """Whether the kernel log records an OOM kill in this container's memory cgroup.
+
+    The kernel prints `oom_memcg=/docker/<id>` (cgroup v1, cgroupfs driver) or
+    `oom_memcg=/system.slice/docker-<id>.scope` (systemd driver) for each memcg OOM kill.
+    An unreadable log is no evidence.
+    """
+    if not re.fullmatch(r"[0-9a-f]{64}", container_id):
+        return False
+    done = subprocess.run(["dmesg"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return False
+    return re.search(rf"oom_memcg=\S*docker[/-]{container_id}\b", done.stdout) is not None
 
 
 def run_config(config: str, image: str, label: tuple[str, str], workdir: Path,
@@ -387,19 +408,21 @@ def _task_sampler(samples: list[int]) -> Iterator[None]:
 
 
 def _container_state(run_id: str) -> dict[str, object]:
-    """The State of the container labelled `run_id`, which is then removed."""
+    """The State of the container labelled `run_id` (plus its Id), which is then removed."""
     ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=saferun-escape-run={run_id}"],
                          capture_output=True, text=True, check=False).stdout.split()
     if not ids:
         return {}
-    inspected = subprocess.run(["docker", "inspect", "--format", "{{json .State}}", ids[0]],
+    inspected = subprocess.run(["docker", "inspect", "--format", "{{json .}}", ids[0]],
                                capture_output=True, text=True, check=False)
     subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
     try:
-        state = json.loads(inspected.stdout)
+        container = json.loads(inspected.stdout)
     except json.JSONDecodeError:
         return {}
-    return state if isinstance(state, dict) else {}
+    if not isinstance(container, dict) or not isinstance(container.get("State"), dict):
+        return {}
+    return {**container["State"], "Id": container.get("Id", "")}
 
 
 def run_all(image: str, label: tuple[str, str], python: str = sys.executable,

@@ -118,7 +118,8 @@ def test_no_container_reaches_the_hosts_loopback(runs: dict[str, BatteryRun]) ->
 
 
 def test_gvisor_blocks_every_attempt_but_the_documented_one(gvisor: BatteryRun) -> None:
-    assert set(_allowed(gvisor)) == set(battery.GVISOR_ALLOWED), gvisor.stdout + gvisor.stderr
+    assert set(_allowed(gvisor)) == set(battery.GVISOR_ALLOWED), (
+        _allowed(gvisor), gvisor.exit_codes, gvisor.stdout + gvisor.stderr)
     # The documented reasons are still the actual ones.
     assert "ENXIO" in gvisor.results["mknod_block"].detail, gvisor.results["mknod_block"]
     fork = gvisor.results["fork_bomb"].detail  # either all forks succeeded, or the sandbox
@@ -142,3 +143,22 @@ def test_the_docs_table_is_what_this_run_produced(runs: dict[str, BatteryRun]) -
     committed = battery.extract_table((battery.REPO / "docs" / "escape-battery.md").read_text())
     assert battery.render_table(runs) == committed, (
         "docs/escape-battery.md is out of date: run .venv/bin/python tests/escape/run_battery.py")
+
+
+def test_the_kernel_log_tells_an_oom_killed_container_from_one_that_exited(
+        busybox_image: str) -> None:
+    """The battery's second source of OOM evidence (dockerd's OOMKilled can lose a race)."""
+    def run(*argv: str) -> str:
+        cid = subprocess.run(["docker", "run", "-d", "--label", f"{E2E_LABEL[0]}={E2E_LABEL[1]}",
+                              "--memory", "16m", "--memory-swap", "16m", busybox_image, *argv],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(["docker", "wait", cid], capture_output=True, check=True)
+        return cid
+
+    hog, quiet = run("tail", "/dev/zero"), run("true")
+    try:
+        assert battery.memcg_oom_killed(hog)
+        assert not battery.memcg_oom_killed(quiet)
+        assert not battery.memcg_oom_killed("not-an-id")
+    finally:
+        subprocess.run(["docker", "rm", "-f", hog, quiet], capture_output=True, check=False)
