@@ -137,6 +137,44 @@ def _warm_up() -> None:
         parse_manifest(b'[app]\nname = "warm"\nimage = "busybox:1"\n', "warm-up.toml")
     except Exception:  # noqa: BLE001 - only a warm-up
         pass
+    _rehearse()
+
+
+REHEARSALS = 3
+
+
+def _rehearse() -> None:
+    """Run the full path a few times on a manifest of its own, offline and dry: a child
+    then starts with the interpreter's code already specialised and first-use setup done
+    (measured: a child's first plan 4.8 ms without this, 2.7 ms with it).
+
+    Offline and dry touch no engine and no plan cache. What the rehearsal leaves in
+    this process is saferun's own data read once (the seccomp groups, the templates) and
+    nothing of this host: the in-memory compile outcomes are dropped, so a child judges
+    its profiles as a fresh process does, and the environment is put back.
+    """
+    import tempfile
+
+    from saferun.app import planning
+    from saferun.app.run import decide
+    from saferun.inputs.run_flags import parse_run_args
+
+    environ = dict(os.environ)
+    try:
+        with tempfile.TemporaryDirectory(prefix="saferun-warm-") as work:
+            manifest = os.path.join(work, "saferun.toml")
+            with open(manifest, "w", encoding="utf-8") as out:
+                out.write('[app]\nname = "warm"\nimage = "busybox:1"\n')
+            argv = ["--dry-run", "--offline", "--rm", "--label", "warm=1", "-e", "WARM=1",
+                    manifest, "true"]
+            for _ in range(REHEARSALS):
+                decide(parse_run_args(argv), cwd=work, warn=lambda _message: None)
+    except Exception:  # noqa: BLE001 - only a warm-up: a child does the real work
+        pass
+    finally:
+        planning.forget_compiled()
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def _handle(request: dict[str, object]) -> dict[str, object]:

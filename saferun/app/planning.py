@@ -21,6 +21,11 @@ from saferun.plan.planner import LaunchOptions, RunPlan, build_plan
 _COMPILED: dict[tuple[str, tuple[str, ...]], ProfileError | None] = {}
 
 
+def forget_compiled() -> None:
+    """Drop the compile outcomes kept in this process (the planning server's warm-up)."""
+    _COMPILED.clear()
+
+
 def checked_plan(manifest: Manifest, facts: HostFacts,
                  options: LaunchOptions | None = None) -> RunPlan:
     """build_plan, with the generated seccomp profile compiled by libseccomp."""

@@ -19,25 +19,46 @@ the whole line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Literal, NamedTuple
-
 from saferun.errors import DockerArgsError
 
-FlagKind = Literal["bool", "value"]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: see the classes below
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Literal
+
+    FlagKind = Literal["bool", "value"]
 
 
-# NamedTuples, not dataclasses: importing dataclasses costs ~10 ms (it imports inspect),
-# and the plan cache's fast path parses a command line with this module.
-class Flag(NamedTuple):
+# Plain slotted classes, not dataclasses or typing.NamedTuple: the plan cache parses every
+# command line it has not seen with this module, and importing dataclasses (inspect) or
+# typing (with re, enum, collections) costs 3-10 ms there.
+class Flag:
     """One `docker run` option."""
 
-    name: str  # long name without dashes
-    short: str | None = None  # one-letter alias
-    kind: FlagKind = "value"
-    repeatable: bool = False  # list/map flags accumulate; others: the last one wins
-    value_type: str = "string"  # the type docker's reference shows (list, bytes, duration...)
-    alias_of: str | None = None  # hidden aliases (--net) resolve to their flag (--network)
+    __slots__ = ("name", "short", "kind", "repeatable", "value_type", "alias_of")
+
+    def __init__(self, name: str, short: str | None = None, kind: FlagKind = "value",
+                 repeatable: bool = False, value_type: str = "string",
+                 alias_of: str | None = None) -> None:
+        self.name = name  # long name without dashes
+        self.short = short  # one-letter alias
+        self.kind = kind
+        self.repeatable = repeatable  # list/map flags accumulate; others: the last one wins
+        self.value_type = value_type  # the type docker's reference shows (list, bytes...)
+        self.alias_of = alias_of  # hidden aliases (--net) resolve to their flag (--network)
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.name, self.short, self.kind, self.repeatable, self.value_type,
+                self.alias_of)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Flag) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Flag({})".format(", ".join(map(repr, self._key())))
 
 
 def _b(name: str, short: str | None = None) -> Flag:
@@ -199,16 +220,31 @@ class FlagTable:
 DOCKER_RUN = FlagTable(DOCKER_RUN_FLAGS)
 
 
-class ParsedRun(NamedTuple):
+class ParsedRun:
     """A parsed `docker run` line: flags in order (canonical long name, value), image, command.
 
     Boolean flags carry "true" or "false". The image is None only when the line ends before
     one (saferun allows that when a manifest names the image).
     """
 
-    flags: tuple[tuple[str, str], ...]
-    image: str | None
-    command: tuple[str, ...]
+    __slots__ = ("flags", "image", "command")
+
+    def __init__(self, flags: tuple[tuple[str, str], ...], image: str | None,
+                 command: tuple[str, ...]) -> None:
+        self.flags = flags
+        self.image = image
+        self.command = command
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ParsedRun)
+                and (self.flags, self.image, self.command)
+                == (other.flags, other.image, other.command))
+
+    def __hash__(self) -> int:
+        return hash((self.flags, self.image, self.command))
+
+    def __repr__(self) -> str:
+        return f"ParsedRun({self.flags!r}, {self.image!r}, {self.command!r})"
 
     def values(self, name: str) -> list[str]:
         return [value for key, value in self.flags if key == name]

@@ -7,9 +7,11 @@ manifest model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from saferun.inputs.dockerargs import DOCKER_RUN, Flag, ParsedRun, parse_docker_run
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING (saferun.inputs.dockerargs says why)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # saferun's own options of `saferun run`, read by the same parser as docker's.
 SAFERUN_RUN_FLAGS: tuple[Flag, ...] = (

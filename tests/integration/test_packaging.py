@@ -1,4 +1,5 @@
-"""A plain (non-editable) install carries the data folders: profiles/, seccomp/, apparmor/."""
+"""A plain (non-editable) install carries the data folders (profiles/, seccomp/,
+apparmor/) and the `saferun` command."""
 
 from __future__ import annotations
 
@@ -26,5 +27,14 @@ def test_wheel_contains_data_folders_and_console_script(tmp_path: Path) -> None:
             f"saferun/_data/{kind}/{p.name}" for p in (REPO / kind).iterdir() if p.is_file()
         }
         assert expected and expected <= names, sorted(expected - names)
-    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "saferun = saferun.__main__:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    # The command is a wheel script whose `#!python` the installer points at its interpreter
+    # (bin/saferun: not an entry point, whose generated wrapper imports re on every start).
+    script = next(n for n in names if n.endswith(".data/scripts/saferun"))
+    text = zipfile.ZipFile(wheel).read(script).decode()
+    assert text.startswith("#!python\n")
+    assert "import re" not in text
+    assert not any(n.endswith("entry_points.txt") and b"saferun" in zipfile.ZipFile(wheel).read(n)
+                   for n in names)  # one `saferun` only
+    done = subprocess.run([sys.executable, str(REPO / "bin" / "saferun"), "--version"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "saferun, version" in done.stdout, done.stderr

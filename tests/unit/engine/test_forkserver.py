@@ -84,6 +84,34 @@ def server(short_dir: Path) -> Iterator[Server]:
     running.stop()
 
 
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _wait_for_children(pid: int) -> set[int]:
+    deadline = time.monotonic() + 10
+    while not (found := _children(pid)):
+        assert time.monotonic() < deadline, "no child waits for a request"
+        time.sleep(0.01)
+    return found
+
+
+def _wait_until_gone(pids: set[int]) -> None:
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"left running: {pids}"
+        time.sleep(0.01)
+
+
 def test_no_server_is_absent(short_dir: Path) -> None:
     assert forkserver.ask(str(short_dir / "none.sock"), {}, 1.0) == ("absent", None)
 
@@ -173,9 +201,13 @@ def test_a_second_server_on_the_same_path_leaves_at_once(server: Server, short_d
 
 def test_a_socket_left_by_a_dead_server_is_absent_and_replaced(short_dir: Path) -> None:
     dead = Server(short_dir)
+    waiting = _wait_for_children(dead.proc.pid)
     dead.proc.kill()  # SIGKILL: no cleanup, the socket file stays
     dead.proc.wait(timeout=10)
     assert os.path.exists(dead.path)
+    # The child that was waiting for a request dies with its server (PR_SET_PDEATHSIG):
+    # nothing listens on the socket any more.
+    _wait_until_gone(waiting)
     assert forkserver.ask(dead.path, {}, 1.0) == ("absent", None)
     os.unlink(f"{dead.path}.pid")
     fresh = Server(short_dir)
@@ -230,3 +262,24 @@ def test_files_of_servers_no_longer_running_are_removed(server: Server, short_di
     forkserver.remove_stale(str(short_dir), "", str(short_dir / "keep.sock"))
     assert not any(Path(f"{old}{suffix}").exists() for suffix in (".lock", ".spawned", ""))
     assert (short_dir / running).exists() and (short_dir / f"{running}.lock").exists()
+
+
+def test_one_child_waits_ahead_of_each_request_and_leaves_with_the_server(
+        server: Server) -> None:
+    waiting = _wait_for_children(server.proc.pid)
+    assert len(waiting) == 1
+    reply = forkserver.ask(server.path, {"n": 1}, 5.0)[1]
+    assert reply["pid"] in waiting  # the child forked before the request answered it
+    deadline = time.monotonic() + 10
+    while not (after := _children(server.proc.pid) - waiting):  # the server forks the next
+        assert time.monotonic() < deadline, "no next child"
+        time.sleep(0.01)
+    server.stop()  # SIGTERM: the server kills the child still waiting
+    _wait_until_gone(after)
+
+
+def test_the_waiting_child_is_killed_when_the_server_goes_idle(short_dir: Path) -> None:
+    idle = Server(short_dir, idle=0.5)
+    waiting = _wait_for_children(idle.proc.pid)
+    idle.proc.wait(timeout=10)
+    _wait_until_gone(waiting)
