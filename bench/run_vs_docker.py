@@ -2,7 +2,8 @@
 """Benchmark: what `saferun run` costs against `docker run` with the identical hardened flags.
 
 One run prints, as paired medians and ratios (order alternated within each pair, all pairs
-of a round interleaved, so drift on a shared host hits every configuration alike):
+of a round interleaved in a new seeded order each round, 50 ms between starts, so drift on a
+shared host hits every configuration alike):
 
 - cold: a command line saferun has never seen (a fresh `-e SAFERUN_BENCH=<token>` value
   each round) against `docker run` with the same argv; the plan cache's normalised key
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shlex
 import statistics
 import subprocess
@@ -50,6 +52,7 @@ from _machine import provenance, saferun_argv
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "@token@"  # replaced by a fresh value for each cold pair
 CONFIGS = ("cold", "full", "fullalone", "warm", "nocache", "dry")
+SETTLE_S = 0.05  # between starts: the engine finishes the last container's teardown
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
@@ -196,13 +199,19 @@ def main() -> int:
         for _ in range(3):
             timed(with_token(pairs["full"][0], uuid.uuid4().hex), env)
     samples: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in wanted}
+    shuffler = random.Random(16)  # the same orders on every run of the script
     for index in range(args.pairs):
-        for name in wanted[index % len(wanted):] + wanted[:index % len(wanted)]:
+        # Each round runs the configurations in a new order, and each configuration puts
+        # its own side first in every other pair: what ran just before a start (a heavy
+        # start, a container still being torn down) and which side goes first stay
+        # independent (a fixed rotation tied them together).
+        for name in shuffler.sample(wanted, len(wanted)):
             ours, theirs, run_env = pairs[name]
             token = uuid.uuid4().hex  # a value no earlier start used
             order = [(with_token(ours, token), run_env, samples[name][0]),
                      (with_token(theirs, token), None, samples[name][1])]
             for argv, run_on, sink in order if index % 2 == 0 else reversed(order):
+                time.sleep(SETTLE_S)
                 sink.append(timed(argv, run_on))
     overhead = measure_overhead(pairs, wanted, args.pairs)
     stop_server(server)
