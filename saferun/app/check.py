@@ -154,10 +154,12 @@ def resolve_networks(spec: ContainerSpec, names: list[str],
 
 
 def check_manifest(path: Path, *, network: str | None = None,
-                   lookup: NetworkLookup | None = None) -> TargetReport:
+                   lookup: NetworkLookup | None = None, data: bytes | None = None,
+                   directories: dict[str, str] | None = None) -> TargetReport:
     """`network`: the network the app is on when not its own (a stack's, under `up`).
     `lookup` resolves the networks the manifest names (a new one, asking the engine, if
-    None)."""
+    None). `data`: the file's bytes, when already read; `directories`: real paths of
+    directories already resolved in this check."""
     from saferun.app.networks import manifest_networks
     from saferun.inputs.loader import load_manifest
 
@@ -165,9 +167,9 @@ def check_manifest(path: Path, *, network: str | None = None,
     from saferun.app.image_policy import refuse_registry
 
     try:
-        manifest = load_manifest(path)
+        manifest = load_manifest(path, data)
         refuse_registry(manifest.app.image, manifest.policy)  # as run refuses it
-        spec = _checked_spec(manifest, str(path.resolve().parent))
+        spec = _checked_spec(manifest, _real_parent(path, directories))
         if network is not None:
             from dataclasses import replace
 
@@ -183,12 +185,33 @@ def check_manifest(path: Path, *, network: str | None = None,
                         notes=notes)
 
 
-def _check_path(path: Path, lookup: NetworkLookup | None = None) -> list[TargetReport]:
+def _real_parent(path: Path, directories: dict[str, str] | None) -> str:
+    """The real directory of the manifest at `path` (`path.resolve().parent`); with
+    `directories`, each directory of a check is resolved once (a stat per component) for
+    the files in it that are not symlinks."""
+    if directories is None or os.path.islink(path):
+        return str(path.resolve().parent)
+    parent = os.path.dirname(os.path.abspath(path))
+    real = directories.get(parent)
+    if real is None:
+        real = directories[parent] = os.path.realpath(parent)
+    return real
+
+
+def _check_path(path: Path, lookup: NetworkLookup | None = None,
+                directories: dict[str, str] | None = None) -> list[TargetReport]:
     """A manifest, or a saferun.stack.toml: each of its services' manifests."""
+    from saferun.inputs.loader import read_manifest_bytes
     from saferun.inputs.stackfile import is_stack_file, load_stack
 
-    if not is_stack_file(path):
-        return [check_manifest(path, lookup=lookup)]
+    data = None
+    if path.suffix == ".toml":
+        try:  # read once for both questions: stack file or manifest, and the manifest
+            data = read_manifest_bytes(path)
+        except ManifestError:
+            data = None  # not readable: loading it below says why
+    if not is_stack_file(path, data):
+        return [check_manifest(path, lookup=lookup, data=data, directories=directories)]
     try:
         stack = load_stack(str(path))
     except ManifestError as exc:
@@ -242,7 +265,9 @@ def check_all(manifests: tuple[Path, ...], lines: tuple[str, ...],
               containers: tuple[str, ...]) -> list[TargetReport]:
     """Every input in the order given: manifests, command lines, then containers."""
     lookup = NetworkLookup()  # the engine is asked once, if a network needs it
-    reports = [report for path in manifests for report in _check_path(path, lookup)]
+    directories: dict[str, str] = {}
+    reports = [report for path in manifests
+               for report in _check_path(path, lookup, directories)]
     reports += [check_docker_run(line, lookup=lookup) for line in lines]
     if containers:
         from saferun.engine.api import EngineSession, local_socket_path

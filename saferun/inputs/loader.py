@@ -253,12 +253,14 @@ def resolve_document(data: bytes, source: str, *, base_dir: Path,
                      own_path: Path | None = None) -> ResolvedDocument:
     """Parse TOML bytes and merge in everything it `extends`, detecting cycles."""
     document, text = _parse_toml(data, source)
-    chain: list[Path] = [own_path.resolve()] if own_path is not None else []
+    chain: list[Path] = []  # the files of the chain, resolved (a cycle), once there is one
     extended: list[Path] = []
     sources: list[tuple[str, str]] = []
     layers = [document]
     current, current_source, current_dir = document, source, base_dir
     while "extends" in current:
+        if not chain and own_path is not None:
+            chain.append(own_path.resolve())
         target = _extends_target(current["extends"], current_source, current_dir)
         real = target.resolve()
         if real in chain:
@@ -283,10 +285,11 @@ def resolve_document(data: bytes, source: str, *, base_dir: Path,
     return ResolvedDocument(merged, text, tuple(extended), tuple(sources))
 
 
-def read_document(path: Path) -> ResolvedDocument:
-    """A manifest file's document with its `extends` merged in; a preset gets its placeholder."""
-    resolved = resolve_document(read_manifest_bytes(path), str(path), base_dir=path.parent,
-                                own_path=path)
+def read_document(path: Path, data: bytes | None = None) -> ResolvedDocument:
+    """A manifest file's document with its `extends` merged in; a preset gets its placeholder.
+    `data`: the file's bytes when the caller has read them already."""
+    resolved = resolve_document(read_manifest_bytes(path) if data is None else data,
+                                str(path), base_dir=path.parent, own_path=path)
     if is_preset_file(path):
         resolved.document.pop(PRESET_TABLE, None)
         app = resolved.document.setdefault("app", {})
@@ -356,10 +359,11 @@ def validate_document(resolved: ResolvedDocument, source: str) -> Any:
                                                     also=resolved.sources)) from None
 
 
-def load_manifest(path: str | Path) -> Any:
-    """Read and validate a manifest file (with what it extends)."""
+def load_manifest(path: str | Path, data: bytes | None = None) -> Any:
+    """Read and validate a manifest file (with what it extends); `data`: its bytes, when
+    already read."""
     manifest_path = Path(path)
-    return validate_document(read_document(manifest_path), str(manifest_path))
+    return validate_document(read_document(manifest_path, data), str(manifest_path))
 
 
 def format_validation_error(exc: Any, text: str, source: str,

@@ -176,16 +176,17 @@ def compose_document(path: Path) -> Any:
     return document
 
 
-def is_stack_file(path: Path) -> bool:
-    """A TOML file with a [stack] table (not a manifest)."""
+def is_stack_file(path: Path, data: bytes | None = None) -> bool:
+    """A TOML file with a [stack] table (not a manifest). `data`: the file's bytes, when
+    the caller has read them already."""
     if path.name == STACK_FILE:
         return True
-    if path.suffix != ".toml" or not path.is_file():
+    if path.suffix != ".toml" or (data is None and not path.is_file()):
         return False
     from saferun.inputs.loader import read_manifest_bytes, read_toml_file
 
     try:
-        data = read_manifest_bytes(path)
+        data = read_manifest_bytes(path) if data is None else data
         # No "stack" in the text (nor an escape that could spell it): not a stack file, and
         # `saferun check` does not parse every manifest twice.
         if b"stack" not in data and b"\\u" not in data and b"\\U" not in data:

@@ -61,23 +61,39 @@ def rating(value: float) -> str:
     return RATINGS[-1][1]
 
 
-_PASSED: dict[str, str] = {}  # rule id -> its "ok" explanation (`check` scores thousands)
+# A passed rule's row is the same in every score: made once per rule (`check` scores
+# thousands of manifests, 39 rules each).
+_PASSED: dict[tuple[str, str, int], ScoreItem] = {}
+
+
+def _passed_item(rule_id: str, title: str, weight: int) -> ScoreItem:
+    key = (rule_id, title, weight)
+    item = _PASSED.get(key)
+    if item is None:
+        item = _PASSED[key] = ScoreItem(rule_id, title, weight, 0.0,
+                                        f"ok: no finding for '{title.lower()}'")
+    return item
 
 
 def exposure(results: Sequence[RuleResult]) -> Score:
-    items = []
+    passed: list[ScoreItem] = []
+    missing: list[ScoreItem] = []
+    unconfined: list[str] = []
+    total = 0
     for result in results:
         rule = result.rule
-        if result.passed:
-            explanation = _PASSED.get(rule.id) or _PASSED.setdefault(
-                rule.id, f"ok: no finding for '{rule.title.lower()}'")
-        else:
-            explanation = "; ".join(h.detail for h in result.hits) + f". {rule.rationale}"
-        items.append(ScoreItem(rule.id, rule.title, rule.weight, 0.0 if result.passed else 1.0,
-                               explanation))
-    total = sum(item.weight for item in items)
-    raw = 10 * sum(item.exposure for item in items) / total if total else 0.0
-    unconfined = tuple(r.rule.id for r in results if any(h.unconfined for h in r.hits))
+        total += rule.weight
+        if not result.hits:
+            passed.append(_passed_item(rule.id, rule.title, rule.weight))
+            continue
+        explanation = "; ".join(h.detail for h in result.hits) + f". {rule.rationale}"
+        missing.append(ScoreItem(rule.id, rule.title, rule.weight, 1.0, explanation))
+        if any(h.unconfined for h in result.hits):
+            unconfined.append(rule.id)
+    raw = 10 * sum(item.weight for item in missing) / total if total else 0.0
     value = 10.0 if unconfined else round(min(10.0, raw), 1)
-    ordered = sorted(items, key=lambda i: (-i.exposure, -i.weight, i.rule))
-    return Score(value, rating(value), tuple(ordered), unconfined, total, round(raw, 1))
+    # Missing controls first, heaviest first; then the controls in place (exposure 0).
+    missing.sort(key=lambda i: (-i.weight, i.rule))
+    passed.sort(key=lambda i: (-i.weight, i.rule))
+    return Score(value, rating(value), (*missing, *passed), tuple(unconfined), total,
+                 round(raw, 1))
