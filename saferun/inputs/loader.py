@@ -277,8 +277,8 @@ def resolve_document(data: bytes, source: str, *, base_dir: Path,
         sources.append((str(target), parent_text))
         layers.append(parent)
         current, current_source, current_dir = parent, str(target), target.parent
-    merged: dict[str, Any] = {}
-    for layer in reversed(layers):
+    merged: dict[str, Any] = document if len(layers) == 1 else {}  # freshly parsed: ours
+    for layer in reversed(layers if len(layers) > 1 else ()):
         merged = merge_documents(merged, layer)
     if len(layers) > 1:
         merged["extends"] = document["extends"]  # what this manifest said, not its parents
