@@ -227,6 +227,9 @@ def drift_events(ctx: Watched, now: float, messages: Iterable[tuple[str, str]],
 
 
 OVERFLOW = "audit-socket-overflow"  # ENOBUFS: how many is known only from a later serial
+# Where a `dropped` event's records were lost (its source; docs/watch.md "Every loss").
+DROPPED_SOURCES = ("audit-socket", OVERFLOW, "audit-kernel", "queue", "proc-socket",
+                   "unattributed")
 
 
 def dropped_event(now: float, count: int, where: str) -> Event:
@@ -361,7 +364,6 @@ EVENT_SCHEMA: dict[str, Any] = {
         "pid": {"type": ["integer", "null"], "description": "host pid, when the kernel gave one"},
         "source": {"type": "string",
                    "enum": ["audit", "proc-connector", "output", "docker-events", "verify",
-                            "watch", "audit-socket", "audit-kernel", "queue", "proc-socket",
-                            ""]},
+                            "watch", *DROPPED_SOURCES, ""]},
     },
 }

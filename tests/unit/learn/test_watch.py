@@ -191,3 +191,21 @@ def test_docs_name_every_kind_and_the_schema_command() -> None:
     missing = [kind for kind in KINDS if f"`{kind}`" not in text]
     assert not missing, f"docs/watch.md does not name {missing}"
     assert "--print-schema" in text
+
+
+def test_every_place_records_are_lost_is_a_source_the_schema_allows() -> None:
+    """A `dropped` event names where its records were lost; the JSON output must stay
+    valid for each (an `unattributed` loss under load once failed the schema)."""
+    import re
+    from pathlib import Path
+
+    package = Path(core.__file__).resolve().parents[1]
+    text = ((package / "app" / "watch.py").read_text()
+            + (package / "engine" / "watch_sources.py").read_text())
+    written = set(re.findall(r'\("dropped", "([a-z-]+)"', text))
+    written |= set(re.findall(r'dropped_event\([^()]*, "([a-z-]+)"\)', text))
+    assert {"audit-socket", "audit-kernel", "proc-socket", "queue", "unattributed"} <= written
+    assert written | {core.OVERFLOW} == set(core.DROPPED_SOURCES)
+    for where in core.DROPPED_SOURCES:
+        jsonschema.validate(core.dropped_event(1.0, 3, where).to_json(),
+                            EVENT_SCHEMA)
