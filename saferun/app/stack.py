@@ -349,15 +349,19 @@ class DownResult:
     stack: str
     containers: tuple[str, ...]
     networks: tuple[str, ...]
+    volumes: tuple[str, ...]  # the services' anonymous volumes
+    volumes_removed: bool  # else kept
 
 
-def down(target: str | None) -> DownResult:
-    """Remove everything labelled with the stack's name (services, sandboxes, network)."""
+def down(target: str | None, *, volumes: bool = False) -> DownResult:
+    """Remove everything labelled with the stack's name (services, sandboxes, network);
+    the services' anonymous volumes too with `volumes`."""
     from saferun.engine import stacks
 
     name = _stack_name(target)
-    containers, networks = stacks.remove_stack(name)
-    return DownResult(name, tuple(containers), tuple(networks))
+    removed = stacks.remove_stack(name, volumes=volumes)
+    return DownResult(name, tuple(removed.containers), tuple(removed.networks),
+                      tuple(removed.volumes), volumes)
 
 
 def _stack_name(target: str | None) -> str:

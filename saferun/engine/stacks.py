@@ -7,6 +7,7 @@ of an interrupted `up`) finds it all by that label, not by a list kept somewhere
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -109,6 +110,9 @@ class ContainerState:
     pid: int
     addresses: tuple[str, ...]  # on the stack network
     exit_code: int
+    # Volumes docker made for the container itself (an image VOLUME or `-v /path`): `rm -v`
+    # removes them, a named volume it leaves alone.
+    anonymous_volumes: tuple[str, ...] = ()
 
 
 def inspect_containers(names: list[str], stack: str) -> list[ContainerState]:
@@ -147,7 +151,16 @@ def _state(data: dict[str, Any], stack: str) -> ContainerState:
         labels=dict((data.get("Config") or {}).get("Labels") or {}),
         status=str(state.get("Status", "")), health=str(health),
         pid=int(state.get("Pid") or 0), addresses=addresses,
-        exit_code=int(state.get("ExitCode") or 0))
+        exit_code=int(state.get("ExitCode") or 0),
+        anonymous_volumes=_anonymous_volumes(data.get("Mounts") or []))
+
+
+_ANONYMOUS = re.compile(r"[0-9a-f]{64}")  # the name docker gives a volume nobody named
+
+
+def _anonymous_volumes(mounts: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(str(m.get("Name")) for m in mounts
+                 if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(str(m.get("Name", ""))))
 
 
 def stack_containers(stack: str) -> list[ContainerState]:
@@ -155,20 +168,33 @@ def stack_containers(stack: str) -> list[ContainerState]:
     return inspect_containers(ids, stack)
 
 
-def remove_stack(stack: str) -> tuple[list[str], list[str]]:
-    """Remove every container and network labelled with the stack: (containers, networks)."""
-    containers = [c.name for c in stack_containers(stack)]
+@dataclass(frozen=True)
+class RemovedStack:
+    containers: list[str]
+    networks: list[str]
+    # The services' anonymous volumes: removed with `volumes`, else kept (they may hold data).
+    volumes: list[str]
+
+
+def remove_stack(stack: str, *, volumes: bool = False) -> RemovedStack:
+    """Remove every container and network labelled with the stack. A service's anonymous
+    volumes go only with `volumes`, as with `docker compose down -v`."""
+    states = stack_containers(stack)
     # Services first: a sandbox's namespace is theirs until they are gone.
-    ordered = sorted(containers, key=lambda n: n.endswith("-sandbox"))
-    for name in ordered:
-        # -v: a sandbox image's VOLUMEs would leave anonymous volumes; a service's stay, as
-        # with `docker compose down`.
-        docker("rm", "-f", *(["-v"] if name.endswith("-sandbox") else []), name, check=False)
+    ordered = sorted(states, key=lambda c: c.name.endswith("-sandbox"))
+    kept_or_removed: list[str] = []
+    for container in ordered:
+        sandbox = container.name.endswith("-sandbox")
+        if not sandbox:
+            kept_or_removed.extend(container.anonymous_volumes)
+        # -v: a sandbox image's VOLUMEs are never data.
+        docker("rm", "-f", *(["-v"] if sandbox or volumes else []), container.name,
+               check=False)
     networks = docker("network", "ls", "--format", "{{.Name}}", "--filter",
                       f"label={STACK_LABEL}={stack}").stdout.split()
     for name in networks:
         docker("network", "rm", name, check=False)
-    return ordered, networks
+    return RemovedStack([c.name for c in ordered], networks, kept_or_removed)
 
 
 # Run by `python -c`, standard library only: when `up` dies before it commits (SIGKILL, the

@@ -25,6 +25,7 @@ STACK = f"net-c{SESSION_ID[:6]}"
 VOLUME = f"net-{SESSION_ID[:6]}-dbdata"
 WEB, DB, CACHE, OUTSIDE = 18102, 18103, 18104, 18105
 PASSWORD = "net-e2e-secret"
+ANONYMOUS_SEEN: list[str] = []  # the redis preset's /data volume, removed by the fixture too
 
 COMPOSE = f"""\
 name: {STACK}
@@ -76,8 +77,8 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         assert result.returncode == 0, result.stderr
         yield directory
     finally:
-        saferun("down", STACK, timeout=300)
-        docker("volume", "rm", "-f", VOLUME, check=False)
+        saferun("down", "--volumes", STACK, timeout=300)
+        docker("volume", "rm", "-f", VOLUME, *ANONYMOUS_SEEN, check=False)
         for name in ("nginx", "postgres", "redis"):
             docker("rmi", f"{name}:{TAG}", check=False)
 
@@ -139,3 +140,23 @@ def test_compose_networks_became_rules(imported: Path) -> None:
         assert not _bash_connect(f"{STACK}-db", gateway, OUTSIDE)
         assert _bash_connect(f"{STACK}-web", gateway, OUTSIDE)
         listener.accept()[0].close()
+
+
+def _anonymous_volumes(container: str) -> list[str]:
+    mounts = json.loads(docker("inspect", container).stdout)[0]["Mounts"]
+    return [m["Name"] for m in mounts if m["Type"] == "volume" and m["Name"] != VOLUME]
+
+
+def test_down_names_the_kept_volumes_and_removes_anonymous_ones_when_asked(
+        imported: Path) -> None:
+    # The redis preset keeps /data on an anonymous volume, as the image's VOLUME does under
+    # docker; `down` keeps it (it may hold data) unless --volumes, and says which.
+    anonymous = _anonymous_volumes(f"{STACK}-cache")
+    ANONYMOUS_SEEN.extend(anonymous)
+    assert len(anonymous) == 1, anonymous
+    result = saferun("down", "--volumes", str(imported / "saferun.stack.toml"), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"removed volume {anonymous[0]}" in result.stdout, result.stdout
+    assert docker("volume", "inspect", anonymous[0], check=False).returncode != 0
+    assert docker("volume", "inspect", VOLUME, check=False).returncode == 0  # named: kept
+    assert not docker("ps", "-aq", "--filter", f"label=io.saferun.stack={STACK}").stdout.strip()

@@ -102,3 +102,25 @@ def test_missing_manifest(
 def test_offline_needs_dry_run(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["run", "--offline", str(write(tmp_path, GOOD))])
     assert result.exit_code == 125  # run keeps docker's codes: a usage error is 125
+
+
+@pytest.mark.parametrize("flag", [[], ["--volumes"], ["-v"]])
+def test_down_says_which_anonymous_volumes_it_kept_or_removed(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch, flag: list[str]) -> None:
+    from saferun.app import stack
+
+    asked: list[bool] = []
+
+    def down(target: str | None, *, volumes: bool = False) -> stack.DownResult:
+        asked.append(volumes)
+        return stack.DownResult("shop", ("shop-db",), ("saferun-shop",), ("a" * 64,), volumes)
+
+    monkeypatch.setattr(stack, "down", down)
+    result = runner.invoke(cli, ["down", *flag, "shop"])
+    assert result.exit_code == 0, result.output
+    assert asked == [bool(flag)]
+    assert "removed shop-db\nremoved saferun-shop\n" in result.output
+    if flag:
+        assert f"removed volume {'a' * 64}" in result.output
+    else:
+        assert f"kept volume {'a' * 64} (anonymous: `docker volume rm {'a' * 64}`" in result.output

@@ -72,3 +72,45 @@ def test_in_parallel_raises_the_first_failure_after_all_ended():
     with pytest.raises(RequirementUnmet, match="first"):
         stacks.in_parallel([fails, slow])
     assert ended == ["slow"]
+
+
+# --- down: anonymous volumes ------------------------------------------------------------
+
+ANON = "a" * 64
+
+
+def _inspected(name: str, mounts: list[dict[str, str]]) -> dict[str, object]:
+    return {"Name": "/" + name, "State": {"Status": "running"}, "Mounts": mounts}
+
+
+def _fake_stack(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    import json
+
+    calls: list[tuple[str, ...]] = []
+    mounts = [{"Type": "volume", "Name": ANON}, {"Type": "volume", "Name": "shop-data"},
+              {"Type": "bind", "Source": "/srv"}]
+    listing = {"ps": "id1\nid2\n", "network": "saferun-shop\n",
+               "inspect": json.dumps([_inspected("shop-db-sandbox", [{"Type": "volume",
+                                                                      "Name": "b" * 64}]),
+                                      _inspected("shop-db", mounts)])}
+
+    def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, listing.get(args[0], ""), "")
+
+    monkeypatch.setattr(stacks, "docker", docker)
+    return calls
+
+
+@pytest.mark.parametrize("volumes", [False, True])
+def test_down_names_a_services_anonymous_volumes_and_removes_them_only_when_asked(
+        monkeypatch: pytest.MonkeyPatch, volumes: bool) -> None:
+    calls = _fake_stack(monkeypatch)
+    removed = stacks.remove_stack("shop", volumes=volumes)
+    # The sandbox's image volume is never data (always -v) and is not reported; the named
+    # volume and the bind are not a service's anonymous volumes.
+    assert removed.volumes == [ANON]
+    assert removed.containers == ["shop-db", "shop-db-sandbox"]
+    rm = [c for c in calls if c[0] == "rm"]
+    assert rm == [("rm", "-f", *(["-v"] if volumes else []), "shop-db"),
+                  ("rm", "-f", "-v", "shop-db-sandbox")]
