@@ -349,8 +349,7 @@ class DownResult:
     stack: str
     containers: tuple[str, ...]
     networks: tuple[str, ...]
-    volumes: tuple[str, ...]  # the services' anonymous volumes
-    volumes_removed: bool  # else kept
+    volumes: tuple[str, ...]  # the services' anonymous volumes (removed or kept, as asked)
 
 
 def down(target: str | None, *, volumes: bool = False) -> DownResult:
@@ -361,7 +360,7 @@ def down(target: str | None, *, volumes: bool = False) -> DownResult:
     name = _stack_name(target)
     removed = stacks.remove_stack(name, volumes=volumes)
     return DownResult(name, tuple(removed.containers), tuple(removed.networks),
-                      tuple(removed.volumes), volumes)
+                      tuple(removed.volumes))
 
 
 def _stack_name(target: str | None) -> str:

@@ -27,7 +27,7 @@ def down(stack: str | None, volumes: bool) -> None:
     for name in (*result.containers, *result.networks):
         click.echo(f"removed {name}")
     for name in result.volumes:
-        if result.volumes_removed:
+        if volumes:
             click.echo(f"removed volume {name}")
         else:
             click.echo(f"kept volume {name} (anonymous: `docker volume rm {name}`, or "

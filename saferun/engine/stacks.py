@@ -7,7 +7,6 @@ of an interrupted `up`) finds it all by that label, not by a list kept somewhere
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from saferun.engine.docker_cli import docker, docker_cli
+from saferun.model.normalise import is_anonymous_volume
 from saferun.model.stack import STACK_LABEL, network_name
 
 T = TypeVar("T")
@@ -152,15 +152,9 @@ def _state(data: dict[str, Any], stack: str) -> ContainerState:
         status=str(state.get("Status", "")), health=str(health),
         pid=int(state.get("Pid") or 0), addresses=addresses,
         exit_code=int(state.get("ExitCode") or 0),
-        anonymous_volumes=_anonymous_volumes(data.get("Mounts") or []))
-
-
-_ANONYMOUS = re.compile(r"[0-9a-f]{64}")  # the name docker gives a volume nobody named
-
-
-def _anonymous_volumes(mounts: list[dict[str, Any]]) -> tuple[str, ...]:
-    return tuple(str(m.get("Name")) for m in mounts
-                 if m.get("Type") == "volume" and _ANONYMOUS.fullmatch(str(m.get("Name", ""))))
+        anonymous_volumes=tuple(
+            str(m["Name"]) for m in data.get("Mounts") or ()
+            if m.get("Type") == "volume" and is_anonymous_volume(str(m.get("Name", "")))))
 
 
 def stack_containers(stack: str) -> list[ContainerState]:

@@ -8,6 +8,7 @@ here, so no spelling slips past one command and not another.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 
 def is_root_user(user: str | None) -> bool:
@@ -33,3 +34,12 @@ def is_all_addresses(host_ip: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_unspecified
     return address.is_unspecified
+
+
+_ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
+
+
+def is_anonymous_volume(name: str) -> bool:
+    """A volume nobody named (`-v /data`, an image's VOLUME): docker names it with a random
+    64-hex id."""
+    return _ANONYMOUS_VOLUME.fullmatch(name) is not None

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from saferun.model.capabilities import CAPABILITY_BITS, DOCKER_DEFAULT_CAPS
+from saferun.model.normalise import is_anonymous_volume
 
 if TYPE_CHECKING:
     from saferun.plan.planner import RunPlan
@@ -334,7 +334,7 @@ def _inspect_mount(mount: Mapping[str, Any]) -> MountSpec:
     64-hex id) has no source, as in `-v /data` or a mount without `source`."""
     kind = str(mount.get("Type"))
     source = str(mount.get("Name") if kind == "volume" else mount.get("Source", ""))
-    if kind == "volume" and re.fullmatch(r"[0-9a-f]{64}", source):
+    if kind == "volume" and is_anonymous_volume(source):
         source = ""
     return MountSpec(kind, source, str(mount.get("Destination", "")), not mount.get("RW", True),
                      str(mount.get("Propagation") or "") or None)

@@ -113,7 +113,7 @@ def test_down_says_which_anonymous_volumes_it_kept_or_removed(
 
     def down(target: str | None, *, volumes: bool = False) -> stack.DownResult:
         asked.append(volumes)
-        return stack.DownResult("shop", ("shop-db",), ("saferun-shop",), ("a" * 64,), volumes)
+        return stack.DownResult("shop", ("shop-db",), ("saferun-shop",), ("a" * 64,))
 
     monkeypatch.setattr(stack, "down", down)
     result = runner.invoke(cli, ["down", *flag, "shop"])
